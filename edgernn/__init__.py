@@ -1,0 +1,15 @@
+"""edgernn: stream recurrent models (LSTM, GRU, RNN) one frame at a time on edge CPUs.
+
+    import edgernn
+    model = edgernn.load("kws.onnx")
+    s = model.stream()
+    y = s.step(frame)
+"""
+from .errors import (EdgeRNNError, FrameShapeError, ModelFormatError, StateError,
+                     UnsupportedModelError, UnsupportedOpError)
+from .model import Model, load
+from .stream import Stream
+
+__version__ = "0.1.0"
+__all__ = ["load", "Model", "Stream", "EdgeRNNError", "ModelFormatError", "UnsupportedOpError",
+           "UnsupportedModelError", "FrameShapeError", "StateError", "__version__"]

@@ -1,0 +1,64 @@
+"""The engine: one compiled interpreter runs a plan's program, one native call per chunk of
+frames. It is compiled once for every model (the program is data), and cached by Numba.
+
+``run_frames(prog, fparams, consts, work, frames, in_map, outs, out_map)``:
+    frames  float32 [T, B, F_in]   the frames, inputs packed side by side per frame
+    in_map  int64 [n_in, 3]        (column in a frame, work offset, size) per input
+    outs    float32 [T, B, F_out]  written: outputs packed side by side per frame
+    out_map int64 [n_out, 3]       (column, work offset, size) per output
+    work    float32 [B, W]         one row per stream; state lives in it between calls
+"""
+from .config import jit
+from .ops.dense import dense_kernel
+from .ops.elementwise import binary_kernel, unary_kernel
+from .ops.gru import gru_kernel
+from .ops.layernorm import layernorm_kernel
+from .ops.layout import copy_kernel
+from .ops.lstm import lstm_kernel
+from .ops.program import (OP_BINARY, OP_COPY, OP_DENSE, OP_GRU, OP_LAYERNORM, OP_LSTM, OP_RNN,
+                          OP_SOFTMAX, OP_UNARY)
+from .ops.rnn import rnn_kernel
+from .ops.softmax import softmax_kernel
+
+
+@jit
+def execute(prog, fparams, consts, work):
+    """Run every row of the program once (one frame of every stream in `work`)."""
+    for i in range(prog.shape[0]):
+        row = prog[i]
+        op = row[0]
+        if op == OP_DENSE:
+            dense_kernel(row, consts, work)
+        elif op == OP_LSTM:
+            lstm_kernel(row, fparams, consts, work)
+        elif op == OP_GRU:
+            gru_kernel(row, fparams, consts, work)
+        elif op == OP_RNN:
+            rnn_kernel(row, fparams, consts, work)
+        elif op == OP_BINARY:
+            binary_kernel(row, consts, work)
+        elif op == OP_UNARY:
+            unary_kernel(row, consts, work)
+        elif op == OP_COPY:
+            copy_kernel(row, consts, work)
+        elif op == OP_SOFTMAX:
+            softmax_kernel(row, consts, work)
+        elif op == OP_LAYERNORM:
+            layernorm_kernel(row, fparams, consts, work)
+
+
+@jit
+def run_frames(prog, fparams, consts, work, frames, in_map, outs, out_map):
+    n_streams = work.shape[0]
+    for t in range(frames.shape[0]):
+        for s in range(n_streams):
+            for k in range(in_map.shape[0]):
+                col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
+                for j in range(size):
+                    work[s, off + j] = frames[t, s, col + j]
+        execute(prog, fparams, consts, work)
+        for s in range(n_streams):
+            for k in range(out_map.shape[0]):
+                col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
+                for j in range(size):
+                    outs[t, s, col + j] = work[s, off + j]

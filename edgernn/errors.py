@@ -1,0 +1,25 @@
+"""Typed errors. Every error a user can cause is one of these, and says what to do."""
+
+
+class EdgeRNNError(Exception):
+    """Base class of every error edgernn raises on purpose."""
+
+
+class ModelFormatError(EdgeRNNError):
+    """The file is not a model edgernn can read (wrong format, truncated, corrupt)."""
+
+
+class UnsupportedOpError(EdgeRNNError):
+    """The model uses an op, or an op attribute, that edgernn cannot translate."""
+
+
+class UnsupportedModelError(EdgeRNNError):
+    """The model is well formed but cannot run one frame at a time (e.g. a reverse LSTM)."""
+
+
+class FrameShapeError(EdgeRNNError, ValueError):
+    """A frame (or batch of frames) passed to a Stream has the wrong shape or dtype."""
+
+
+class StateError(EdgeRNNError, ValueError):
+    """A state assigned to a Stream does not match the model's state names or shapes."""

@@ -1,0 +1,113 @@
+"""Model: a prepared graph, its plan and its shared weights; the entry point :func:`load`."""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ops
+from .errors import ModelFormatError
+from .passes import prepare
+from .plan import build_plan
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    frame_shape: tuple
+
+
+class Model:
+    """A model ready to stream. Create streams with :meth:`stream`; they share its weights."""
+
+    def __init__(self, graph, source=""):
+        self.graph = graph
+        self.source = source
+        self.plan = build_plan(graph)
+        self.inputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.inputs]
+        self.outputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.outputs]
+        self.states = [TensorInfo(s.name, s.frame_shape) for s in self.plan.states]
+        p = self.plan
+        col = np.cumsum([0] + [s.size for s in p.inputs])
+        self._in_map = np.array([[c, s.offset, s.size] for c, s in zip(col, p.inputs)], np.int64).reshape(-1, 3)
+        col = np.cumsum([0] + [s.size for s in p.outputs])
+        self._out_map = np.array([[c, s.offset, s.size] for c, s in zip(col, p.outputs)], np.int64).reshape(-1, 3)
+        self._in_width = int(sum(s.size for s in p.inputs))
+        self._out_width = int(sum(s.size for s in p.outputs))
+
+    def stream(self, batch=None):
+        """A new :class:`~edgernn.stream.Stream` starting from the initial state.
+
+        batch=None: frames have the per-frame input shape. batch=B: B independent streams
+        stepped together; frames have shape (B, *frame_shape)."""
+        from .stream import Stream
+        return Stream(self, batch)
+
+    # ------------------------------------------------------------ facts for `edgernn info`
+    def op_counts(self):
+        counts = {}
+        for n in self.graph.nodes:
+            counts[n.op] = counts.get(n.op, 0) + 1
+        return counts
+
+    def flops_per_step(self):
+        return int(sum(ops.get(n.op).flops(n) for n in self.graph.nodes))
+
+    def parameter_count(self):
+        seen, total = set(), 0
+        for n in self.graph.nodes:
+            for v in n.inputs:
+                if v is not None and v.is_const and id(v) not in seen and v.const.dtype != object:
+                    seen.add(id(v))
+                    total += int(v.const.size)
+        return total
+
+    def weight_bytes(self):
+        return int(self.plan.consts.nbytes)
+
+    def state_bytes(self):
+        return int(self.plan.state_init.nbytes)
+
+    def describe(self):
+        return {
+            "source": self.source,
+            "inputs": [(t.name, t.frame_shape) for t in self.inputs],
+            "outputs": [(t.name, t.frame_shape) for t in self.outputs],
+            "states": [(t.name, t.frame_shape) for t in self.states],
+            "ops": self.op_counts(),
+            "parameters": self.parameter_count(),
+            "flops_per_step": self.flops_per_step(),
+            "weight_bytes": self.weight_bytes(),
+            "state_bytes_per_stream": self.state_bytes(),
+            "work_bytes_per_stream": int(self.plan.work_size * 4),
+            "program_rows": int(self.plan.prog.shape[0]),
+        }
+
+
+def _sniff(path):
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if head[:4] == b"ERNN":
+        return "ernn"
+    return "onnx"
+
+
+def load(source, time_axis=None):
+    """Load a model and prepare it for streaming.
+
+    source: a path to an ONNX file, ONNX bytes, or an ``onnx.ModelProto``.
+    time_axis: the axis of the frame input that is time, when edgernn cannot find it by
+    tracing the recurrent op's sequence axis back to the input.
+    """
+    from .formats.onnx import import_onnx
+    kind = "onnx"
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"no model file at {os.fspath(source)!r}")
+        kind = _sniff(source)
+    if kind != "onnx":
+        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX models only so far")
+    graph = import_onnx(source)
+    prepare(graph, time_axis)
+    return Model(graph, source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<onnx model>")

@@ -1,0 +1,71 @@
+"""The step program: opcodes, the row layout, and the strided-index helper kernels share.
+
+A plan is an int64 array ``prog[n_ops, ROW]``: ``prog[i, 0]`` is the opcode, the rest are the
+op's fields (offsets, sizes, codes) as documented by each op's ``emit``. Float attributes go
+into a float32 array ``fparams`` and rows hold their index. Buffers are addressed by offset:
+``consts`` (one float32 array, shared by all streams of a model, read-only) and ``work``
+(float32 ``[B, W]``, one row per stream: inputs, state, activations, scratch). An operand
+that may be either carries a region field: 0 = consts, 1 = work.
+"""
+from ..config import jit
+
+ROW = 32
+MAX_RANK = 6
+
+OP_COPY = 1
+OP_BINARY = 2
+OP_UNARY = 3
+OP_DENSE = 4
+OP_SOFTMAX = 5
+OP_LAYERNORM = 6
+OP_LSTM = 7
+OP_GRU = 8
+OP_RNN = 9
+
+REGION_CONST = 0
+REGION_WORK = 1
+
+
+@jit
+def strided_offset(linear, dims, strides, rank):
+    """Offset of element number `linear` (row-major over `dims`) given per-axis strides."""
+    off = 0
+    for ax in range(rank - 1, -1, -1):
+        d = dims[ax]
+        off += (linear % d) * strides[ax]
+        linear //= d
+    return off
+
+
+def contiguous_strides(shape):
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return strides[::-1]
+
+
+def merge_axes(shape, *stride_sets):
+    """Drop unit axes and merge neighbours that are contiguous in every stride set.
+
+    Returns (shape, [strides, ...]) with at most MAX_RANK axes (>= 1)."""
+    axes = [(d, [s[i] for s in stride_sets]) for i, d in enumerate(shape) if d != 1]
+    merged = []
+    for d, st in axes:
+        if merged:
+            pd, pst = merged[-1]
+            if all(ps == s * d for ps, s in zip(pst, st)):
+                merged[-1] = (pd * d, st)
+                continue
+        merged.append((d, st))
+    if not merged:
+        merged = [(1, [0] * len(stride_sets))]
+    if len(merged) > MAX_RANK:
+        from ..errors import UnsupportedModelError
+        raise UnsupportedModelError(f"a tensor layout needs {len(merged)} axes; at most {MAX_RANK} are supported")
+    shape_out = [d for d, _ in merged]
+    return shape_out, [[st[k] for _, st in merged] for k in range(len(stride_sets))]
+
+
+def pad(xs, n=MAX_RANK, fill=1):
+    return list(xs) + [fill] * (n - len(xs))

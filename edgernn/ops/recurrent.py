@@ -1,0 +1,187 @@
+"""What LSTM, GRU and RNN share: ONNX-style inputs and outputs, shape rules, state slots,
+activation parameters, and the frame limit that streams ``sequence_lens``.
+
+IR recurrent ops have the semantics of the ONNX ops of the same name, forward direction only,
+run for ONE frame: inputs are numbered as in ONNX (X, W, R, B, sequence_lens, initial_h[,
+initial_c, P]) plus a frame counter after them; outputs are (Y, Y_h[, Y_c]). W, R, B, P are
+constants in ONNX gate order; each kernel lays them out its own way at plan time.
+
+attrs: hidden_size, layout (0: X [T, B, I]; 1: X [B, T, I]), acts (list of (code, alpha,
+beta), one per activation slot), clip (float or None), frame_limit (0 = none: with a constant
+``sequence_lens`` L, frames after the L-th leave the state unchanged and give Y = 0).
+"""
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from ..ir.dims import concrete, has_time, is_symbolic, parts, same
+from . import Op
+from .activations import activate_ref
+
+
+class RecurrentOp(Op):
+    foldable = False
+    gates = 1
+    n_acts = 1
+    state_slots = {"h": 5}        # input slot -> output slot of the same state
+    state_outputs = {"h": 1}
+    counter_slot = 6
+
+    def hidden(self, node):
+        return int(node.attrs["hidden_size"])
+
+    def weight(self, node, slot, shape, what, required=True):
+        v = node.input(slot)
+        if v is None:
+            if required:
+                raise UnsupportedModelError(f"{node.describe()}: input {what} is missing")
+            return None
+        if not v.is_const:
+            raise UnsupportedModelError(
+                f"{node.describe()}: {what} must be a constant (an initializer); it is computed "
+                "or a graph input. Bind it as an initializer before loading")
+        if tuple(v.const.shape) != tuple(shape):
+            raise UnsupportedModelError(f"{node.describe()}: {what} has shape {v.const.shape}, expected {shape}")
+        return v.const.astype(np.float32)
+
+    def params(self, node):
+        """(W, R, B) in ONNX gate order with D = 1 dropped; B summed per ONNX when no reset split."""
+        x = node.inputs[0]
+        H, G = self.hidden(node), self.gates
+        I = int(concrete(x.shape[2]))
+        W = self.weight(node, 1, (1, G * H, I), "W")[0]
+        R = self.weight(node, 2, (1, G * H, H), "R")[0]
+        Bv = self.weight(node, 3, (1, 2 * G * H), "B", required=False)
+        Bv = np.zeros(2 * G * H, np.float32) if Bv is None else Bv[0]
+        return W, R, Bv
+
+    def state_shape(self, node, batch):
+        H = self.hidden(node)
+        return (1, batch, H) if node.attrs.get("layout", 0) == 0 else (batch, 1, H)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        if len(x.shape) != 3:
+            raise UnsupportedModelError(f"{node.describe()}: X has rank {len(x.shape)}, expected 3")
+        layout = node.attrs.get("layout", 0)
+        seq, batch = (x.shape[0], x.shape[1]) if layout == 0 else (x.shape[1], x.shape[0])
+        if parts(seq) != (1, 1, 0):
+            raise UnsupportedModelError(
+                f"{node.describe()}: the sequence axis of X has size {seq!r}; it must be the "
+                "stream's time axis (pass time_axis= to edgernn.load if it was not found)")
+        if has_time(batch) or (not is_symbolic(batch) and batch != 1):
+            raise UnsupportedModelError(
+                f"{node.describe()}: batch size {batch!r} is fixed in the model; streams run one "
+                "sequence each, so use batch 1 (or a dynamic batch) and step B streams together")
+        if has_time(x.shape[2]) or is_symbolic(x.shape[2]):
+            raise UnsupportedModelError(f"{node.describe()}: the input size {x.shape[2]!r} must be fixed")
+        self.params(node)
+        H = self.hidden(node)
+        st = self.state_shape(node, batch)
+        for name, slot in self.state_slots.items():
+            v = node.input(slot)
+            if v is not None and (len(v.shape) != 3 or not all(same(a, b) for a, b in zip(v.shape, st))):
+                raise UnsupportedModelError(
+                    f"{node.describe()}: initial {name} has shape {v.shape}, expected {st} "
+                    "(one initial state for a batch of several sequences: run one stream each)")
+        y = (seq, 1, batch, H) if layout == 0 else (batch, seq, 1, H)
+        outs = [(y, "float32")] + [(st, "float32")] * len(self.state_outputs)
+        if self.counter_slot < len(node.inputs) and node.input(self.counter_slot) is not None:
+            outs.append(((1,), "float32"))
+        return outs
+
+    # ------------------------------------------------------------ reference helpers
+    def act(self, node, k, x):
+        code, alpha, beta = node.attrs["acts"][k]
+        return activate_ref(code, x, alpha, beta)
+
+    def clip(self, node, x):
+        c = node.attrs.get("clip")
+        return np.clip(x, -c, c) if c is not None else x
+
+    def reference(self, node, *inputs):
+        """One frame of one stream. Returns [Y, Y_h(, Y_c)(, counter)]."""
+        x = inputs[0].reshape(-1).astype(np.float32)
+        H = self.hidden(node)
+        prev = {k: (inputs[s].reshape(-1).astype(np.float32) if s < len(inputs) and inputs[s] is not None
+                    else np.zeros(H, np.float32)) for k, s in self.state_slots.items()}
+        counter = inputs[self.counter_slot] if self.counter_slot < len(inputs) else None
+        limit = node.attrs.get("frame_limit", 0)
+        if limit and counter is not None and counter.reshape(-1)[0] >= limit:
+            new, y = prev, np.zeros(H, np.float32)
+        else:
+            new = self.step_ref(node, x, prev)
+            y = new["h"]
+        shapes = [v.concrete_shape for v in node.outputs]
+        outs = [y.reshape(shapes[0])] + [new[k].reshape(shapes[1 + i]) for i, k in enumerate(self.state_outputs)]
+        if counter is not None:
+            outs.append(np.minimum(counter.reshape(-1) + 1, max(limit, 1)).astype(np.float32))
+        return outs
+
+    # ------------------------------------------------------------ emit helpers
+    def emit_common(self, node, ctx):
+        """Fields every recurrent row starts with, and the buffer ranges they touch.
+
+        [x_off, y_off (-1: Y is Y_h), I, H, counter_off (-1), frame_limit, acts_fp_index,
+         clip_fp_index (-1: no clip), h_in, h_out]"""
+        x = node.inputs[0]
+        H = self.hidden(node)
+        I = x.size
+        xo = ctx.work_off(x)
+        y = node.outputs[0]
+        h_out = node.outputs[1]
+        y_off = -1 if y is None or y.root() is h_out.root() else ctx.work_off(y)
+        cnt = node.input(self.counter_slot) if self.counter_slot < len(node.inputs) else None
+        cnt_off = ctx.work_off(cnt) if cnt is not None else -1
+        acts = ctx.fparams([v for code, a, b in node.attrs["acts"] for v in (code, a, b)])
+        clip = node.attrs.get("clip")
+        clip_i = ctx.fparam(clip) if clip is not None else -1
+        h_in = ctx.work_off(node.inputs[self.state_slots["h"]])
+        ho = ctx.work_off(h_out)
+        reads = [(1, xo, I), (1, h_in, H)] + ([(1, cnt_off, 1)] if cnt_off >= 0 else [])
+        writes = [(ho, H)] + ([(y_off, H)] if y_off >= 0 else []) + ([(cnt_off, 1)] if cnt_off >= 0 else [])
+        fields = [xo, y_off, I, H, cnt_off, node.attrs.get("frame_limit", 0), acts, clip_i, h_in, ho]
+        return fields, reads, writes
+
+
+# ------------------------------------------------------------ kernel helpers
+from ..config import jit  # noqa: E402
+
+
+@jit
+def frame_active(w, cnt_off, limit):
+    """Whether this frame updates the state (frame limit not reached); advances the counter."""
+    if cnt_off < 0 or limit <= 0:
+        return True
+    c = w[cnt_off]
+    if c >= limit:
+        return False
+    w[cnt_off] = c + np.float32(1.0)
+    return True
+
+
+@jit
+def hold_state(w, src, dst, n, y_off):
+    """Past the frame limit: the state stays, Y is zero."""
+    for j in range(n):
+        w[dst + j] = w[src + j]
+        if y_off >= 0:
+            w[y_off + j] = np.float32(0.0)
+
+
+@jit
+def affine_rows(consts, m_off, b_off, rows, cols, v, v_off, out, out_off):
+    """out[j] = b[j] + sum_k M[j, k] * v[k] for j < rows (M row-major in consts)."""
+    for j in range(rows):
+        acc = consts[b_off + j]
+        r0 = m_off + j * cols
+        for k in range(cols):
+            acc += consts[r0 + k] * v[v_off + k]
+        out[out_off + j] = acc
+
+
+@jit
+def clipped(x, clip_i, fparams):
+    if clip_i < 0:
+        return x
+    c = fparams[clip_i]
+    return min(max(x, -c), c)

@@ -1,0 +1,107 @@
+"""Stream: one sequence (or B sequences in step) with its state kept inside."""
+import numpy as np
+
+from .engine import run_frames
+from .errors import FrameShapeError, StateError
+
+
+class Stream:
+    """Run frames one at a time (:meth:`step`) or a chunk at a time (:meth:`run`).
+
+    The state (hidden and cell states, frame counters) lives in this object; :attr:`state`
+    reads a copy and assigning it restores one. All streams of a model share its weights."""
+
+    def __init__(self, model, batch=None):
+        if batch is not None and (int(batch) != batch or batch < 1):
+            raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+        self.model = model
+        self.batch = batch
+        self._B = 1 if batch is None else int(batch)
+        self._work = np.zeros((self._B, model.plan.work_size), np.float32)
+        self.reset()
+
+    # ------------------------------------------------------------ running
+    def _pack(self, frames, leading):
+        """Validate and pack inputs into [T, B, F_in] float32."""
+        m = self.model
+        if len(frames) != len(m.inputs):
+            names = ", ".join(t.name for t in m.inputs)
+            raise FrameShapeError(f"the model takes {len(m.inputs)} input(s) ({names}); got {len(frames)}")
+        batch = () if self.batch is None else (self._B,)
+        parts = []
+        T = None
+        for x, info in zip(frames, m.inputs):
+            if not isinstance(x, np.ndarray):
+                raise FrameShapeError(f"input '{info.name}' must be a numpy float32 array, got {type(x).__name__}")
+            if x.dtype != np.float32:
+                raise FrameShapeError(
+                    f"input '{info.name}' must be float32, got {x.dtype}; convert with x.astype(np.float32)")
+            want = tuple(leading) + batch + tuple(info.frame_shape)
+            if leading == ("T",):
+                if x.ndim < 1:
+                    raise FrameShapeError(f"input '{info.name}' needs a leading time axis")
+                T = x.shape[0] if T is None else T
+                want = (T,) + want[1:]
+            if x.shape != want:
+                shape = ("T",) + want[1:] if leading else want
+                raise FrameShapeError(
+                    f"input '{info.name}' has shape {x.shape}; expected {shape}"
+                    + (" (batch, *frame)" if self.batch is not None else ""))
+            n = 1 if not leading else x.shape[0]
+            parts.append(x.reshape(n, self._B, -1))
+        packed = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+        return np.ascontiguousarray(packed)
+
+    def _unpack(self, outs, leading):
+        m = self.model
+        res = []
+        for (col, _, size), info in zip(m._out_map, m.outputs):
+            a = outs[:, :, col:col + size]
+            shape = ((outs.shape[0],) if leading else ()) + (() if self.batch is None else (self._B,)) + info.frame_shape
+            res.append(a.reshape(shape))
+        return res[0] if len(res) == 1 else tuple(res)
+
+    def _run(self, packed):
+        p = self.model.plan
+        outs = np.empty((packed.shape[0], self._B, self.model._out_width), np.float32)
+        run_frames(p.prog, p.fparams, p.consts, self._work, packed, self.model._in_map, outs, self.model._out_map)
+        return outs
+
+    def step(self, *frames):
+        """One frame in, one frame of every output out (an array, or a tuple of them)."""
+        return self._unpack(self._run(self._pack(frames, ())), False)
+
+    def run(self, *frames):
+        """T frames in (a leading T axis), T frames of every output out; equals T steps."""
+        return self._unpack(self._run(self._pack(frames, ("T",))), True)
+
+    # ------------------------------------------------------------ state
+    def reset(self):
+        """Back to the model's initial state."""
+        p = self.model.plan
+        self._work[:, p.state_offset:p.state_offset + p.state_init.size] = p.state_init
+
+    @property
+    def state(self):
+        """A copy of the state: {name: array of shape ([B,] *frame_shape)}."""
+        out = {}
+        for s in self.model.plan.states:
+            a = self._work[:, s.offset:s.offset + s.size]
+            out[s.name] = a.reshape((() if self.batch is None else (self._B,)) + s.frame_shape).copy()
+        return out
+
+    @state.setter
+    def state(self, value):
+        slots = {s.name: s for s in self.model.plan.states}
+        if not isinstance(value, dict) or set(value) != set(slots):
+            raise StateError(f"state must be a dict with exactly the keys {sorted(slots)}")
+        staged = []
+        for name, arr in value.items():
+            s = slots[name]
+            want = (() if self.batch is None else (self._B,)) + s.frame_shape
+            arr = np.asarray(arr)
+            if arr.shape != want:
+                raise StateError(f"state '{name}' has shape {arr.shape}; expected {want}")
+            staged.append((s, arr.astype(np.float32).reshape(self._B, s.size)))
+        for s, arr in staged:
+            self._work[:, s.offset:s.offset + s.size] = arr
