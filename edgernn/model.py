@@ -44,10 +44,21 @@ class Model:
 
     # ------------------------------------------------------------ facts for `edgernn info`
     def op_counts(self):
+        """Ops that do work per step, by IR op (layout ops that only alias bytes are left out)."""
         counts = {}
         for n in self.graph.nodes:
-            counts[n.op] = counts.get(n.op, 0) + 1
+            if not self._is_alias(n):
+                counts[n.op] = counts.get(n.op, 0) + 1
         return counts
+
+    def alias_count(self):
+        """Layout ops (reshape, squeeze, ...) that cost nothing: their output shares their input."""
+        return sum(1 for n in self.graph.nodes if self._is_alias(n))
+
+    @staticmethod
+    def _is_alias(node):
+        out, x = node.outputs[0] if node.outputs else None, node.input(0)
+        return out is not None and x is not None and out.alias_of is x
 
     def flops_per_step(self):
         return int(sum(ops.get(n.op).flops(n) for n in self.graph.nodes))
@@ -56,7 +67,7 @@ class Model:
         seen, total = set(), 0
         for n in self.graph.nodes:
             for v in n.inputs:
-                if v is not None and v.is_const and id(v) not in seen and v.const.dtype != object:
+                if v is not None and v.is_const and id(v) not in seen and v.const.dtype.kind == "f":
                     seen.add(id(v))
                     total += int(v.const.size)
         return total
@@ -74,6 +85,7 @@ class Model:
             "outputs": [(t.name, t.frame_shape) for t in self.outputs],
             "states": [(t.name, t.frame_shape) for t in self.states],
             "ops": self.op_counts(),
+            "free_layout_ops": self.alias_count(),
             "parameters": self.parameter_count(),
             "flops_per_step": self.flops_per_step(),
             "weight_bytes": self.weight_bytes(),

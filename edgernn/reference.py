@@ -1,0 +1,41 @@
+"""Plain NumPy evaluation of a prepared graph, one frame at a time: the oracle for the engine.
+
+It runs every node's ``reference`` (the spec's equations, written for readability) on the same
+prepared IR the engine's plan is built from, so a difference between the two isolates the
+plan and the Numba kernels.
+"""
+import numpy as np
+
+from . import ops
+
+
+class ReferenceStream:
+    def __init__(self, model_or_graph):
+        self.graph = getattr(model_or_graph, "graph", model_or_graph)
+        self.reset()
+
+    def reset(self):
+        self._state = {id(s.value): s.init.copy() for s in self.graph.states}
+
+    @property
+    def state(self):
+        return {s.name: self._state[id(s.value)].reshape(s.value.frame_shape).copy() for s in self.graph.states}
+
+    def step(self, *frames):
+        g = self.graph
+        env = {}
+        for v, f in zip(g.inputs, frames):
+            env[id(v)] = np.asarray(f, np.float32).reshape(v.concrete_shape)
+        for s in g.states:
+            env[id(s.value)] = self._state[id(s.value)].reshape(s.value.concrete_shape)
+        for n in g.nodes:
+            if all(v is None or v.is_const for v in n.outputs):
+                continue
+            args = [None if v is None else (v.const if v.is_const else env[id(v)]) for v in n.inputs]
+            for v, a in zip(n.outputs, ops.get(n.op).reference(n, *args)):
+                if v is not None:
+                    env[id(v)] = np.asarray(a, np.float32).reshape(v.concrete_shape)
+        for s in g.states:
+            self._state[id(s.value)] = env[id(s.next)].copy()
+        outs = [env[id(o)].reshape(o.frame_shape) for o in g.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
