@@ -37,6 +37,7 @@ import numpy as np
 import onnx
 import torch
 from torch import nn
+from exporters.make_onnx_fixtures import strip_metadata
 
 N_FEATURES = 40
 HIDDEN = 64
@@ -74,20 +75,6 @@ def make_frames(n: int = N_FRAMES) -> np.ndarray:
     band = np.arange(N_FEATURES)[None, :]
     offset = 0.5 * np.sin(2 * np.pi * (t / 37.0 + band / N_FEATURES))
     return (2.0 * smooth + offset).astype(np.float32)
-
-
-def strip_metadata(path: Path) -> None:
-    m = onnx.load(str(path), load_external_data=True)
-    m.graph.doc_string = ""
-    for node in m.graph.node:
-        node.doc_string = ""
-        del node.metadata_props[:]
-    m.doc_string = ""
-    del m.metadata_props[:]
-    onnx.save_model(m, str(path), save_as_external_data=False)
-    data = path.with_name(path.name + ".data")
-    if data.exists():
-        data.unlink()
 
 
 def export(model: nn.Module, path: Path) -> None:

@@ -216,8 +216,6 @@ def frame_limits(graph):
 
 
 def bind_streaming(graph, time_axis=None):
-    for n in recurrent_nodes(graph):
-        ops.get(n.op)  # registered
     state_inputs = bind_axes(graph, time_axis)
     pair_states(graph, state_inputs)
     implicit_states(graph)
