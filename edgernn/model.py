@@ -7,7 +7,7 @@ import numpy as np
 from . import ops
 from .errors import ModelFormatError
 from .passes import prepare
-from .plan import build_plan
+from .plan import build_plan, is_alias
 
 
 @dataclass
@@ -47,18 +47,13 @@ class Model:
         """Ops that do work per step, by IR op (layout ops that only alias bytes are left out)."""
         counts = {}
         for n in self.graph.nodes:
-            if not self._is_alias(n):
+            if not is_alias(n):
                 counts[n.op] = counts.get(n.op, 0) + 1
         return counts
 
     def alias_count(self):
         """Layout ops (reshape, squeeze, ...) that cost nothing: their output shares their input."""
-        return sum(1 for n in self.graph.nodes if self._is_alias(n))
-
-    @staticmethod
-    def _is_alias(node):
-        out, x = node.outputs[0] if node.outputs else None, node.input(0)
-        return out is not None and x is not None and out.alias_of is x
+        return sum(1 for n in self.graph.nodes if is_alias(n))
 
     def flops_per_step(self):
         return int(sum(ops.get(n.op).flops(n) for n in self.graph.nodes))

@@ -123,6 +123,13 @@ class EmitContext:
         self.extents += [(i, 1, off, n) for off, n in writes]
 
 
+def is_alias(node):
+    """Whether the node's output shares its first input's bytes (set by :func:`build_plan`):
+    such a node costs nothing per step and emits no row."""
+    out = node.outputs[0] if node.outputs else None
+    return out is not None and node.input(0) is not None and out.alias_of is node.input(0)
+
+
 def _set_aliases(graph):
     consumers = graph.consumers()
     for n in graph.nodes:
@@ -173,7 +180,7 @@ def build_plan(graph):
         op = ops.get(n.op)
         if all(v is None or v.is_const for v in n.outputs):
             continue
-        if hasattr(op, "alias_input") and n.outputs[0].alias_of is n.input(0):
+        if is_alias(n):
             continue
         op.emit(n, ctx)
     for s in graph.states:

@@ -68,8 +68,7 @@ class Dense(Op):
         ctx.row(node, OP_DENSE, [xo, yo, wo, bo, m_rows, k_in, n_out], reads=reads, writes=[(yo, y.size)])
 
     def flops(self, node):
-        n_out, k_in = node.inputs[1].const.shape
-        return 2 * node.outputs[0].size // n_out * n_out * k_in
+        return 2 * node.outputs[0].size * node.inputs[1].const.shape[1]
 
 
 @register

@@ -12,8 +12,6 @@
    start value is that constant); the op's Y_h / Y_c is its next value.
 4. A constant ``sequence_lens`` becomes a frame limit with a per-stream frame counter.
 """
-import itertools
-
 import numpy as np
 
 from ..errors import UnsupportedModelError
