@@ -1,7 +1,8 @@
 """The engine: one compiled interpreter runs a plan's program, one native call per chunk of
 frames. It is compiled once for every model (the program is data), and cached by Numba.
 
-``run_frames(prog, fparams, consts, work, frames, in_map, outs, out_map)``:
+``run_frames(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map)``:
+    consts  float32, qconsts int8: two views of the model's constant bytes (plan.ConstArena)
     frames  float32 [T, B, F_in]   the frames, inputs packed side by side per frame
     in_map  int64 [n_in, 3]        (column in a frame, work offset, size) per input
     outs    float32 [T, B, F_out]  written: outputs packed side by side per frame
@@ -22,19 +23,19 @@ from .ops.softmax import softmax_kernel
 
 
 @jit
-def execute(prog, fparams, consts, work):
+def execute(prog, fparams, consts, qconsts, work):
     """Run every row of the program once (one frame of every stream in `work`)."""
     for i in range(prog.shape[0]):
         row = prog[i]
         op = row[0]
         if op == OP_DENSE:
-            dense_kernel(row, consts, work)
+            dense_kernel(row, consts, qconsts, work)
         elif op == OP_LSTM:
-            lstm_kernel(row, fparams, consts, work)
+            lstm_kernel(row, fparams, consts, qconsts, work)
         elif op == OP_GRU:
-            gru_kernel(row, fparams, consts, work)
+            gru_kernel(row, fparams, consts, qconsts, work)
         elif op == OP_RNN:
-            rnn_kernel(row, fparams, consts, work)
+            rnn_kernel(row, fparams, consts, qconsts, work)
         elif op == OP_BINARY:
             binary_kernel(row, consts, work)
         elif op == OP_UNARY:
@@ -48,7 +49,7 @@ def execute(prog, fparams, consts, work):
 
 
 @jit
-def run_frames(prog, fparams, consts, work, frames, in_map, outs, out_map):
+def run_frames(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map):
     n_streams = work.shape[0]
     for t in range(frames.shape[0]):
         for s in range(n_streams):
@@ -56,7 +57,7 @@ def run_frames(prog, fparams, consts, work, frames, in_map, outs, out_map):
                 col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
                 for j in range(size):
                     work[s, off + j] = frames[t, s, col + j]
-        execute(prog, fparams, consts, work)
+        execute(prog, fparams, consts, qconsts, work)
         for s in range(n_streams):
             for k in range(out_map.shape[0]):
                 col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]

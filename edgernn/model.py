@@ -59,16 +59,11 @@ class Model:
         return int(sum(ops.get(n.op).flops(n) for n in self.graph.nodes))
 
     def parameter_count(self):
-        seen, total = set(), 0
-        for n in self.graph.nodes:
-            for v in n.inputs:
-                if v is not None and v.is_const and id(v) not in seen and v.const.dtype.kind == "f":
-                    seen.add(id(v))
-                    total += int(v.const.size)
-        return total
+        """Parameters of the model as imported (biases counted before the pack pass sums any)."""
+        return int(self.graph.meta.get("parameters", 0))
 
     def weight_bytes(self):
-        return int(self.plan.consts.nbytes)
+        return int(self.plan.arena.buffer.nbytes)
 
     def state_bytes(self):
         return int(self.plan.state_init.nbytes)
@@ -100,12 +95,13 @@ def _sniff(path):
     return "onnx"
 
 
-def load(source, time_axis=None):
+def load(source, time_axis=None, weights="float32"):
     """Load a model and prepare it for streaming.
 
     source: a path to an ONNX file, ONNX bytes, or an ``onnx.ModelProto``.
     time_axis: the axis of the frame input that is time, when edgernn cannot find it by
     tracing the recurrent op's sequence axis back to the input.
+    weights: "float32", or "int8" to quantise the weight matrices at load (see edgernn.quant).
     """
     from .formats.onnx import import_onnx
     kind = "onnx"
@@ -116,5 +112,5 @@ def load(source, time_axis=None):
     if kind != "onnx":
         raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX models only so far")
     graph = import_onnx(source)
-    prepare(graph, time_axis)
+    prepare(graph, time_axis, weights)
     return Model(graph, source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<onnx model>")

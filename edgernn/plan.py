@@ -8,7 +8,11 @@ Everything is placed here, once; a step allocates nothing. Work arena layout, pe
   recurrent op) shares its source's bytes.
 - A recurrent op writes its state in place when it is the state's only reader.
 - Other states are copied from their next value at the end of the step (OP_COPY rows).
-- Constants read by kernels are laid out in one float32 arena, 16-float aligned.
+- Constants live in one byte buffer (:class:`ConstArena`), each 64-byte aligned, read by the
+  kernels through two views of the same bytes: float32 ``consts`` and int8 ``qconsts``. A
+  model loaded from an .ernn file uses the file's mapped data section as that buffer (no
+  copy); otherwise the buffer is built here. Ops' ``emit`` only address constants that are
+  values of the graph (the pack pass made them in kernel layout); they derive none.
 :meth:`Plan.validate` checks every range a row reads or writes lies inside its arena, so the
 kernels (compiled without bounds checks) never touch memory outside them.
 """
@@ -19,10 +23,60 @@ import numpy as np
 from . import ops
 from .errors import UnsupportedModelError
 from .ops.layout import emit_copy
-from .ops.program import REGION_CONST, ROW
+from .ops.program import REGION_CONST, REGION_QCONST, ROW
 from .ops.recurrent import RecurrentOp
 
-ALIGN = 16
+ALIGN = 64       # bytes
+
+
+class ConstArena:
+    """Constant arrays placed in one byte buffer: ``offsets[id(array)]`` is a byte offset.
+
+    ``consts`` (float32) and ``qconsts`` (int8) view the same bytes. An array is placed
+    either by :meth:`build` (copied in) or by a file reader that passes its mapped buffer
+    and the offsets its tensor table gives (see :mod:`edgernn.formats.ernn`)."""
+
+    def __init__(self, buffer, offsets, keep=()):
+        if buffer.size % 4:
+            raise ValueError("internal: a constant buffer must hold whole float32 words")
+        self.buffer = buffer
+        self.offsets = offsets
+        self.keep = list(keep)       # holding the arrays keeps their ids from being reused
+        self.consts = buffer.view(np.float32)
+        self.qconsts = buffer.view(np.int8)
+
+    @classmethod
+    def build(cls, arrays):
+        offsets, chunks, size = {}, [], 0
+        for a in arrays:
+            if id(a) in offsets:
+                continue
+            data = np.ascontiguousarray(a, dtype=np.int8 if a.dtype == np.int8 else np.float32).view(np.uint8).ravel()
+            offsets[id(a)] = size
+            chunks.append((size, data))
+            size += (data.size + ALIGN - 1) // ALIGN * ALIGN
+        buf = np.zeros(max(size, ALIGN), np.uint8)
+        for off, data in chunks:
+            buf[off:off + data.size] = data
+        return cls(buf, offsets, keep=arrays)
+
+    def byte_offset(self, a, what):
+        off = self.offsets.get(id(a))
+        if off is None:
+            raise UnsupportedModelError(f"internal: constant {what} is not in the constant arena")
+        return off
+
+
+def kernel_constants(graph):
+    """Every numeric constant array the emitted ops may read (int8 weights with their scales)."""
+    out = []
+    for n in graph.nodes:
+        for v in n.inputs:
+            if v is not None and v.is_const and v.const.dtype != object:
+                out.append(v.const)
+                if v.scale is not None:
+                    out.append(v.scale)
+    return out
 
 
 @dataclass
@@ -40,7 +94,7 @@ class Slot:
 class Plan:
     prog: np.ndarray
     fparams: np.ndarray
-    consts: np.ndarray
+    arena: ConstArena
     work_size: int
     inputs: list
     outputs: list
@@ -50,8 +104,16 @@ class Plan:
     row_nodes: list = field(default_factory=list)   # source node name of each program row
     extents: list = field(default_factory=list)     # (row, region, offset, size) for validate
 
+    @property
+    def consts(self):
+        return self.arena.consts
+
+    @property
+    def qconsts(self):
+        return self.arena.qconsts
+
     def validate(self):
-        sizes = {REGION_CONST: self.consts.size, 1: self.work_size}
+        sizes = {REGION_CONST: self.consts.size, 1: self.work_size, REGION_QCONST: self.qconsts.size}
         for row, region, off, n in self.extents:
             if off < 0 or n < 0 or off + n > sizes[region]:
                 raise UnsupportedModelError(
@@ -66,12 +128,13 @@ class Plan:
 class EmitContext:
     """What an op's ``emit`` uses to address buffers and append rows."""
 
-    def __init__(self, offsets, work_size):
+    def __init__(self, offsets, work_size, arena):
         self.offsets = offsets
         self.work_size = work_size
+        self.arena = arena
         self.rows, self.row_nodes, self.extents = [], [], []
         self.fp = []
-        self.const_chunks, self.const_size, self.const_ids = [], 0, {}
+        self.const_reads = []        # constant ranges the next row reads
 
     def work_off(self, v):
         r = v.root()
@@ -79,19 +142,25 @@ class EmitContext:
             raise UnsupportedModelError(f"internal: constant '{v.name}' used as a computed tensor")
         return self.offsets[id(r)]
 
-    def const_off(self, x):
-        key = id(x)
-        if key in self.const_ids:
-            return self.const_ids[key][0]
-        arr = x.const if hasattr(x, "const") else x
-        if arr.dtype == object:
-            raise UnsupportedModelError(f"a shape value ('{getattr(x, 'name', '?')}') is used as numbers")
-        arr = np.ascontiguousarray(arr, dtype=np.float32).ravel()
-        off = self.const_size
-        self.const_chunks.append((off, arr))
-        self.const_size = off + (arr.size + ALIGN - 1) // ALIGN * ALIGN
-        self.const_ids[key] = (off, x)   # holding x keeps id(x) from being reused
+    def const_off(self, v):
+        """Offset in ``consts`` (float32 elements) of a float constant value."""
+        if v.const.dtype == object:
+            raise UnsupportedModelError(f"a shape value ('{v.name}') is used as numbers")
+        if v.scale is not None:
+            raise UnsupportedModelError(f"internal: int8 constant '{v.name}' read as float32")
+        off = self.arena.byte_offset(v.const, v.name) // 4
+        self.const_reads.append((REGION_CONST, off, v.const.size))
         return off
+
+    def matrix(self, v):
+        """(offset, scale offset) of a weight matrix: float32 in ``consts`` (scale -1) or
+        int8 in ``qconsts`` (byte offset) with its float32 scales in ``consts``."""
+        if v.scale is None:
+            return self.const_off(v), -1
+        off = self.arena.byte_offset(v.const, v.name)
+        s_off = self.arena.byte_offset(v.scale, v.name + " scale") // 4
+        self.const_reads += [(REGION_QCONST, off, v.const.size), (REGION_CONST, s_off, v.scale.size)]
+        return off, s_off
 
     def addr(self, v):
         return (REGION_CONST, self.const_off(v)) if v.is_const else (1, self.work_off(v))
@@ -119,7 +188,8 @@ class EmitContext:
         i = len(self.rows)
         self.rows.append(r)
         self.row_nodes.append(node.name if node is not None else "state")
-        self.extents += [(i, region, off, n) for region, off, n in reads]
+        self.extents += [(i, region, off, n) for region, off, n in list(reads) + self.const_reads]
+        self.const_reads = []
         self.extents += [(i, 1, off, n) for off, n in writes]
 
 
@@ -151,8 +221,10 @@ def _set_aliases(graph):
                 s.next.alias_of = s.value
 
 
-def build_plan(graph):
-    """Lay out the arenas and emit the program for a prepared graph."""
+def build_plan(graph, arena=None):
+    """Lay out the arenas and emit the program for a prepared graph.
+
+    arena: the constants already placed (a model read from a file); None builds one."""
     for v in [x for n in graph.nodes for x in n.outputs if x is not None]:
         v.alias_of = None
     _set_aliases(graph)
@@ -175,7 +247,9 @@ def build_plan(graph):
         for v in n.outputs:
             if v is not None and not v.is_const:
                 place(v)
-    ctx = EmitContext(offsets, size)
+    if arena is None:
+        arena = ConstArena.build(kernel_constants(graph))
+    ctx = EmitContext(offsets, size, arena)
     for n in graph.nodes:
         op = ops.get(n.op)
         if all(v is None or v.is_const for v in n.outputs):
@@ -187,9 +261,6 @@ def build_plan(graph):
         if s.next.root() is not s.value.root():
             shape = [s.value.size]
             emit_copy(ctx, s.next, 0, s.value, 0, shape, [1], [1], None)
-    consts = np.zeros(max(ctx.const_size, 1), np.float32)
-    for off, arr in ctx.const_chunks:
-        consts[off:off + arr.size] = arr
     state_init = np.zeros(state_end - state_offset, np.float32)
     for s in graph.states:
         o = offsets[id(s.value)] - state_offset
@@ -198,7 +269,7 @@ def build_plan(graph):
     plan = Plan(
         prog=np.array(ctx.rows, np.int64).reshape(len(ctx.rows), ROW),
         fparams=np.array(ctx.fp or [0.0], np.float32),
-        consts=consts, work_size=ctx.work_size,
+        arena=arena, work_size=ctx.work_size,
         inputs=[slot(v) for v in graph.inputs], outputs=[slot(v) for v in graph.outputs],
         states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states],
         state_init=state_init, state_offset=state_offset,

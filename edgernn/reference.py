@@ -7,6 +7,7 @@ plan and the Numba kernels.
 import numpy as np
 
 from . import ops
+from .quant import dequantize
 
 
 class ReferenceStream:
@@ -31,7 +32,7 @@ class ReferenceStream:
         for n in g.nodes:
             if all(v is None or v.is_const for v in n.outputs):
                 continue
-            args = [None if v is None else (v.const if v.is_const else env[id(v)]) for v in n.inputs]
+            args = [None if v is None else (dequantize(v) if v.is_const else env[id(v)]) for v in n.inputs]
             for v, a in zip(n.outputs, ops.get(n.op).reference(n, *args)):
                 if v is not None:
                     env[id(v)] = np.asarray(a, np.float32).reshape(v.concrete_shape)

@@ -64,7 +64,7 @@ class Stream:
     def _run(self, packed):
         p = self.model.plan
         outs = np.empty((packed.shape[0], self._B, self.model._out_width), np.float32)
-        run_frames(p.prog, p.fparams, p.consts, self._work, packed, self.model._in_map, outs, self.model._out_map)
+        run_frames(p.prog, p.fparams, p.consts, p.qconsts, self._work, packed, self.model._in_map, outs, self.model._out_map)
         return outs
 
     def step(self, *frames):

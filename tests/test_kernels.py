@@ -108,10 +108,15 @@ CASES = {
 }
 
 
+WEIGHTED = [name for name in CASES if name.split("_")[0] in ("lstm", "gru", "rnn", "dense", "gemm")]
+
+
 @pytest.mark.parametrize("batch", [None, 3])
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_kernel_matches_numpy_reference(name, batch):
-    m = edgernn.load(CASES[name](), time_axis=0)
+@pytest.mark.parametrize("name,weights", [(n, "float32") for n in sorted(CASES)] + [(n, "int8") for n in WEIGHTED])
+def test_kernel_matches_numpy_reference(name, weights, batch):
+    """int8: the reference multiplies by the dequantised weights (q * scale, in NumPy); the
+    kernel sums q * x and scales after, so the two differ by float rounding only."""
+    m = edgernn.load(CASES[name](), time_axis=0, weights=weights)
     s = m.stream(batch=batch)
     B = 1 if batch is None else batch
     refs = [ReferenceStream(m) for _ in range(B)]
@@ -125,7 +130,7 @@ def test_kernel_matches_numpy_reference(name, batch):
             want = want if isinstance(want, tuple) else (want,)
             for g, w in zip(got, want):
                 g = g if batch is None else g[b]
-                np.testing.assert_allclose(g, w, rtol=1e-5, atol=2e-6, err_msg=f"{name} frame {t}")
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=2e-6, err_msg=f"{name} {weights} frame {t}")
 
 
 def test_reference_is_independent_of_the_plan():
@@ -136,3 +141,12 @@ def test_reference_is_independent_of_the_plan():
     x = rand(I)
     got, want = s.step(x), ref.step(x)
     assert np.abs(got[0] - want[0]).max() > 1e-3
+
+
+def test_int8_weights_are_int8_in_the_engine():
+    """No dequantised float copy: the arena holds the matrices as int8 (a quarter the bytes)."""
+    f32 = edgernn.load(CASES["lstm"](), time_axis=0)
+    q = edgernn.load(CASES["lstm"](), time_axis=0, weights="int8")
+    node = next(n for n in q.graph.nodes if n.op == "lstm")
+    assert node.inputs[1].const.dtype == np.int8 and node.inputs[2].const.dtype == np.int8
+    assert q.weight_bytes() < f32.weight_bytes()

@@ -3,6 +3,9 @@
 - :class:`Value` is a tensor. A constant holds ``const`` (its array at T = B = 1; shape
   tensors are object arrays whose elements may be :class:`~edgernn.ir.dims.Dim`). A dynamic
   value is computed each step; ``alias_of`` marks a value that shares its producer's bytes.
+  A quantised weight (see :mod:`edgernn.quant`) has ``dtype`` "int8", an int8 ``const`` and
+  ``scale``: float32, one scale per output unit, along ``scale_axis`` (-2 for weights laid out
+  [..., N, K] as importers give them, -1 for the [K, N] matrices the pack pass makes).
 - :class:`Node` is one op application. ``op`` names an entry of :mod:`edgernn.ops`; ``attrs``
   are that op's normalised attributes (documented in the op's module).
 - :class:`StateVar` is persistent per-stream state: ``value`` is read during a step, ``next``
@@ -23,6 +26,8 @@ class Value:
     dtype: str = "float32"
     const: np.ndarray = None     # set for constants
     alias_of: "Value" = None     # dynamic value sharing the bytes of another value
+    scale: np.ndarray = None     # int8 weights: float32 scale per output unit
+    scale_axis: int = -2         # the axis of `const` that `scale` runs along
 
     @property
     def is_const(self):
@@ -87,6 +92,7 @@ class Graph:
     opset: int = 0
     source: str = ""
     declared: dict = field(default_factory=dict)   # input name -> declared dims (int or None)
+    meta: dict = field(default_factory=dict)       # facts kept for `info` (e.g. "parameters")
 
     def consumers(self):
         """Map id(value) -> list of nodes that read it."""

@@ -1,11 +1,14 @@
 """Matrix products: matmul and gemm as imported, and dense, the one kernel they lower to.
 
 dense:  y[..., n] = sum_k x[..., k] * W[n, k] + b[n]
-        inputs: x (dynamic, [..., K]), W (constant [N, K], row n = output n), b (constant [N]
-        or absent). The pass :mod:`edgernn.passes.fuse` turns matmul/gemm with constant
-        weights (and a following Add of a bias) into dense.
+        inputs: x (dynamic, [..., K]), W (constant [N, K], row n = output n; float32 or int8
+        with a scale per row), b (constant [N] or absent). The pass :mod:`edgernn.passes.fuse`
+        turns matmul/gemm with constant weights (and a following Add of a bias) into dense;
+        the pack pass (attr ``packed``) stores W input-major as Wt [K, N] for the kernel
+        (:mod:`edgernn.ops.matvec`).
 matmul: NumPy matmul semantics.  gemm: alpha * A' @ B' + beta * C (A' = A.T if transA ...).
-Row: [OP_DENSE, x_off, y_off, w_off, b_off (-1: none), M, K, N] with M = rows of x.
+Row: [OP_DENSE, x_off, y_off, w_off, w_scale (-1: float), b_off (-1: none), M, K, N,
+tmp_scratch (N)] with M = rows of x.
 """
 import numpy as np
 
@@ -13,24 +16,22 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic
 from . import Op, register
+from ..ir.graph import Value
+from ..quant import dequantize
 from .elementwise import broadcast_shapes
-from .program import OP_DENSE, REGION_CONST, REGION_WORK
+from .matvec import add_matvec, set_bias
+from .program import OP_DENSE, REGION_WORK
 
 
 @jit
-def dense_kernel(row, consts, work):
-    xo, yo, wo, bo, m_rows, k_in, n_out = row[1], row[2], row[3], row[4], row[5], row[6], row[7]
+def dense_kernel(row, consts, qconsts, work):
+    xo, yo, wo, ws, bo, m_rows, k_in, n_out, tmp = row[1:10]
     for s in range(work.shape[0]):
         w = work[s]
         for m in range(m_rows):
-            x0 = xo + m * k_in
             y0 = yo + m * n_out
-            for n in range(n_out):
-                acc = consts[bo + n] if bo >= 0 else np.float32(0.0)
-                r0 = wo + n * k_in
-                for k in range(k_in):
-                    acc += consts[r0 + k] * w[x0 + k]
-                w[y0 + n] = acc
+            set_bias(consts, bo, n_out, w, y0)
+            add_matvec(consts, qconsts, wo, ws, k_in, n_out, n_out, w, xo + m * k_in, w, y0, w, tmp)
 
 
 def _contraction_check(node, dim):
@@ -43,32 +44,49 @@ def _contraction_check(node, dim):
 class Dense(Op):
     name = "dense"
 
+    def sizes(self, node):
+        """(K, N) of the weight, whichever layout it is in."""
+        k_n = node.inputs[1].const.shape
+        return tuple(k_n) if node.attrs.get("packed") else tuple(k_n[::-1])
+
     def infer(self, node):
-        x, w = node.inputs[0], node.inputs[1]
+        x = node.inputs[0]
         _contraction_check(node, x.shape[-1])
-        if concrete(x.shape[-1]) != w.const.shape[1]:
-            raise UnsupportedModelError(f"{node.describe()}: input size {x.shape[-1]} != weight columns {w.const.shape[1]}")
-        return [(tuple(x.shape[:-1]) + (w.const.shape[0],), "float32")]
+        K, N = self.sizes(node)
+        if concrete(x.shape[-1]) != K:
+            raise UnsupportedModelError(f"{node.describe()}: input size {x.shape[-1]} != weight inputs {K}")
+        return [(tuple(x.shape[:-1]) + (N,), "float32")]
 
     def reference(self, node, x, w, b=None):
-        y = x.astype(np.float32) @ w.T
+        w = dequantize(node.inputs[1]).astype(np.float32)
+        y = x.astype(np.float32) @ (w if node.attrs.get("packed") else w.T)
         return [(y + b if b is not None else y).astype(np.float32)]
 
+    def pack(self, node):
+        if node.attrs.get("packed"):
+            return
+        w = node.inputs[1]
+        wt = Value(w.name, dtype=w.dtype, const=np.ascontiguousarray(w.const.T))
+        wt.shape = wt.const.shape
+        if w.scale is not None:
+            wt.scale, wt.scale_axis = np.ascontiguousarray(w.scale.reshape(-1), np.float32), -1
+        node.inputs = [node.inputs[0], wt] + list(node.inputs[2:])
+        node.attrs["packed"] = True
+
     def emit(self, node, ctx):
-        x, w, b = node.inputs[0], node.inputs[1], node.input(2)
+        x, b = node.inputs[0], node.input(2)
         y = node.outputs[0]
-        n_out, k_in = w.const.shape
+        k_in, n_out = self.sizes(node)
         m_rows = x.size // k_in
         xo, yo = ctx.work_off(x), ctx.work_off(y)
-        wo = ctx.const_off(w)
+        wo, ws = ctx.matrix(node.inputs[1])
         bo = ctx.const_off(b) if b is not None else -1
-        reads = [(REGION_WORK, xo, x.size), (REGION_CONST, wo, w.const.size)]
-        if b is not None:
-            reads.append((REGION_CONST, bo, n_out))
-        ctx.row(node, OP_DENSE, [xo, yo, wo, bo, m_rows, k_in, n_out], reads=reads, writes=[(yo, y.size)])
+        tmp = ctx.scratch(n_out)
+        ctx.row(node, OP_DENSE, [xo, yo, wo, ws, bo, m_rows, k_in, n_out, tmp],
+                reads=[(REGION_WORK, xo, x.size)], writes=[(yo, y.size), (tmp, n_out)])
 
     def flops(self, node):
-        return 2 * node.outputs[0].size * node.inputs[1].const.shape[1]
+        return 2 * node.outputs[0].size * self.sizes(node)[0]
 
 
 @register

@@ -8,23 +8,25 @@
 
 Defaults f = sigmoid, g = tanh; clip bounds every activation's input. PyTorch and Keras'
 reset_after=True are linear_before_reset = 1.
-Kernel layout: W [3H, I] and R [3H, H] as in ONNX, biases Wb [3H], Rb [3H].
-Row: [OP_GRU, <recurrent common fields>, w_off, r_off, wb_off, rb_off, linear_before_reset,
-gx_scratch (3H), gh_scratch (3H), rh_scratch (H)].
+Kernel layout (pack pass): Wt [I, 3H] and Rt [H, 3H] input-major in ONNX gate order
+(float32 or int8, :mod:`edgernn.ops.matvec`); B [6H] = Wb | Rb as in ONNX.
+Row: [OP_GRU, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
+linear_before_reset, gx_scratch (3H), gh_scratch (3H), rh_scratch (H), tmp_scratch (3H)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate
+from .matvec import add_matvec, set_bias
 from .program import OP_GRU
-from .recurrent import RecurrentOp, affine_rows, clipped, frame_active, hold_state
+from .recurrent import RecurrentOp, clipped, frame_active, hold_state
 
 
 @jit
-def gru_kernel(row, fparams, consts, work):
+def gru_kernel(row, fparams, consts, qconsts, work):
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
-    wo, ro, wbo, rbo, lbr, gx, gh, rh = row[11:19]
+    wo, ws, ro, rs, bo, lbr, gx, gh, rh, tmp = row[11:21]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
     one = np.float32(1.0)
@@ -33,16 +35,21 @@ def gru_kernel(row, fparams, consts, work):
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             continue
-        affine_rows(consts, wo, wbo, 3 * H, n_in, w, xo, w, gx)
-        n_rec = 3 * H if lbr else 2 * H
-        affine_rows(consts, ro, rbo, n_rec, H, w, h_in, w, gh)
+        G = 3 * H
+        set_bias(consts, bo, G, w, gx)
+        add_matvec(consts, qconsts, wo, ws, n_in, G, G, w, xo, w, gx, w, tmp)
+        n_rec = G if lbr else 2 * H
+        set_bias(consts, bo + G, n_rec, w, gh)
+        add_matvec(consts, qconsts, ro, rs, H, n_rec, G, w, h_in, w, gh, w, tmp)
         for j in range(H):
             r = activate(fc, clipped(w[gx + H + j] + w[gh + H + j], clip_i, fparams), fa, fb)
             w[gh + H + j] = r
             if not lbr:
                 w[rh + j] = r * w[h_in + j]
         if not lbr:
-            affine_rows(consts, ro + 2 * H * H, rbo + 2 * H, H, H, w, rh, w, gh + 2 * H)
+            set_bias(consts, bo + G + 2 * H, H, w, gh + 2 * H)
+            add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G,
+                       w, rh, w, gh + 2 * H, w, tmp)
         for j in range(H):
             z = activate(fc, clipped(w[gx + j] + w[gh + j], clip_i, fparams), fa, fb)
             r = w[gh + H + j]
@@ -78,14 +85,19 @@ class GRU(RecurrentOp):
         n = self.act(node, 1, self.clip(node, pre))
         return {"h": ((1 - z) * n + z * h).astype(np.float32)}
 
+    def pack_bias(self, node, B, rows):
+        return B
+
+    def unpack_bias(self, node, b, inv):
+        return b
+
     def emit(self, node, ctx):
-        W, R, Bv = self.params(node)
         H = self.hidden(node)
         fields, reads, writes = self.emit_common(node, ctx)
-        gx, gh, rh = ctx.scratch(3 * H), ctx.scratch(3 * H), ctx.scratch(H)
-        fields += [ctx.const_off(W), ctx.const_off(R), ctx.const_off(Bv[:3 * H]), ctx.const_off(Bv[3 * H:]),
-                   int(node.attrs.get("linear_before_reset", 0)), gx, gh, rh]
-        ctx.row(node, OP_GRU, fields, reads=reads, writes=writes + [(gx, 3 * H), (gh, 3 * H), (rh, H)])
+        gx, gh, rh, tmp = ctx.scratch(3 * H), ctx.scratch(3 * H), ctx.scratch(H), ctx.scratch(3 * H)
+        fields += [*self.weight_fields(node, ctx), int(node.attrs.get("linear_before_reset", 0)), gx, gh, rh, tmp]
+        ctx.row(node, OP_GRU, fields, reads=reads,
+                writes=writes + [(gx, 3 * H), (gh, 3 * H), (rh, H), (tmp, 3 * H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

@@ -5,7 +5,8 @@
 
 with x seen as [rows, n], n = prod(shape[axis:]). attrs: axis, epsilon. Inputs: x, scale
 (constant, broadcastable to shape[axis:]), bias (constant or absent). Statistics are
-accumulated in float32 like ONNX Runtime's default stash_type=1 path.
+accumulated in float32 like ONNX Runtime's default stash_type=1 path. The pack pass
+(attr ``packed``) broadcasts scale and bias to [n] so the kernel reads them as they are.
 Row: [OP_LAYERNORM, x_off, y_off, scale_off, bias_off (-1: none), rows, n, eps_index].
 """
 import numpy as np
@@ -13,9 +14,10 @@ import numpy as np
 from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import is_symbolic
+from ..ir.graph import Value
 from . import Op, register
 from .layout import const_array, norm_axis
-from .program import OP_LAYERNORM, REGION_CONST, REGION_WORK
+from .program import OP_LAYERNORM, REGION_WORK
 
 
 @jit
@@ -83,13 +85,19 @@ class LayerNorm(Op):
             y = y + bias
         return [y.reshape(x.shape).astype(np.float32)]
 
+    def pack(self, node):
+        n, scale, bias = self.params(node)
+        node.inputs = [node.inputs[0]] + [None if a is None else Value(f"{node.name}.{what}", shape=(n,), const=a)
+                                          for a, what in ((scale, "scale"), (bias, "bias"))]
+        node.attrs["packed"] = True
+
     def emit(self, node, ctx):
         x, y = node.inputs[0], node.outputs[0]
-        n, scale, bias = self.params(node)
+        n = self.params(node)[0]
         xo, yo = ctx.work_off(x), ctx.work_off(y)
-        so = ctx.const_off(scale)
-        bo = ctx.const_off(bias) if bias is not None else -1
-        reads = [(REGION_WORK, xo, x.size), (REGION_CONST, so, n)] + ([(REGION_CONST, bo, n)] if bias is not None else [])
+        so = ctx.const_off(node.inputs[1])
+        bo = ctx.const_off(node.inputs[2]) if node.input(2) is not None else -1
+        reads = [(REGION_WORK, xo, x.size)]
         ctx.row(node, OP_LAYERNORM, [xo, yo, so, bo, x.size // n, n, ctx.fparam(node.attrs.get("epsilon", 1e-5))],
                 reads=reads, writes=[(yo, y.size)])
 

@@ -8,42 +8,40 @@
     h = o * h(c)
 
 Defaults f = sigmoid, g = h = tanh; clip bounds every activation's input to [-clip, clip].
-Kernel layout (plan time): gates reordered to i, f, c, o; W and R fused to one matrix
-[4H, I + H] read once per step against the vector [x; h_prev]; biases summed.
-Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, wr_off, b_off, p_off (-1),
-input_forget, xh_scratch, gates_scratch].
+Kernel layout (pack pass): gates reordered to i, f, c, o; Wt [I, 4H] and Rt [H, 4H]
+input-major (float32 or int8, :mod:`edgernn.ops.matvec`); B summed to [4H]; P as in ONNX.
+Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, w_off, w_scale, r_off, r_scale,
+b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (4H)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate
+from .matvec import add_matvec, set_bias
 from .program import OP_LSTM
-from .recurrent import RecurrentOp, affine_rows, clipped, frame_active, hold_state
-
-ONNX_TO_KERNEL = [0, 2, 3, 1]   # kernel gate k takes ONNX gate ONNX_TO_KERNEL[k] (i, f, c, o)
+from .recurrent import RecurrentOp, clipped, frame_active, hold_state
 
 
 @jit
-def lstm_kernel(row, fparams, consts, work):
+def lstm_kernel(row, fparams, consts, qconsts, work):
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
-    c_in, c_out, wr, bo, po, input_forget, xh, gates = row[11:19]
+    c_in, c_out, wo, ws, ro, rs, bo, po, input_forget, gates, tmp = row[11:22]
     fa, fb = fparams[acts + 1], fparams[acts + 2]
     ga, gb = fparams[acts + 4], fparams[acts + 5]
     ha, hb = fparams[acts + 7], fparams[acts + 8]
     fc, gc, hc = int(fparams[acts]), int(fparams[acts + 3]), int(fparams[acts + 6])
     one = np.float32(1.0)
+    G = 4 * H
     for s in range(work.shape[0]):
         w = work[s]
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             hold_state(w, c_in, c_out, H, -1)
             continue
-        for k in range(n_in):
-            w[xh + k] = w[xo + k]
-        for k in range(H):
-            w[xh + n_in + k] = w[h_in + k]
-        affine_rows(consts, wr, bo, 4 * H, n_in + H, w, xh, w, gates)
+        set_bias(consts, bo, G, w, gates)
+        add_matvec(consts, qconsts, wo, ws, n_in, G, G, w, xo, w, gates, w, tmp)
+        add_matvec(consts, qconsts, ro, rs, H, G, G, w, h_in, w, gates, w, tmp)
         for j in range(H):
             c_prev = w[c_in + j]
             gi = w[gates + j]
@@ -77,11 +75,12 @@ class LSTM(RecurrentOp):
     state_slots = {"h": 5, "c": 6}
     state_outputs = {"h": 1, "c": 2}
     counter_slot = 8
+    kernel_gate_order = (0, 2, 3, 1)     # i, f, c, o from ONNX i, o, f, c
 
     def peepholes(self, node):
         H = self.hidden(node)
         P = self.weight(node, 7, (1, 3 * H), "P", required=False)
-        return None if P is None else P[0]
+        return None if P is None else P.reshape(-1)
 
     def step_ref(self, node, x, prev):
         W, R, Bv = self.params(node)
@@ -104,22 +103,17 @@ class LSTM(RecurrentOp):
         return {"h": h_new, "c": c_new}
 
     def emit(self, node, ctx):
-        W, R, Bv = self.params(node)
         H = self.hidden(node)
-        I = W.shape[1]
-        order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in ONNX_TO_KERNEL])
-        wr = np.concatenate([W, R], axis=1)[order]
-        bias = (Bv[:4 * H] + Bv[4 * H:])[order]
-        P = self.peepholes(node)
+        P = node.input(7)
         fields, reads, writes = self.emit_common(node, ctx)
         c_in = ctx.work_off(node.inputs[6])
         c_out = ctx.work_off(node.outputs[2])
-        xh, gates = ctx.scratch(I + H), ctx.scratch(4 * H)
-        fields += [c_in, c_out, ctx.const_off(wr), ctx.const_off(bias),
+        gates, tmp = ctx.scratch(4 * H), ctx.scratch(4 * H)
+        fields += [c_in, c_out, *self.weight_fields(node, ctx),
                    ctx.const_off(P) if P is not None else -1,
-                   int(node.attrs.get("input_forget", 0)), xh, gates]
+                   int(node.attrs.get("input_forget", 0)), gates, tmp]
         ctx.row(node, OP_LSTM, fields, reads=reads + [(1, c_in, H)],
-                writes=writes + [(c_out, H), (xh, I + H), (gates, 4 * H)])
+                writes=writes + [(c_out, H), (gates, 4 * H), (tmp, 4 * H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

@@ -3,7 +3,8 @@
 A plan is an int64 array ``prog[n_ops, ROW]``: ``prog[i, 0]`` is the opcode, the rest are the
 op's fields (offsets, sizes, codes) as documented by each op's ``emit``. Float attributes go
 into a float32 array ``fparams`` and rows hold their index. Buffers are addressed by offset:
-``consts`` (one float32 array, shared by all streams of a model, read-only) and ``work``
+``consts`` (float32, shared by all streams of a model, read-only; ``qconsts`` is an int8
+view of the same bytes for int8 weights) and ``work``
 (float32 ``[B, W]``, one row per stream: inputs, state, activations, scratch). An operand
 that may be either carries a region field: 0 = consts, 1 = work.
 """
@@ -24,6 +25,7 @@ OP_RNN = 9
 
 REGION_CONST = 0
 REGION_WORK = 1
+REGION_QCONST = 2        # int8 view of the constant bytes (validation only; kernels know it)
 
 
 @jit

@@ -3,8 +3,12 @@ activation parameters, and the frame limit that streams ``sequence_lens``.
 
 IR recurrent ops have the semantics of the ONNX ops of the same name, forward direction only,
 run for ONE frame: inputs are numbered as in ONNX (X, W, R, B, sequence_lens, initial_h[,
-initial_c, P]) plus a frame counter after them; outputs are (Y, Y_h[, Y_c]). W, R, B, P are
-constants in ONNX gate order; each kernel lays them out its own way at plan time.
+initial_c, P]) plus a frame counter after them; outputs are (Y, Y_h[, Y_c]). As imported, W,
+R, B, P are constants in ONNX gate order (W and R may be int8, see :mod:`edgernn.quant`).
+The pack pass (:meth:`RecurrentOp.pack`, attr ``packed``) rewrites W and R to the kernels'
+input-major layout (:mod:`edgernn.ops.matvec`), Wt [I, G*H] and Rt [H, G*H] in the kernel's
+gate order, and B to the op's bias layout; :meth:`RecurrentOp.params` gives the ONNX form
+back, so the NumPy references read either.
 
 attrs: hidden_size, layout (0: X [T, B, I]; 1: X [B, T, I]), acts (list of (code, alpha,
 beta), one per activation slot), clip (float or None), frame_limit (0 = none: with a constant
@@ -14,6 +18,8 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic, parts, same
+from ..ir.graph import Value
+from ..quant import dequantize
 from . import Op
 from .activations import activate_ref
 
@@ -25,6 +31,7 @@ class RecurrentOp(Op):
     state_slots = {"h": 5}        # input slot -> output slot of the same state
     state_outputs = {"h": 1}
     counter_slot = 6
+    kernel_gate_order = None      # kernel gate k is ONNX gate kernel_gate_order[k] (None: same)
 
     def hidden(self, node):
         return int(node.attrs["hidden_size"])
@@ -41,10 +48,12 @@ class RecurrentOp(Op):
                 "or a graph input. Bind it as an initializer before loading")
         if tuple(v.const.shape) != tuple(shape):
             raise UnsupportedModelError(f"{node.describe()}: {what} has shape {v.const.shape}, expected {shape}")
-        return v.const.astype(np.float32)
+        return dequantize(v).astype(np.float32)
 
     def params(self, node):
-        """(W, R, B) in ONNX gate order with D = 1 dropped; B summed per ONNX when no reset split."""
+        """(W [G*H, I], R [G*H, H], B [2*G*H]) as float32 in ONNX gate order, D = 1 dropped."""
+        if node.attrs.get("packed"):
+            return self.unpack(node)
         x = node.inputs[0]
         H, G = self.hidden(node), self.gates
         I = int(concrete(x.shape[2]))
@@ -53,6 +62,56 @@ class RecurrentOp(Op):
         Bv = self.weight(node, 3, (1, 2 * G * H), "B", required=False)
         Bv = np.zeros(2 * G * H, np.float32) if Bv is None else Bv[0]
         return W, R, Bv
+
+    # ------------------------------------------------------------ kernel layout
+    def gate_rows(self, node):
+        """Row permutation from ONNX gate order to the kernel's."""
+        H = self.hidden(node)
+        order = self.kernel_gate_order or range(self.gates)
+        return np.concatenate([np.arange(k * H, (k + 1) * H) for k in order])
+
+    def pack_bias(self, node, B, rows):
+        """The kernel's bias from ONNX B [2*G*H] (default: Wb + Rb, in kernel order)."""
+        GH = self.gates * self.hidden(node)
+        return (B[:GH] + B[GH:])[rows]
+
+    def unpack_bias(self, node, b, inv):
+        return np.concatenate([b[inv], np.zeros_like(b)])
+
+    def pack(self, node):
+        """Rewrite W, R, B to the kernel layout (idempotent)."""
+        if node.attrs.get("packed"):
+            return
+        self.infer(node)
+        rows = self.gate_rows(node)
+        GH = self.gates * self.hidden(node)
+        ins = list(node.inputs) + [None] * max(0, 4 - len(node.inputs))
+        B = ins[3]
+        B = np.zeros(2 * GH, np.float32) if B is None else dequantize(B).astype(np.float32).reshape(-1)
+        ins[1] = _input_major(ins[1], rows)
+        ins[2] = _input_major(ins[2], rows)
+        ins[3] = Value(f"{node.name}.bias", shape=None, const=np.ascontiguousarray(self.pack_bias(node, B, rows)))
+        ins[3].shape = ins[3].const.shape
+        node.inputs = ins
+        node.attrs["packed"] = True
+
+    def unpack(self, node):
+        inv = np.argsort(self.gate_rows(node))
+        W = dequantize(node.inputs[1]).T[inv]
+        R = dequantize(node.inputs[2]).T[inv]
+        return (W.astype(np.float32), R.astype(np.float32),
+                self.unpack_bias(node, node.inputs[3].const, inv).astype(np.float32))
+
+    def check_packed(self, node, n_in):
+        GH = self.gates * self.hidden(node)
+        for slot, k in ((1, n_in), (2, self.hidden(node))):
+            v = node.input(slot)
+            if v is None or not v.is_const or tuple(v.const.shape) != (k, GH):
+                raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} is not [{k}, {GH}]")
+
+    def weight_fields(self, node, ctx):
+        """(w_off, w_scale_off, r_off, r_scale_off, b_off) of the packed weights."""
+        return ctx.matrix(node.inputs[1]) + ctx.matrix(node.inputs[2]) + (ctx.const_off(node.inputs[3]),)
 
     def state_shape(self, node, batch):
         H = self.hidden(node)
@@ -74,7 +133,10 @@ class RecurrentOp(Op):
                 "sequence each, so use batch 1 (or a dynamic batch) and step B streams together")
         if has_time(x.shape[2]) or is_symbolic(x.shape[2]):
             raise UnsupportedModelError(f"{node.describe()}: the input size {x.shape[2]!r} must be fixed")
-        self.params(node)
+        if node.attrs.get("packed"):
+            self.check_packed(node, int(concrete(x.shape[2])))
+        else:
+            self.params(node)
         H = self.hidden(node)
         st = self.state_shape(node, batch)
         for name, slot in self.state_slots.items():
@@ -169,19 +231,18 @@ def hold_state(w, src, dst, n, y_off):
 
 
 @jit
-def affine_rows(consts, m_off, b_off, rows, cols, v, v_off, out, out_off):
-    """out[j] = b[j] + sum_k M[j, k] * v[k] for j < rows (M row-major in consts)."""
-    for j in range(rows):
-        acc = consts[b_off + j]
-        r0 = m_off + j * cols
-        for k in range(cols):
-            acc += consts[r0 + k] * v[v_off + k]
-        out[out_off + j] = acc
-
-
-@jit
 def clipped(x, clip_i, fparams):
     if clip_i < 0:
         return x
     c = fparams[clip_i]
     return min(max(x, -c), c)
+
+
+def _input_major(v, rows):
+    """ONNX [1, G*H, K] weight -> [K, G*H] with rows permuted (int8 stays int8)."""
+    w = v.const[0][rows]
+    out = Value(v.name, dtype=v.dtype, const=np.ascontiguousarray(w.T))
+    out.shape = out.const.shape
+    if v.scale is not None:
+        out.scale, out.scale_axis = np.ascontiguousarray(v.scale.reshape(-1)[rows], np.float32), -1
+    return out

@@ -2,33 +2,34 @@
 
     h = f(W x + R h_prev + Wb + Rb)        default f = tanh; clip bounds f's input.
 
-Kernel layout: W and R fused to [H, I + H] read once against [x; h_prev]; biases summed.
-Row: [OP_RNN, <recurrent common fields>, wr_off, b_off, xh_scratch (I + H), pre_scratch (H)].
+Kernel layout (pack pass): Wt [I, H] and Rt [H, H] input-major (float32 or int8,
+:mod:`edgernn.ops.matvec`); biases summed to [H].
+Row: [OP_RNN, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
+pre_scratch (H), tmp_scratch (H)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate
+from .matvec import add_matvec, set_bias
 from .program import OP_RNN
-from .recurrent import RecurrentOp, affine_rows, clipped, frame_active, hold_state
+from .recurrent import RecurrentOp, clipped, frame_active, hold_state
 
 
 @jit
-def rnn_kernel(row, fparams, consts, work):
+def rnn_kernel(row, fparams, consts, qconsts, work):
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
-    wr, bo, xh, pre = row[11:15]
+    wo, ws, ro, rs, bo, pre, tmp = row[11:18]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     for s in range(work.shape[0]):
         w = work[s]
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             continue
-        for k in range(n_in):
-            w[xh + k] = w[xo + k]
-        for k in range(H):
-            w[xh + n_in + k] = w[h_in + k]
-        affine_rows(consts, wr, bo, H, n_in + H, w, xh, w, pre)
+        set_bias(consts, bo, H, w, pre)
+        add_matvec(consts, qconsts, wo, ws, n_in, H, H, w, xo, w, pre, w, tmp)
+        add_matvec(consts, qconsts, ro, rs, H, H, H, w, h_in, w, pre, w, tmp)
         for j in range(H):
             h = activate(fc, clipped(w[pre + j], clip_i, fparams), fa, fb)
             w[h_out + j] = h
@@ -49,13 +50,11 @@ class RNN(RecurrentOp):
         return {"h": self.act(node, 0, self.clip(node, pre)).astype(np.float32)}
 
     def emit(self, node, ctx):
-        W, R, Bv = self.params(node)
         H = self.hidden(node)
-        I = W.shape[1]
         fields, reads, writes = self.emit_common(node, ctx)
-        xh, pre = ctx.scratch(I + H), ctx.scratch(H)
-        fields += [ctx.const_off(np.concatenate([W, R], axis=1)), ctx.const_off(Bv[:H] + Bv[H:]), xh, pre]
-        ctx.row(node, OP_RNN, fields, reads=reads, writes=writes + [(xh, I + H), (pre, H)])
+        pre, tmp = ctx.scratch(H), ctx.scratch(H)
+        fields += [*self.weight_fields(node, ctx), pre, tmp]
+        ctx.row(node, OP_RNN, fields, reads=reads, writes=writes + [(pre, H), (tmp, H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

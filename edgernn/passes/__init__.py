@@ -3,16 +3,41 @@
 1. :mod:`.streaming` binds the time and batch axes of the inputs, which also runs
    :mod:`.infer` (symbolic shapes + constant folding), then turns recurrent initial states,
    state inputs/outputs and ``sequence_lens`` into per-stream :class:`StateVar` s;
-2. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense.
+2. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
+3. :mod:`.pack` lays every weight out for its kernel;
+4. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
 """
+from ..errors import EdgeRNNError
 from .fuse import fuse_dense
 from .infer import infer_graph
+from .pack import pack_weights
+from .quantize import quantize_weights
 from .streaming import bind_streaming
 
+WEIGHT_TYPES = ("float32", "int8")
 
-def prepare(graph, time_axis=None):
+
+def prepare(graph, time_axis=None, weights="float32"):
+    if weights not in WEIGHT_TYPES:
+        raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHT_TYPES)}, got {weights!r}")
     bind_streaming(graph, time_axis)
     fuse_dense(graph)
     infer_graph(graph)
     graph.prune()
+    graph.meta["parameters"] = parameter_count(graph)
+    pack_weights(graph)
+    if weights == "int8":
+        quantize_weights(graph)
     return graph
+
+
+def parameter_count(graph):
+    """Float parameters of the live nodes as imported (before packing merges any biases)."""
+    seen, total = set(), 0
+    for n in graph.nodes:
+        for v in n.inputs:
+            if v is not None and v.is_const and id(v) not in seen and v.const.dtype.kind in "fi" \
+                    and (v.const.dtype.kind == "f" or v.scale is not None):
+                seen.add(id(v))
+                total += int(v.const.size)
+    return total
