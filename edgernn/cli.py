@@ -2,6 +2,7 @@
 
     edgernn info MODEL [--json]                  what a model streams, and what it costs
     edgernn run MODEL FRAMES.npy -o OUT.npy      stream frames through a model, save outputs
+    edgernn convert MODEL -o OUT.ernn [--weights int8|float16|float32] [metadata options]
 
 Errors a user can cause (a missing file, a file that is not a model, frames of the wrong
 shape) print ``edgernn: error: <message>`` on stderr and exit with status 2, without a
@@ -107,6 +108,57 @@ def cmd_info(args):
     kw = max(len(k) for k, _ in rows) + 1
     for k, v in rows:
         print(f"{k + ':':<{kw}} {v}", file=out)
+    if "file" in d:
+        _print_file_facts(d["file"], out)
+    return 0
+
+
+def _print_file_facts(f, out):
+    print(f".ernn file: format version {f['format_version']}, {_bytes(f['file_bytes'])}, "
+          f"checksum {f['checksum']}, weights {'mapped in place' if f['weights_mapped_in_place'] else 'decoded at load'}",
+          file=out)
+    print("metadata:", file=out)
+    for k, v in f["metadata"].items():
+        text = ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) if isinstance(v, list) else str(v)
+        print(f"  {k} = {text if len(text) <= 100 else text[:97] + '...'}", file=out)
+    print(f"tensors ({len(f['tensors'])}):", file=out)
+    nw = max([len(t["name"]) for t in f["tensors"]] + [4]) + 2
+    for t in f["tensors"]:
+        print(f"  {t['name']:<{nw}} {t['dtype']:<8} {_shape(t['shape']):<14} {t['bytes']:>10,} B", file=out)
+
+
+# ---------------------------------------------------------------- convert
+def _array_arg(text, what):
+    """Comma-separated numbers, or a .npy / text file of them."""
+    if text is None:
+        return None
+    if os.path.exists(text):
+        return np.load(text) if text.endswith(".npy") else np.loadtxt(text, dtype=np.float32, ndmin=1)
+    try:
+        return np.array([float(x) for x in text.split(",")], np.float32)
+    except ValueError:
+        raise CLIError(f"--{what} must be comma-separated numbers or a file (.npy or text), got {text!r}") from None
+
+
+def _labels_arg(text):
+    if text is None:
+        return None
+    if os.path.exists(text):
+        with open(text, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    return [x.strip() for x in text.split(",")]
+
+
+def cmd_convert(args):
+    from .convert import convert, parse_period
+    period = parse_period(args.frame_period) if args.frame_period else None
+    model = convert(args.model, args.output, weights=args.weights, labels=_labels_arg(args.labels),
+                    frame_period=period, mean=_array_arg(args.mean, "mean"), std=_array_arg(args.std, "std"),
+                    description=args.description or "", time_axis=args.time_axis)
+    src = os.path.getsize(args.model)
+    dst = model.file.file_bytes
+    print(f"wrote {args.output}: {_bytes(dst)} ({100.0 * dst / src:.1f}% of {os.path.basename(args.model)}), "
+          f"weights {args.weights}")
     return 0
 
 
@@ -229,7 +281,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     def model_args(sp):
-        sp.add_argument("model", metavar="MODEL", help="an ONNX model file")
+        sp.add_argument("model", metavar="MODEL", help="a model file (.onnx or .ernn)")
         sp.add_argument("--time-axis", type=int, default=None, metavar="AXIS",
                         help="the time axis of the model input, when edgernn cannot find it")
 
@@ -251,6 +303,23 @@ def build_parser():
     pr.add_argument("--chunk", action="store_true",
                     help="run all frames in one call (Stream.run) instead of one Stream.step per frame")
     pr.set_defaults(func=cmd_run)
+
+    pc = sub.add_parser("convert", help="convert a model to a compact .ernn file for a device",
+                        description="Write the prepared model (program, weights in kernel layout, "
+                                    "deployment metadata) to one .ernn file; a device needs only "
+                                    "numpy, numba and edgernn to run it (docs/format.md).")
+    model_args(pc)
+    pc.add_argument("-o", "--output", required=True, metavar="OUT.ernn", help="the file to write")
+    pc.add_argument("--weights", choices=("float32", "float16", "int8"), default="float32",
+                    help="weight storage: int8 (a quarter of the bytes, per-output scales), float16 "
+                         "(half; decoded at load) or float32 (default)")
+    pc.add_argument("--labels", metavar="A,B,..|FILE",
+                    help="class names of the first output, comma-separated or a file, one per line")
+    pc.add_argument("--frame-period", metavar="DURATION", help="time between frames, e.g. 10ms")
+    pc.add_argument("--mean", metavar="X,..|FILE", help="per-feature mean subtracted from each frame (in the program)")
+    pc.add_argument("--std", metavar="X,..|FILE", help="per-feature std each frame is divided by (in the program)")
+    pc.add_argument("--description", metavar="TEXT", help="free text stored in the file")
+    pc.set_defaults(func=cmd_convert)
     return p
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
-from .errors import ModelFormatError
+from .errors import EdgeRNNError, ModelFormatError
 from .passes import prepare
 from .plan import build_plan, is_alias
 
@@ -19,10 +19,12 @@ class TensorInfo:
 class Model:
     """A model ready to stream. Create streams with :meth:`stream`; they share its weights."""
 
-    def __init__(self, graph, source=""):
+    def __init__(self, graph, source="", arena=None, metadata=None, file=None):
         self.graph = graph
         self.source = source
-        self.plan = build_plan(graph)
+        self.metadata = dict(metadata or {})     # .ernn metadata (labels, frame period, ...)
+        self.file = file                         # the ErnnFile facts when read from .ernn
+        self.plan = build_plan(graph, arena)
         self.inputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.inputs]
         self.outputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.outputs]
         self.states = [TensorInfo(s.name, s.frame_shape) for s in self.plan.states]
@@ -82,7 +84,17 @@ class Model:
             "state_bytes_per_stream": self.state_bytes(),
             "work_bytes_per_stream": int(self.plan.work_size * 4),
             "program_rows": int(self.plan.prog.shape[0]),
+            **({"file": self.file_facts()} if self.file is not None else {}),
         }
+
+    def file_facts(self):
+        """What an .ernn file holds: format version, sizes, checksum, metadata, tensor table."""
+        f = self.file
+        meta = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.metadata.items()}
+        return {"format_version": f.version, "file_bytes": f.file_bytes, "checksum": f.checksum,
+                "weights_mapped_in_place": f.zero_copy, "metadata": meta,
+                "tensors": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "offset": t.offset,
+                             "bytes": t.nbytes} for t in f.tensors]}
 
 
 def _sniff(path):
@@ -95,13 +107,29 @@ def _sniff(path):
     return "onnx"
 
 
-def load(source, time_axis=None, weights="float32"):
+def _load_ernn(path, verify):
+    from .formats.ernn import read_ernn
+    from .passes.infer import infer_graph
+    f = read_ernn(path, verify)
+    try:
+        infer_graph(f.graph)
+        return Model(f.graph, source=os.fspath(path), arena=f.arena, metadata=f.metadata, file=f)
+    except EdgeRNNError as e:
+        raise ModelFormatError(f"{os.fspath(path)!r}: its program does not check out: {e}") from None
+    except Exception as e:  # a forged attribute of the right JSON type but the wrong meaning
+        raise ModelFormatError(f"{os.fspath(path)!r}: its program is corrupt ({type(e).__name__}: {e}); "
+                               "re-create it with `edgernn convert`") from None
+
+
+def load(source, time_axis=None, weights="float32", verify=True):
     """Load a model and prepare it for streaming.
 
     source: a path to an ONNX file, ONNX bytes, or an ``onnx.ModelProto``.
     time_axis: the axis of the frame input that is time, when edgernn cannot find it by
     tracing the recurrent op's sequence axis back to the input.
     weights: "float32", or "int8" to quantise the weight matrices at load (see edgernn.quant).
+    verify: for .ernn files, check the data checksum (False skips it on a slow device).
+    An .ernn file is used as it was converted (time_axis and weights do not apply).
     """
     from .formats.onnx import import_onnx
     kind = "onnx"
@@ -109,6 +137,8 @@ def load(source, time_axis=None, weights="float32"):
         if not os.path.exists(source):
             raise FileNotFoundError(f"no model file at {os.fspath(source)!r}")
         kind = _sniff(source)
+    if kind == "ernn":
+        return _load_ernn(source, verify)
     if kind != "onnx":
         raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX models only so far")
     graph = import_onnx(source)

@@ -27,6 +27,7 @@ from .ops.program import REGION_CONST, REGION_QCONST, ROW
 from .ops.recurrent import RecurrentOp
 
 ALIGN = 64       # bytes
+MAX_WORK = 1 << 25   # float32 work elements per stream (128 MB): more is a forged or absurd model
 
 
 class ConstArena:
@@ -68,11 +69,12 @@ class ConstArena:
 
 
 def kernel_constants(graph):
-    """Every numeric constant array the emitted ops may read (int8 weights with their scales)."""
+    """Every constant array the emitted ops may read: float ones, and int8 weights with their
+    scales. (Integer constants only parametrise layout ops, which fold them at load.)"""
     out = []
     for n in graph.nodes:
         for v in n.inputs:
-            if v is not None and v.is_const and v.const.dtype != object:
+            if v is not None and v.is_const and (v.const.dtype.kind == "f" or v.scale is not None):
                 out.append(v.const)
                 if v.scale is not None:
                     out.append(v.scale)
@@ -266,6 +268,9 @@ def build_plan(graph, arena=None):
         o = offsets[id(s.value)] - state_offset
         state_init[o:o + s.value.size] = s.init.ravel()
     slot = lambda v: Slot(v.name, offsets[id(v.root())], v.frame_shape)
+    if ctx.work_size > MAX_WORK:
+        raise UnsupportedModelError(f"the model needs {ctx.work_size * 4 / 2**20:.0f} MB of work memory per "
+                                    f"stream; edgernn accepts at most {MAX_WORK * 4 / 2**20:.0f} MB")
     plan = Plan(
         prog=np.array(ctx.rows, np.int64).reshape(len(ctx.rows), ROW),
         fparams=np.array(ctx.fp or [0.0], np.float32),

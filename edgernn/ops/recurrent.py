@@ -117,7 +117,20 @@ class RecurrentOp(Op):
         H = self.hidden(node)
         return (1, batch, H) if node.attrs.get("layout", 0) == 0 else (batch, 1, H)
 
+    def check_attrs(self, node):
+        """Attributes the kernel trusts (an .ernn file could carry anything)."""
+        acts = node.attrs.get("acts")
+        ok = isinstance(acts, (list, tuple)) and len(acts) == self.n_acts and all(
+            isinstance(a, (list, tuple)) and len(a) == 3 and a[0] in range(11)
+            and all(isinstance(x, (int, float)) for x in a) for a in acts)
+        H, clip, limit = node.attrs.get("hidden_size"), node.attrs.get("clip"), node.attrs.get("frame_limit", 0)
+        ok = ok and isinstance(H, int) and H > 0 and (clip is None or isinstance(clip, (int, float)))
+        ok = ok and isinstance(limit, int) and limit >= 0 and node.attrs.get("layout", 0) in (0, 1)
+        if not ok:
+            raise UnsupportedModelError(f"{node.describe()}: invalid attributes {node.attrs}")
+
     def infer(self, node):
+        self.check_attrs(node)
         x = node.inputs[0]
         if len(x.shape) != 3:
             raise UnsupportedModelError(f"{node.describe()}: X has rank {len(x.shape)}, expected 3")
