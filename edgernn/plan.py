@@ -227,6 +227,8 @@ def build_plan(graph, arena=None):
     """Lay out the arenas and emit the program for a prepared graph.
 
     arena: the constants already placed (a model read from a file); None builds one."""
+    if not graph.inputs or not graph.outputs:
+        raise UnsupportedModelError("the model has no frame input or no output; there is nothing to stream")
     for v in [x for n in graph.nodes for x in n.outputs if x is not None]:
         v.alias_of = None
     _set_aliases(graph)

@@ -186,11 +186,12 @@ def read_ernn(path, verify=True):
                                f"{VERSION}: convert the model again with this edgernn")
     if data_offset % ALIGN or data_offset < HEADER.size or data_size % ALIGN or data_offset + data_size != size:
         raise _corrupt(f"data section {data_offset}+{data_size} does not fit the file's {size} bytes")
-    if zlib.crc32(mm[HEADER.size:data_offset]) != meta_crc:
+    view = memoryview(mm)           # slicing a memoryview copies nothing; slicing the mmap would
+    if zlib.crc32(view[HEADER.size:data_offset]) != meta_crc:
         raise _corrupt("the metadata checksum does not match")
-    if verify and zlib.crc32(mm[data_offset:]) != data_crc:
+    if verify and zlib.crc32(view[data_offset:]) != data_crc:
         raise _corrupt("the data checksum does not match (pass verify=False only if you trust the file)")
-    cur = _Cursor(mm, HEADER.size, data_offset)
+    cur = _Cursor(view, HEADER.size, data_offset)
     if n_kv > MAX_COUNT or n_tensors > MAX_COUNT:
         raise _corrupt(f"it claims {n_kv} metadata keys and {n_tensors} tensors")
     metadata = {}
