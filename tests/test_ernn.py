@@ -63,16 +63,18 @@ def outputs(y):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_kernel_case_round_trips(name, weights, tmp_path):
     """The single-op models of test_kernels (every op edgernn imports): the file's program
-    gives the NumPy reference's outputs (int8: the reference of the int8-quantised IR)."""
+    gives the NumPy reference's outputs (int8: the reference of the int8-quantised IR), and
+    within 1e-6 what the same model loaded from ONNX gives."""
     proto = CASES[name]()
     m = convert(proto, tmp_path / "m.ernn", weights=weights, time_axis=0)
-    ref = ReferenceStream(edgernn.load(proto, time_axis=0, weights=weights))
-    s = m.stream()
+    direct = edgernn.load(proto, time_axis=0, weights=weights)
+    s, s_direct, ref = m.stream(), direct.stream(), ReferenceStream(direct)
     rng = np.random.default_rng(5)
     for _ in range(10):
         x = rng.standard_normal(m.inputs[0].frame_shape).astype(np.float32)
-        for g, w in zip(outputs(s.step(x)), outputs(ref.step(x))):
+        for g, d, w in zip(outputs(s.step(x)), outputs(s_direct.step(x)), outputs(ref.step(x))):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=2e-6)
+            assert np.abs(g - d).max() <= 1e-6
 
 
 # ---------------------------------------------------------------- quantised storage

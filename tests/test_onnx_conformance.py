@@ -200,3 +200,17 @@ def test_run_equals_steps(name):
         ran = ran if isinstance(ran, tuple) else (ran,)
         for o, r in zip(m.outputs, ran):
             np.testing.assert_array_equal(r, stepped[o.name], err_msg=f"{name}: {o.name}")
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_conformance_through_an_ernn_file(name, tmp_path):
+    """The same cases converted to .ernn (float32): ONNX's expected outputs, and within 1e-6 of
+    the model loaded from ONNX directly."""
+    from edgernn.convert import convert
+    for k, (model, x_stream, batch, expected) in enumerate(jobs(CASES[name])):
+        m = convert(model, tmp_path / f"{k}.ernn")
+        got = step_all(m, x_stream, batch)
+        direct = step_all(edgernn.load(model), x_stream, batch)
+        for n, want in expected.items():
+            _close(got[n] if n == "Y" else got[n][-1], want, f"{name}: {n}")
+            assert np.abs(got[n] - direct[n]).max() <= 1e-6
