@@ -1,13 +1,18 @@
 """Numba compilation options: the one place they are set.
 
 `cache=True` writes compiled code next to the sources (``__pycache__``) so a second process
-starts without recompiling. `boundscheck` stays off: every buffer range is validated when a
+starts without recompiling. Numba keys a cached function on its own file only, so the
+engine (engine.py) would keep running stale kernels after an edit of ops/*.py:
+:func:`drop_stale_cache` removes edgernn's cached code whenever the kernel sources change. `boundscheck` stays off: every buffer range is validated when a
 plan is built (`edgernn.plan.Plan.validate`), before any kernel runs. `fastmath` stays off
 so results match the NumPy references bit-for-bit in order of operations; it can be turned
 on per machine with ``EDGERNN_FASTMATH=1`` once its error is measured.
 """
+import glob
+import hashlib
 import os
 
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 JIT_OPTIONS = dict(
     nogil=True,
     cache=os.environ.get("EDGERNN_NO_CACHE", "") != "1",
@@ -22,3 +27,34 @@ def jit(fn):
     import numba
 
     return numba.njit(**JIT_OPTIONS)(fn)
+
+
+def drop_stale_cache():
+    """Delete edgernn's Numba cache files when any of its sources changed since they were
+    written (stamp: a hash of the sources in __pycache__/kernels.hash). Best effort: a
+    read-only install keeps whatever is there."""
+    sources = sorted(glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True))
+    h = hashlib.sha1()
+    for path in sources:
+        with open(path, "rb") as f:
+            h.update(path[len(PACKAGE):].encode() + f.read())
+    digest = h.hexdigest()
+    stamp = os.path.join(PACKAGE, "__pycache__", "kernels.hash")
+    try:
+        with open(stamp) as f:
+            if f.read() == digest:
+                return
+    except OSError:
+        pass
+    try:
+        for path in glob.glob(os.path.join(PACKAGE, "**", "__pycache__", "*.nb[ic]"), recursive=True):
+            os.remove(path)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(digest)
+    except OSError:
+        pass
+
+
+if JIT_OPTIONS["cache"]:
+    drop_stale_cache()
