@@ -18,6 +18,15 @@ class Stream:
         self.batch = batch
         self._B = 1 if batch is None else int(batch)
         self._work = np.zeros((self._B, model.plan.work_size), np.float32)
+        p = model.plan
+        self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
+        # the one-input, one-output step needs no packing: precomputed shapes and buffers
+        lead = () if batch is None else (self._B,)
+        self._fast = len(model.inputs) == 1 and len(model.outputs) == 1
+        self._in_shape = lead + tuple(model.inputs[0].frame_shape) if model.inputs else None
+        self._in_view = (1, self._B, model._in_width)
+        self._out_shape = lead + tuple(model.outputs[0].frame_shape) if model.outputs else None
+        self._outs1 = np.empty((1, self._B, model._out_width), np.float32)
         self.reset()
 
     # ------------------------------------------------------------ running
@@ -61,14 +70,21 @@ class Stream:
             res.append(a.reshape(shape))
         return res[0] if len(res) == 1 else tuple(res)
 
-    def _run(self, packed):
-        p = self.model.plan
-        outs = np.empty((packed.shape[0], self._B, self.model._out_width), np.float32)
-        run_frames(p.prog, p.fparams, p.consts, p.qconsts, self._work, packed, self.model._in_map, outs, self.model._out_map)
+    def _run(self, packed, outs=None):
+        m = self.model
+        if outs is None:
+            outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
+        run_frames(*self._engine_args, packed, m._in_map, outs, m._out_map)
         return outs
 
     def step(self, *frames):
         """One frame in, one frame of every output out (an array, or a tuple of them)."""
+        if self._fast and len(frames) == 1:
+            x = frames[0]
+            if type(x) is np.ndarray and x.dtype == np.float32 and x.shape == self._in_shape:
+                m = self.model
+                run_frames(*self._engine_args, x.reshape(self._in_view), m._in_map, self._outs1, m._out_map)
+                return self._outs1.reshape(self._out_shape).copy()
         return self._unpack(self._run(self._pack(frames, ())), False)
 
     def run(self, *frames):

@@ -26,12 +26,10 @@ from .program import OP_DENSE, REGION_WORK
 @jit
 def dense_kernel(row, consts, qconsts, work):
     xo, yo, wo, ws, bo, m_rows, k_in, n_out, tmp = row[1:10]
-    for s in range(work.shape[0]):
-        w = work[s]
-        for m in range(m_rows):
-            y0 = yo + m * n_out
-            set_bias(consts, bo, n_out, w, y0)
-            add_matvec(consts, qconsts, wo, ws, k_in, n_out, n_out, w, xo + m * k_in, w, y0, w, tmp)
+    for m in range(m_rows):
+        y0 = yo + m * n_out
+        set_bias(consts, bo, n_out, work, y0)
+        add_matvec(consts, qconsts, wo, ws, k_in, n_out, n_out, work, xo + m * k_in, y0, tmp)
 
 
 def _contraction_check(node, dim):

@@ -17,51 +17,67 @@ import numpy as np
 
 from ..config import jit
 from . import register
-from .activations import activate
+from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_GRU
-from .recurrent import RecurrentOp, clipped, frame_active, hold_state
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
 
 
 @jit
 def gru_kernel(row, fparams, consts, qconsts, work):
+    """Projections for every stream at once (weights read once), then each stream's update
+    as vector loops; with linear_before_reset = 0, R_h (r * h) is a second batched pass."""
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
     wo, ws, ro, rs, bo, lbr, gx, gh, rh, tmp = row[11:21]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
     one = np.float32(1.0)
+    G = 3 * H
+    n_rec = G if lbr else 2 * H
+    set_bias(consts, bo, G, work, gx)
+    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gx, tmp)
+    set_bias(consts, bo + G, n_rec, work, gh)
+    add_matvec(consts, qconsts, ro, rs, H, n_rec, G, work, h_in, gh, tmp)
+    for s in range(work.shape[0]):
+        w = work[s]
+        r, x_r = w[gh + H:gh + 2 * H], w[gx + H:gx + 2 * H]
+        for j in range(H):
+            r[j] += x_r[j]
+        clip_inplace(r, clip_i, fparams)
+        activate_inplace(fc, r, fa, fb)
+        if not lbr:
+            r_h, h_prev = w[rh:rh + H], w[h_in:h_in + H]
+            for j in range(H):
+                r_h[j] = r[j] * h_prev[j]
+    if not lbr:
+        set_bias(consts, bo + G + 2 * H, H, work, gh + 2 * H)
+        add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G, work, rh, gh + 2 * H, tmp)
     for s in range(work.shape[0]):
         w = work[s]
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             continue
-        G = 3 * H
-        set_bias(consts, bo, G, w, gx)
-        add_matvec(consts, qconsts, wo, ws, n_in, G, G, w, xo, w, gx, w, tmp)
-        n_rec = G if lbr else 2 * H
-        set_bias(consts, bo + G, n_rec, w, gh)
-        add_matvec(consts, qconsts, ro, rs, H, n_rec, G, w, h_in, w, gh, w, tmp)
+        z, h_z = w[gx:gx + H], w[gh:gh + H]
         for j in range(H):
-            r = activate(fc, clipped(w[gx + H + j] + w[gh + H + j], clip_i, fparams), fa, fb)
-            w[gh + H + j] = r
-            if not lbr:
-                w[rh + j] = r * w[h_in + j]
-        if not lbr:
-            set_bias(consts, bo + G + 2 * H, H, w, gh + 2 * H)
-            add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G,
-                       w, rh, w, gh + 2 * H, w, tmp)
+            z[j] += h_z[j]
+        clip_inplace(z, clip_i, fparams)
+        activate_inplace(fc, z, fa, fb)
+        n, h_n, r = w[gx + 2 * H:gx + G], w[gh + 2 * H:gh + G], w[gh + H:gh + 2 * H]
+        if lbr:
+            for j in range(H):
+                n[j] += r[j] * h_n[j]
+        else:
+            for j in range(H):
+                n[j] += h_n[j]
+        clip_inplace(n, clip_i, fparams)
+        activate_inplace(gc, n, ga, gb)
+        h_prev, h = w[h_in:h_in + H], w[h_out:h_out + H]          # may be the same bytes
         for j in range(H):
-            z = activate(fc, clipped(w[gx + j] + w[gh + j], clip_i, fparams), fa, fb)
-            r = w[gh + H + j]
-            if lbr:
-                pre = w[gx + 2 * H + j] + r * w[gh + 2 * H + j]
-            else:
-                pre = w[gx + 2 * H + j] + w[gh + 2 * H + j]
-            n = activate(gc, clipped(pre, clip_i, fparams), ga, gb)
-            h = (one - z) * n + z * w[h_in + j]
-            w[h_out + j] = h
-            if yo >= 0:
-                w[yo + j] = h
+            h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+        if yo >= 0:
+            y = w[yo:yo + H]
+            for j in range(H):
+                y[j] = h[j]
 
 
 @register

@@ -17,54 +17,67 @@ import numpy as np
 
 from ..config import jit
 from . import register
-from .activations import activate
+from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_LSTM
-from .recurrent import RecurrentOp, clipped, frame_active, hold_state
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
 
 
 @jit
 def lstm_kernel(row, fparams, consts, qconsts, work):
+    """Gate pre-activations for every stream at once (weights read once), then each
+    stream's cell update as vector loops over its H units."""
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
     c_in, c_out, wo, ws, ro, rs, bo, po, input_forget, gates, tmp = row[11:22]
-    fa, fb = fparams[acts + 1], fparams[acts + 2]
-    ga, gb = fparams[acts + 4], fparams[acts + 5]
-    ha, hb = fparams[acts + 7], fparams[acts + 8]
-    fc, gc, hc = int(fparams[acts]), int(fparams[acts + 3]), int(fparams[acts + 6])
+    fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
+    gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
+    hc, ha, hb = int(fparams[acts + 6]), fparams[acts + 7], fparams[acts + 8]
     one = np.float32(1.0)
     G = 4 * H
+    set_bias(consts, bo, G, work, gates)
+    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gates, tmp)
+    add_matvec(consts, qconsts, ro, rs, H, G, G, work, h_in, gates, tmp)
     for s in range(work.shape[0]):
         w = work[s]
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             hold_state(w, c_in, c_out, H, -1)
             continue
-        set_bias(consts, bo, G, w, gates)
-        add_matvec(consts, qconsts, wo, ws, n_in, G, G, w, xo, w, gates, w, tmp)
-        add_matvec(consts, qconsts, ro, rs, H, G, G, w, h_in, w, gates, w, tmp)
+        i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
+        g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
+        c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
+        if po >= 0:
+            p_i, p_f = consts[po:po + H], consts[po + 2 * H:po + 3 * H]
+            for j in range(H):
+                i[j] += p_i[j] * c_prev[j]
+                f[j] += p_f[j] * c_prev[j]
+        clip_inplace(w[gates:gates + 3 * H], clip_i, fparams)
+        activate_inplace(fc, i, fa, fb)
+        if input_forget:
+            for j in range(H):
+                f[j] = one - i[j]
+        else:
+            activate_inplace(fc, f, fa, fb)
+        activate_inplace(gc, g, ga, gb)
         for j in range(H):
-            c_prev = w[c_in + j]
-            gi = w[gates + j]
-            gf = w[gates + H + j]
-            if po >= 0:
-                gi += consts[po + j] * c_prev
-                gf += consts[po + 2 * H + j] * c_prev
-            i = activate(fc, clipped(gi, clip_i, fparams), fa, fb)
-            if input_forget:
-                f = one - i
-            else:
-                f = activate(fc, clipped(gf, clip_i, fparams), fa, fb)
-            g = activate(gc, clipped(w[gates + 2 * H + j], clip_i, fparams), ga, gb)
-            c = f * c_prev + i * g
-            go = w[gates + 3 * H + j]
-            if po >= 0:
-                go += consts[po + H + j] * c
-            o = activate(fc, clipped(go, clip_i, fparams), fa, fb)
-            h = o * activate(hc, c, ha, hb)
-            w[c_out + j] = c
-            w[h_out + j] = h
-            if yo >= 0:
-                w[yo + j] = h
+            c[j] = f[j] * c_prev[j] + i[j] * g[j]
+        if po >= 0:
+            p_o = consts[po + H:po + 2 * H]
+            for j in range(H):
+                o[j] += p_o[j] * c[j]
+        clip_inplace(o, clip_i, fparams)
+        activate_inplace(fc, o, fa, fb)
+        hc_ = w[tmp:tmp + H]
+        for j in range(H):
+            hc_[j] = c[j]
+        activate_inplace(hc, hc_, ha, hb)
+        h = w[h_out:h_out + H]
+        for j in range(H):
+            h[j] = o[j] * hc_[j]
+        if yo >= 0:
+            y = w[yo:yo + H]
+            for j in range(H):
+                y[j] = h[j]
 
 
 @register

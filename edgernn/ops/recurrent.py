@@ -244,11 +244,13 @@ def hold_state(w, src, dst, n, y_off):
 
 
 @jit
-def clipped(x, clip_i, fparams):
+def clip_inplace(v, clip_i, fparams):
+    """v[j] = min(max(v[j], -clip), clip) when the op has a clip (clip_i >= 0)."""
     if clip_i < 0:
-        return x
+        return
     c = fparams[clip_i]
-    return min(max(x, -c), c)
+    for j in range(v.shape[0]):
+        v[j] = min(max(v[j], -c), c)
 
 
 def _input_major(v, rows):

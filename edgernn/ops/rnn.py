@@ -11,10 +11,10 @@ import numpy as np
 
 from ..config import jit
 from . import register
-from .activations import activate
+from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_RNN
-from .recurrent import RecurrentOp, clipped, frame_active, hold_state
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
 
 
 @jit
@@ -22,19 +22,24 @@ def rnn_kernel(row, fparams, consts, qconsts, work):
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
     wo, ws, ro, rs, bo, pre, tmp = row[11:18]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
+    set_bias(consts, bo, H, work, pre)
+    add_matvec(consts, qconsts, wo, ws, n_in, H, H, work, xo, pre, tmp)
+    add_matvec(consts, qconsts, ro, rs, H, H, H, work, h_in, pre, tmp)
     for s in range(work.shape[0]):
         w = work[s]
         if not frame_active(w, cnt, limit):
             hold_state(w, h_in, h_out, H, yo)
             continue
-        set_bias(consts, bo, H, w, pre)
-        add_matvec(consts, qconsts, wo, ws, n_in, H, H, w, xo, w, pre, w, tmp)
-        add_matvec(consts, qconsts, ro, rs, H, H, H, w, h_in, w, pre, w, tmp)
+        p = w[pre:pre + H]
+        clip_inplace(p, clip_i, fparams)
+        activate_inplace(fc, p, fa, fb)
+        h = w[h_out:h_out + H]
         for j in range(H):
-            h = activate(fc, clipped(w[pre + j], clip_i, fparams), fa, fb)
-            w[h_out + j] = h
-            if yo >= 0:
-                w[yo + j] = h
+            h[j] = p[j]
+        if yo >= 0:
+            y = w[yo:yo + H]
+            for j in range(H):
+                y[j] = p[j]
 
 
 @register
