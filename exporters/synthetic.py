@@ -21,8 +21,13 @@ SHAPES = {
 }
 
 
-def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0):
-    """An onnx.ModelProto: input x [T, 1, inputs] -> y [T, 1, dense or hidden]."""
+def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=False):
+    """An onnx.ModelProto: input x [T, 1, inputs] -> y [T, 1, dense or hidden].
+
+    state_io: each layer's initial state is a graph input (h0_<l>, and c0_<l> for LSTM,
+    [1, 1, hidden]) and its final state a graph output (hT_<l>, cT_<l>), as a runtime that
+    keeps no state needs (ONNX Runtime is fed them back every call); edgernn pairs them and
+    keeps them inside the stream."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -37,6 +42,7 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0):
         return name
 
     inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    state_in, state_out = [], []
     for layer in range(layers):
         w = weight(f"W{layer}", 1, gates * hidden, size)
         r = weight(f"R{layer}", 1, gates * hidden, hidden)
@@ -44,7 +50,14 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0):
         attrs = {"hidden_size": hidden}
         if cell == "gru":
             attrs["linear_before_reset"] = 1
-        nodes.append(helper.make_node(op, [x, w, r, b], [f"Y{layer}"], name=f"{op}_{layer}", **attrs))
+        ins, outs = [x, w, r, b], [f"Y{layer}"]
+        if state_io:
+            names = ["h"] + (["c"] if cell == "lstm" else [])
+            ins += ["", f"h0_{layer}"] + ([f"c0_{layer}"] if cell == "lstm" else [])
+            outs += [f"hT_{layer}"] + ([f"cT_{layer}"] if cell == "lstm" else [])
+            state_in += [helper.make_tensor_value_info(f"{n}0_{layer}", TensorProto.FLOAT, [1, 1, hidden]) for n in names]
+            state_out += [helper.make_tensor_value_info(f"{n}T_{layer}", TensorProto.FLOAT, [1, 1, hidden]) for n in names]
+        nodes.append(helper.make_node(op, ins, outs, name=f"{op}_{layer}", **attrs))
         nodes.append(helper.make_node("Squeeze", [f"Y{layer}", "axis1"], [f"h{layer}"]))
         x, size = f"h{layer}", hidden
     if dense:
@@ -53,8 +66,8 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0):
     else:
         nodes.append(helper.make_node("Identity", [x], ["y"]))
     graph = helper.make_graph(nodes, f"{cell}{layers}x{hidden}",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, inputs])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", 1, dense or hidden])],
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, inputs])] + state_in,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", 1, dense or hidden])] + state_out,
                               initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10                # what onnxruntime 1.31 accepts
@@ -62,8 +75,8 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0):
     return model
 
 
-def named_model(name, seed=0):
-    return recurrent_model(*SHAPES[name], seed=seed)
+def named_model(name, seed=0, state_io=False):
+    return recurrent_model(*SHAPES[name], seed=seed, state_io=state_io)
 
 
 def main(argv=None):
@@ -75,9 +88,10 @@ def main(argv=None):
     p.add_argument("dense", type=int, nargs="?", default=0)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--state-io", action="store_true", help="initial/final states as graph inputs/outputs")
     a = p.parse_args(argv)
     import onnx
-    onnx.save(recurrent_model(a.cell, a.layers, a.hidden, a.inputs, a.dense, a.seed), a.output)
+    onnx.save(recurrent_model(a.cell, a.layers, a.hidden, a.inputs, a.dense, a.seed, a.state_io), a.output)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,241 @@
+"""edgernn against ONNX Runtime and LiteRT, one thread each, same models and inputs, one run.
+
+    python benchmarks/perf.py [--frames 3000] [--json benchmarks/results/perf.json]
+
+Models (exporters/synthetic.py, torch-style random weights): GRU 1x37 on 13 inputs, LSTM
+2x128 on 40 inputs + Dense(12), GRU 2x128 + Dense(12), LSTM 3x256 on 64 inputs + Dense(12).
+edgernn runs each with float32 and int8 weights; ONNX Runtime runs the float32 ONNX file with
+intra/inter-op threads 1, its state fed back through the call (the file has state inputs and
+outputs); LiteRT (num_threads=1) runs benchmarks/models/<model>.tflite when that file exists
+(made by exporters/make_benchmark_tflite.py), its state kept in variable tensors.
+
+Modes:
+- single frame per call: p50, p99 and max of each step's wall time (perf_counter_ns around
+  the call, after a warm-up);
+- a chunk of 100 frames per call, per frame;
+- B = 1, 8, 64 streams stepped together: frames per second;
+- the floor: numpy's BLAS sgemv over every weight matrix of one step ([gates*H, inputs+H]
+  per layer, the dense head), timed the same way: how long reading the weights once takes.
+Start-up: a fresh process loads the model and steps once with the Numba cache warm, and with
+EDGERNN_NO_CACHE=1 (a first compile, as on a fresh machine).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import edgernn  # noqa: E402
+from exporters.synthetic import SHAPES, named_model  # noqa: E402
+
+MODELS = list(SHAPES)
+TFLITE = ROOT / "benchmarks" / "models"
+CHUNK = 100
+BATCHES = (1, 8, 64)
+
+
+def timed(fn, frames, warm=200):
+    """Per-call times (seconds) of fn(frame) over frames, after `warm` untimed calls."""
+    for f in frames[:warm]:
+        fn(f)
+    out = np.empty(len(frames))
+    clock = time.perf_counter_ns
+    for k, f in enumerate(frames):
+        t = clock()
+        fn(f)
+        out[k] = clock() - t
+    return out * 1e-9
+
+
+def stats(ts):
+    return {"p50_us": float(np.percentile(ts, 50) * 1e6), "p99_us": float(np.percentile(ts, 99) * 1e6),
+            "max_us": float(ts.max() * 1e6)}
+
+
+# ---------------------------------------------------------------- runners
+def edgernn_runs(path, frames, weights):
+    m = edgernn.load(path, weights=weights)
+    s = m.stream()
+    single = stats(timed(s.step, frames))
+    chunks = frames[:len(frames) // CHUNK * CHUNK].reshape(-1, CHUNK, frames.shape[1])
+    per_frame = timed(s.run, chunks, warm=2) / CHUNK
+    batched = {}
+    for b in BATCHES:
+        sb = m.stream(batch=b)
+        fb = np.ascontiguousarray(np.broadcast_to(frames[:, None, :], (len(frames), b, frames.shape[1])))
+        n = max(200, len(frames) // b)
+        t = np.median(timed(sb.step, fb[:n], warm=20))
+        batched[b] = {"step_us": float(t * 1e6), "frames_per_s": float(b / t)}
+    return {"single": single, "chunk_per_frame_us": float(np.median(per_frame) * 1e6), "batched": batched,
+            "weight_bytes": m.weight_bytes()}
+
+
+def ort_runs(path, frames):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.zeros([1, 1, i.shape[2]], np.float32) for i in sess.get_inputs() if i.name != "x"}
+    state_names = [o.name for o in sess.get_outputs()[1:]]
+    back = [n.replace("T_", "0_") for n in state_names]
+
+    def step(f, _feeds=feeds):
+        _feeds["x"] = f.reshape(-1, 1, f.shape[-1])
+        outs = sess.run(None, _feeds)
+        for k, v in zip(back, outs[1:]):
+            _feeds[k] = v
+        return outs[0]
+
+    single = stats(timed(step, frames))
+    chunks = frames[:len(frames) // CHUNK * CHUNK].reshape(-1, CHUNK, 1, frames.shape[1])
+    per_frame = timed(step, chunks, warm=2) / CHUNK
+    return {"single": single, "chunk_per_frame_us": float(np.median(per_frame) * 1e6)}
+
+
+def litert_runs(path, frames):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    shape = tuple(inp["shape"])
+
+    def step(f):
+        it.set_tensor(inp["index"], f.reshape(shape))
+        it.invoke()
+        return it.get_tensor(out["index"])
+
+    return {"single": stats(timed(step, frames))}
+
+
+def floor_run(name, frames):
+    """numpy sgemv over each weight matrix of one step, timed as one step."""
+    cell, layers, hidden, inputs, dense = SHAPES[name]
+    g = {"lstm": 4, "gru": 3}[cell]
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal((g * hidden, (inputs if l == 0 else hidden) + hidden)).astype(np.float32)
+            for l in range(layers)]
+    if dense:
+        mats.append(rng.standard_normal((dense, hidden)).astype(np.float32))
+    vecs = [rng.standard_normal(w.shape[1]).astype(np.float32) for w in mats]
+
+    def step(_):
+        for w, v in zip(mats, vecs):
+            w @ v
+
+    return {"single": stats(timed(step, frames)), "bytes": int(sum(w.nbytes for w in mats))}
+
+
+def startup(path, cold):
+    code = ("import time, numpy as np; t = time.perf_counter(); import edgernn; "
+            f"m = edgernn.load({str(path)!r}); m.stream().step(np.zeros(m.inputs[0].frame_shape, np.float32)); "
+            "print(time.perf_counter() - t)")
+    env = dict(os.environ, EDGERNN_NO_CACHE="1") if cold else dict(os.environ)
+    env.pop("EDGERNN_NO_CACHE", None) if not cold else None
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- report
+def targets(r):
+    """(description, ratio, limit, holds) for each target of the performance issue."""
+    def single(model, who, weights="float32"):
+        runs = r["models"][model]
+        return (runs["edgernn"][weights] if who == "edgernn" else runs[who])["single"]["p50_us"]
+    rows = []
+    for model, k in (("gru1x37", 10), ("lstm2x128", 3)):
+        ratio = single(model, "ort") / single(model, "edgernn")
+        rows.append((f"{model}: ORT / edgernn single frame (float32)", ratio, f">= {k}", ratio >= k))
+    for model in ("lstm2x128", "lstm3x256"):
+        ratio = single(model, "edgernn") / single(model, "floor")
+        rows.append((f"{model}: edgernn / BLAS floor", ratio, "<= 1.3", ratio <= 1.3))
+    for model in MODELS:
+        s = r["models"][model]["edgernn"]["float32"]["single"]
+        ratio = s["p99_us"] / s["p50_us"]
+        rows.append((f"{model}: p99 / p50 (float32)", ratio, "<= 1.5", ratio <= 1.5))
+    for model in MODELS:
+        ratio = single(model, "edgernn", "int8") / single(model, "edgernn")
+        limit = 0.5 if model == "lstm3x256" else 1.0
+        rows.append((f"{model}: int8 / float32 single frame", ratio, f"<= {limit}", ratio <= limit))
+    for model in MODELS:
+        runs = r["models"][model]
+        ratio = runs["edgernn"]["float32"]["chunk_per_frame_us"] / runs["ort"]["chunk_per_frame_us"]
+        rows.append((f"{model}: edgernn / ORT, 100-frame chunk per frame", ratio, "<= 1", ratio <= 1))
+    for model in MODELS:
+        b = r["models"][model]["edgernn"]["float32"]["batched"]
+        ratio = b["64"]["frames_per_s"] / b["1"]["frames_per_s"] if "64" in b else b[64]["frames_per_s"] / b[1]["frames_per_s"]
+        rows.append((f"{model}: frames/s B=64 / B=1", ratio, ">= 8", ratio >= 8))
+    warm = r["startup_s"]["cached"]
+    rows.append(("start-up with the Numba cache (s)", warm, "< 1", warm < 1))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=3000, help="timed single-frame calls per runtime")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "perf.json"))
+    args = ap.parse_args(argv)
+    import numba
+    import onnx
+    import onnxruntime
+    try:
+        import ai_edge_litert
+        litert_version = getattr(ai_edge_litert, "__version__", "installed")
+    except ImportError:
+        litert_version = None
+    report = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "cpus": os.cpu_count(), "python": platform.python_version()},
+              "versions": {"edgernn": edgernn.__version__, "numpy": np.__version__, "numba": numba.__version__,
+                           "onnxruntime": onnxruntime.__version__, "ai_edge_litert": litert_version},
+              "models": {}}
+    with tempfile.TemporaryDirectory() as d:
+        for name in MODELS:
+            path = Path(d) / f"{name}.onnx"
+            onnx.save(named_model(name, state_io=True), path)
+            frames = np.random.default_rng(1).standard_normal((args.frames + 200, SHAPES[name][3])).astype(np.float32)
+            runs = {"edgernn": {w: edgernn_runs(path, frames, w) for w in ("float32", "int8")},
+                    "ort": ort_runs(path, frames), "floor": floor_run(name, frames)}
+            tfl = TFLITE / f"{name}.tflite"
+            if litert_version and tfl.exists():
+                runs["litert"] = litert_runs(tfl, frames)
+            report["models"][name] = runs
+            print(f"measured {name}", file=sys.stderr)
+        report["startup_s"] = {"cached": startup(Path(d) / "lstm2x128.onnx", cold=False),
+                               "first_compile": startup(Path(d) / "lstm2x128.onnx", cold=True)}
+    print(f"machine: {report['machine']}\nversions: {report['versions']}\n")
+    print(f"{'model':<11}{'runtime':<16}{'p50 us':>9}{'p99 us':>9}{'max us':>9}{'chunk us/f':>12}"
+          f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}")
+    for name, runs in report["models"].items():
+        rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in ("float32", "int8")] + \
+               [(who, runs[who]) for who in ("ort", "litert", "floor") if who in runs]
+        for label, run in rows:
+            s = run["single"]
+            chunk = f"{run['chunk_per_frame_us']:>12.2f}" if "chunk_per_frame_us" in run else " " * 12
+            b = run.get("batched", {})
+            fps = "".join(f"{b[k]['frames_per_s']:>{10 if k != 64 else 11},.0f}" for k in BATCHES) if b else ""
+            print(f"{name:<11}{label:<16}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['max_us']:>9.1f}{chunk}{fps}")
+    print(f"\nstart-up (load + first step, fresh process): {report['startup_s']['cached']:.2f} s with the Numba "
+          f"cache, {report['startup_s']['first_compile']:.2f} s compiling (fresh machine)\n")
+    report["targets"] = []
+    print(f"{'target':<52}{'ratio':>8}  {'goal':<7} holds")
+    for desc, ratio, goal, ok in targets(report):
+        report["targets"].append({"target": desc, "ratio": ratio, "goal": goal, "holds": bool(ok)})
+        print(f"{desc:<52}{ratio:>8.2f}  {goal:<7} {'yes' if ok else 'NO'}")
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
