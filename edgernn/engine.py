@@ -23,19 +23,21 @@ from .ops.softmax import softmax_kernel
 
 
 @jit
-def execute(prog, fparams, consts, qconsts, work):
-    """Run every row of the program once (one frame of every stream in `work`)."""
+def execute(prog, fparams, consts, qconsts, work, seq):
+    """Run every row of the program once: one frame of every stream in ``work`` (rows are
+    streams), or with ``seq`` every frame of one stream's chunk (rows are its consecutive
+    frames; the recurrent kernels carry state from row to row)."""
     for i in range(prog.shape[0]):
         row = prog[i]
         op = row[0]
         if op == OP_DENSE:
             dense_kernel(row, consts, qconsts, work)
         elif op == OP_LSTM:
-            lstm_kernel(row, fparams, consts, qconsts, work)
+            lstm_kernel(row, fparams, consts, qconsts, work, seq)
         elif op == OP_GRU:
-            gru_kernel(row, fparams, consts, qconsts, work)
+            gru_kernel(row, fparams, consts, qconsts, work, seq)
         elif op == OP_RNN:
-            rnn_kernel(row, fparams, consts, qconsts, work)
+            rnn_kernel(row, fparams, consts, qconsts, work, seq)
         elif op == OP_BINARY:
             binary_kernel(row, consts, work)
         elif op == OP_UNARY:
@@ -57,9 +59,38 @@ def run_frames(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_m
                 col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
                 for j in range(size):
                     work[s, off + j] = frames[t, s, col + j]
-        execute(prog, fparams, consts, qconsts, work)
+        execute(prog, fparams, consts, qconsts, work, False)
         for s in range(n_streams):
             for k in range(out_map.shape[0]):
                 col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
                 for j in range(size):
                     outs[t, s, col + j] = work[s, off + j]
+
+
+@jit
+def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map, rows, state_off, state_len):
+    """Like :func:`run_frames`, op by op over the chunk instead of frame by frame: each
+    stream's T frames become the rows of ``rows`` ([T, W] scratch) and the program runs once
+    in sequence mode, so every recurrent op computes W x for the whole chunk in one pass
+    over its weights. Valid when every state is updated in place by the one op that reads it
+    (``Plan.sequence_ok``); the state region [state_off, state_off + state_len) of the last
+    frame is the stream's state after the chunk."""
+    for s in range(work.shape[0]):
+        for t in range(frames.shape[0]):
+            r = rows[t]
+            if t == 0:
+                for j in range(work.shape[1]):
+                    r[j] = work[s, j]
+            for k in range(in_map.shape[0]):
+                col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
+                for j in range(size):
+                    r[off + j] = frames[t, s, col + j]
+        execute(prog, fparams, consts, qconsts, rows, True)
+        last = rows[frames.shape[0] - 1]
+        for j in range(state_len):
+            work[s, state_off + j] = last[state_off + j]
+        for t in range(frames.shape[0]):
+            for k in range(out_map.shape[0]):
+                col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
+                for j in range(size):
+                    outs[t, s, col + j] = rows[t, off + j]

@@ -103,6 +103,7 @@ class Plan:
     states: list
     state_init: np.ndarray          # the state region's start values
     state_offset: int
+    sequence_ok: bool = False       # chunks may run op by op (engine.run_chunk)
     row_nodes: list = field(default_factory=list)   # source node name of each program row
     extents: list = field(default_factory=list)     # (row, region, offset, size) for validate
 
@@ -261,10 +262,9 @@ def build_plan(graph, arena=None):
         if is_alias(n):
             continue
         op.emit(n, ctx)
-    for s in graph.states:
-        if s.next.root() is not s.value.root():
-            shape = [s.value.size]
-            emit_copy(ctx, s.next, 0, s.value, 0, shape, [1], [1], None)
+    copied = [s for s in graph.states if s.next.root() is not s.value.root()]
+    for s in copied:
+        emit_copy(ctx, s.next, 0, s.value, 0, [s.value.size], [1], [1], None)
     state_init = np.zeros(state_end - state_offset, np.float32)
     for s in graph.states:
         o = offsets[id(s.value)] - state_offset
@@ -279,6 +279,6 @@ def build_plan(graph, arena=None):
         arena=arena, work_size=ctx.work_size,
         inputs=[slot(v) for v in graph.inputs], outputs=[slot(v) for v in graph.outputs],
         states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states],
-        state_init=state_init, state_offset=state_offset,
+        state_init=state_init, state_offset=state_offset, sequence_ok=not copied,
         row_nodes=ctx.row_nodes, extents=ctx.extents)
     return plan.validate()

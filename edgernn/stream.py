@@ -1,7 +1,7 @@
 """Stream: one sequence (or B sequences in step) with its state kept inside."""
 import numpy as np
 
-from .engine import run_frames
+from .engine import run_chunk, run_frames
 from .errors import FrameShapeError, StateError
 
 
@@ -88,8 +88,19 @@ class Stream:
         return self._unpack(self._run(self._pack(frames, ())), False)
 
     def run(self, *frames):
-        """T frames in (a leading T axis), T frames of every output out; equals T steps."""
-        return self._unpack(self._run(self._pack(frames, ("T",))), True)
+        """T frames in (a leading T axis), T frames of every output out; equals T steps.
+
+        When every state is updated in place by the recurrent op that reads it (stacked
+        LSTM/GRU/RNN layers), the chunk runs op by op (``engine.run_chunk``): each
+        recurrent layer's input projection is one pass over its weights for all T frames."""
+        packed = self._pack(frames, ("T",))
+        p, m = self.model.plan, self.model
+        if not p.sequence_ok or packed.shape[0] < 2:
+            return self._unpack(self._run(packed), True)
+        outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
+        rows = np.empty((packed.shape[0], p.work_size), np.float32)
+        run_chunk(*self._engine_args, packed, m._in_map, outs, m._out_map, rows, p.state_offset, p.state_init.size)
+        return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state
     def reset(self):

@@ -20,64 +20,83 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_GRU
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
 
 
 @jit
-def gru_kernel(row, fparams, consts, qconsts, work):
-    """Projections for every stream at once (weights read once), then each stream's update
-    as vector loops; with linear_before_reset = 0, R_h (r * h) is a second batched pass."""
-    xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
+def gru_kernel(row, fparams, consts, qconsts, work, seq):
+    """Projections for every row of ``work`` at once (weights read once), then each row's
+    update as vector loops; with linear_before_reset = 0, R_h (r * h) is a second pass.
+    Rows are independent streams, or with ``seq`` consecutive frames of one stream (W x for
+    all frames at once, the rest frame by frame)."""
+    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
     wo, ws, ro, rs, bo, lbr, gx, gh, rh, tmp = row[11:21]
-    fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
-    gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
-    one = np.float32(1.0)
     G = 3 * H
     n_rec = G if lbr else 2 * H
     set_bias(consts, bo, G, work, gx)
     add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gx, tmp)
-    set_bias(consts, bo + G, n_rec, work, gh)
-    add_matvec(consts, qconsts, ro, rs, H, n_rec, G, work, h_in, gh, tmp)
-    for s in range(work.shape[0]):
-        w = work[s]
-        r, x_r = w[gh + H:gh + 2 * H], w[gx + H:gx + 2 * H]
-        for j in range(H):
-            r[j] += x_r[j]
-        clip_inplace(r, clip_i, fparams)
-        activate_inplace(fc, r, fa, fb)
+    n_rows = work.shape[0]
+    for t in range(n_rows if seq else 1):
+        rows = work[t:t + 1] if seq else work
+        if seq:
+            carry_state(work, t, h_out, h_in, H)
+            carry_state(work, t, cnt, cnt, 1)
+        set_bias(consts, bo + G, n_rec, rows, gh)
+        add_matvec(consts, qconsts, ro, rs, H, n_rec, G, rows, h_in, gh, tmp)
+        for s in range(rows.shape[0]):
+            gru_reset(row, fparams, rows[s])
         if not lbr:
-            r_h, h_prev = w[rh:rh + H], w[h_in:h_in + H]
-            for j in range(H):
-                r_h[j] = r[j] * h_prev[j]
+            set_bias(consts, bo + G + 2 * H, H, rows, gh + 2 * H)
+            add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G, rows, rh, gh + 2 * H, tmp)
+        for s in range(rows.shape[0]):
+            gru_update(row, fparams, rows[s])
+
+
+@jit
+def gru_reset(row, fparams, w):
+    """r = f(x_r + h_r); with linear_before_reset = 0 also r * h_prev for R_h."""
+    H, clip_i, h_in, acts, lbr, gx, gh, rh = row[4], row[8], row[9], row[7], row[16], row[17], row[18], row[19]
+    r, x_r = w[gh + H:gh + 2 * H], w[gx + H:gx + 2 * H]
+    for j in range(H):
+        r[j] += x_r[j]
+    clip_inplace(r, clip_i, fparams)
+    activate_inplace(int(fparams[acts]), r, fparams[acts + 1], fparams[acts + 2])
     if not lbr:
-        set_bias(consts, bo + G + 2 * H, H, work, gh + 2 * H)
-        add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G, work, rh, gh + 2 * H, tmp)
-    for s in range(work.shape[0]):
-        w = work[s]
-        if not frame_active(w, cnt, limit):
-            hold_state(w, h_in, h_out, H, yo)
-            continue
-        z, h_z = w[gx:gx + H], w[gh:gh + H]
+        r_h, h_prev = w[rh:rh + H], w[h_in:h_in + H]
         for j in range(H):
-            z[j] += h_z[j]
-        clip_inplace(z, clip_i, fparams)
-        activate_inplace(fc, z, fa, fb)
-        n, h_n, r = w[gx + 2 * H:gx + G], w[gh + 2 * H:gh + G], w[gh + H:gh + 2 * H]
-        if lbr:
-            for j in range(H):
-                n[j] += r[j] * h_n[j]
-        else:
-            for j in range(H):
-                n[j] += h_n[j]
-        clip_inplace(n, clip_i, fparams)
-        activate_inplace(gc, n, ga, gb)
-        h_prev, h = w[h_in:h_in + H], w[h_out:h_out + H]          # may be the same bytes
+            r_h[j] = r[j] * h_prev[j]
+
+
+@jit
+def gru_update(row, fparams, w):
+    """z, the candidate n and h = (1 - z) n + z h_prev for one stream."""
+    yo, H, cnt, limit, acts, clip_i, h_in, h_out = row[2], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+    lbr, gx, gh = row[16], row[17], row[18]
+    one = np.float32(1.0)
+    if not frame_active(w, cnt, limit):
+        hold_state(w, h_in, h_out, H, yo)
+        return
+    z, h_z = w[gx:gx + H], w[gh:gh + H]
+    for j in range(H):
+        z[j] += h_z[j]
+    clip_inplace(z, clip_i, fparams)
+    activate_inplace(int(fparams[acts]), z, fparams[acts + 1], fparams[acts + 2])
+    n, h_n, r = w[gx + 2 * H:gx + 3 * H], w[gh + 2 * H:gh + 3 * H], w[gh + H:gh + 2 * H]
+    if lbr:
         for j in range(H):
-            h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
-        if yo >= 0:
-            y = w[yo:yo + H]
-            for j in range(H):
-                y[j] = h[j]
+            n[j] += r[j] * h_n[j]
+    else:
+        for j in range(H):
+            n[j] += h_n[j]
+    clip_inplace(n, clip_i, fparams)
+    activate_inplace(int(fparams[acts + 3]), n, fparams[acts + 4], fparams[acts + 5])
+    h_prev, h = w[h_in:h_in + H], w[h_out:h_out + H]          # may be the same bytes
+    for j in range(H):
+        h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+    if yo >= 0:
+        y = w[yo:yo + H]
+        for j in range(H):
+            y[j] = h[j]
 
 
 @register

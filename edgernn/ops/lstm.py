@@ -20,64 +20,81 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_LSTM
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
 
 
 @jit
-def lstm_kernel(row, fparams, consts, qconsts, work):
-    """Gate pre-activations for every stream at once (weights read once), then each
-    stream's cell update as vector loops over its H units."""
-    xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
-    c_in, c_out, wo, ws, ro, rs, bo, po, input_forget, gates, tmp = row[11:22]
+def lstm_kernel(row, fparams, consts, qconsts, work, seq):
+    """Gate pre-activations for every row of ``work`` at once (weights read once), then each
+    row's cell update as vector loops over its H units. Rows are independent streams, or
+    with ``seq`` consecutive frames of one stream: then W x is computed for all frames at
+    once and R h_{t-1} frame by frame."""
+    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
+    c_in, c_out, wo, ws, ro, rs, bo, gates, tmp = row[11], row[12], row[13], row[14], row[15], row[16], \
+        row[17], row[20], row[21]
+    G = 4 * H
+    set_bias(consts, bo, G, work, gates)
+    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gates, tmp)
+    for t in range(work.shape[0] if seq else 1):
+        rows = work[t:t + 1] if seq else work
+        if seq:
+            carry_state(work, t, h_out, h_in, H)
+            carry_state(work, t, c_out, c_in, H)
+            carry_state(work, t, cnt, cnt, 1)
+        add_matvec(consts, qconsts, ro, rs, H, G, G, rows, h_in, gates, tmp)
+        for s in range(rows.shape[0]):
+            lstm_cell(row, fparams, consts, rows[s])
+
+
+@jit
+def lstm_cell(row, fparams, consts, w):
+    """One stream's cell update from its gate pre-activations (in the gates scratch)."""
+    yo, H, cnt, limit, acts, clip_i, h_in, h_out = row[2], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+    c_in, c_out, po, input_forget, gates, tmp = row[11], row[12], row[18], row[19], row[20], row[21]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
     hc, ha, hb = int(fparams[acts + 6]), fparams[acts + 7], fparams[acts + 8]
     one = np.float32(1.0)
     G = 4 * H
-    set_bias(consts, bo, G, work, gates)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gates, tmp)
-    add_matvec(consts, qconsts, ro, rs, H, G, G, work, h_in, gates, tmp)
-    for s in range(work.shape[0]):
-        w = work[s]
-        if not frame_active(w, cnt, limit):
-            hold_state(w, h_in, h_out, H, yo)
-            hold_state(w, c_in, c_out, H, -1)
-            continue
-        i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
-        g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
-        c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
-        if po >= 0:
-            p_i, p_f = consts[po:po + H], consts[po + 2 * H:po + 3 * H]
-            for j in range(H):
-                i[j] += p_i[j] * c_prev[j]
-                f[j] += p_f[j] * c_prev[j]
-        clip_inplace(w[gates:gates + 3 * H], clip_i, fparams)
-        activate_inplace(fc, i, fa, fb)
-        if input_forget:
-            for j in range(H):
-                f[j] = one - i[j]
-        else:
-            activate_inplace(fc, f, fa, fb)
-        activate_inplace(gc, g, ga, gb)
+    if not frame_active(w, cnt, limit):
+        hold_state(w, h_in, h_out, H, yo)
+        hold_state(w, c_in, c_out, H, -1)
+        return
+    i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
+    g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
+    c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
+    if po >= 0:
+        p_i, p_f = consts[po:po + H], consts[po + 2 * H:po + 3 * H]
         for j in range(H):
-            c[j] = f[j] * c_prev[j] + i[j] * g[j]
-        if po >= 0:
-            p_o = consts[po + H:po + 2 * H]
-            for j in range(H):
-                o[j] += p_o[j] * c[j]
-        clip_inplace(o, clip_i, fparams)
-        activate_inplace(fc, o, fa, fb)
-        hc_ = w[tmp:tmp + H]
+            i[j] += p_i[j] * c_prev[j]
+            f[j] += p_f[j] * c_prev[j]
+    clip_inplace(w[gates:gates + 3 * H], clip_i, fparams)
+    activate_inplace(fc, i, fa, fb)
+    if input_forget:
         for j in range(H):
-            hc_[j] = c[j]
-        activate_inplace(hc, hc_, ha, hb)
-        h = w[h_out:h_out + H]
+            f[j] = one - i[j]
+    else:
+        activate_inplace(fc, f, fa, fb)
+    activate_inplace(gc, g, ga, gb)
+    for j in range(H):
+        c[j] = f[j] * c_prev[j] + i[j] * g[j]
+    if po >= 0:
+        p_o = consts[po + H:po + 2 * H]
         for j in range(H):
-            h[j] = o[j] * hc_[j]
-        if yo >= 0:
-            y = w[yo:yo + H]
-            for j in range(H):
-                y[j] = h[j]
+            o[j] += p_o[j] * c[j]
+    clip_inplace(o, clip_i, fparams)
+    activate_inplace(fc, o, fa, fb)
+    hc_ = w[tmp:tmp + H]
+    for j in range(H):
+        hc_[j] = c[j]
+    activate_inplace(hc, hc_, ha, hb)
+    h = w[h_out:h_out + H]
+    for j in range(H):
+        h[j] = o[j] * hc_[j]
+    if yo >= 0:
+        y = w[yo:yo + H]
+        for j in range(H):
+            y[j] = h[j]
 
 
 @register

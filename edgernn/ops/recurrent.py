@@ -244,6 +244,16 @@ def hold_state(w, src, dst, n, y_off):
 
 
 @jit
+def carry_state(work, t, src, dst, n):
+    """Sequence mode (rows of ``work`` are consecutive frames of ONE stream): row t starts
+    from the state row t-1 ended with (src in row t-1 -> dst in row t). src < 0: none."""
+    if t > 0 and src >= 0:
+        prev, cur = work[t - 1], work[t]
+        for j in range(n):
+            cur[dst + j] = prev[src + j]
+
+
+@jit
 def clip_inplace(v, clip_i, fparams):
     """v[j] = min(max(v[j], -clip), clip) when the op has a clip (clip_i >= 0)."""
     if clip_i < 0:

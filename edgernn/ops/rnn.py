@@ -14,32 +14,44 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_RNN
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
 
 
 @jit
-def rnn_kernel(row, fparams, consts, qconsts, work):
-    xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
+def rnn_kernel(row, fparams, consts, qconsts, work, seq):
+    """W x for every row of ``work`` at once, then R h and the activation per row (rows are
+    streams, or with ``seq`` consecutive frames of one stream)."""
+    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
     wo, ws, ro, rs, bo, pre, tmp = row[11:18]
-    fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     set_bias(consts, bo, H, work, pre)
     add_matvec(consts, qconsts, wo, ws, n_in, H, H, work, xo, pre, tmp)
-    add_matvec(consts, qconsts, ro, rs, H, H, H, work, h_in, pre, tmp)
-    for s in range(work.shape[0]):
-        w = work[s]
-        if not frame_active(w, cnt, limit):
-            hold_state(w, h_in, h_out, H, yo)
-            continue
-        p = w[pre:pre + H]
-        clip_inplace(p, clip_i, fparams)
-        activate_inplace(fc, p, fa, fb)
-        h = w[h_out:h_out + H]
+    for t in range(work.shape[0] if seq else 1):
+        rows = work[t:t + 1] if seq else work
+        if seq:
+            carry_state(work, t, h_out, h_in, H)
+            carry_state(work, t, cnt, cnt, 1)
+        add_matvec(consts, qconsts, ro, rs, H, H, H, rows, h_in, pre, tmp)
+        for s in range(rows.shape[0]):
+            rnn_cell(row, fparams, rows[s])
+
+
+@jit
+def rnn_cell(row, fparams, w):
+    yo, H, cnt, limit, acts, clip_i, h_in, h_out, pre = row[2], row[4], row[5], row[6], row[7], row[8], \
+        row[9], row[10], row[16]
+    if not frame_active(w, cnt, limit):
+        hold_state(w, h_in, h_out, H, yo)
+        return
+    p = w[pre:pre + H]
+    clip_inplace(p, clip_i, fparams)
+    activate_inplace(int(fparams[acts]), p, fparams[acts + 1], fparams[acts + 2])
+    h = w[h_out:h_out + H]
+    for j in range(H):
+        h[j] = p[j]
+    if yo >= 0:
+        y = w[yo:yo + H]
         for j in range(H):
-            h[j] = p[j]
-        if yo >= 0:
-            y = w[yo:yo + H]
-            for j in range(H):
-                y[j] = p[j]
+            y[j] = p[j]
 
 
 @register
