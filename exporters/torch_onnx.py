@@ -138,7 +138,7 @@ def _forward_state_params(module) -> list:
 
 def _final_name(name: str) -> str:
     """State output name for a state input name: h0 -> hT, h0_1 -> hT_1, hidden -> hidden_out."""
-    m = re.fullmatch(r"(.+)0(_\d+)?", name)
+    m = re.fullmatch(r"(.+?)0(_\d+)?", name)
     return f"{m.group(1)}T{m.group(2) or ''}" if m else f"{name}_out"
 
 
@@ -239,7 +239,8 @@ def with_state_io(module):
                 flat.extend(f if isinstance(f, tuple) else (f,))
             return (*outs, *flat)
 
-    return StateThreaded(module)
+    # same mode as the module: the exporter's eval()/train() restore on the wrapper recurses into it
+    return StateThreaded(module).train(module.training)
 
 
 def graph_module(module, sig: StreamingSignature):
