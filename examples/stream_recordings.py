@@ -124,8 +124,8 @@ def main(argv=None) -> int:
         status = 0 if same_recs == n and len(torch_preds) == n else 1
     print(f"latency per frame (Stream.step wall time, this machine): p50 {p50:.1f} {us}, "
           f"p99 {p99:.1f} {us}, max {times.max() * 1e6:.1f} {us}")
-    print(f"real-time factor at one frame per {period * 1e3:g} ms: p50 {p50 * 1e-6 / period:.5f}, "
-          f"p99 {p99 * 1e-6 / period:.5f} (step time / frame period; p50 {period / (p50 * 1e-6):,.0f}x "
+    print(f"real-time factor at one frame per {period * 1e3:g} ms: p50 {p50 * 1e-6 / period:.2g}, "
+          f"p99 {p99 * 1e-6 / period:.2g} (step time / frame period; p50 {period / (p50 * 1e-6):,.0f}x "
           "faster than real time)")
     print(f"frame period: {card['source']}")
     return status

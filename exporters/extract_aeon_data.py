@@ -1,10 +1,11 @@
 """Write the JapaneseVowels and BasicMotions train/test splits as small ``.npz`` files.
 
 Both datasets ship inside the ``aeon`` package's wheel (UEA/UCI archives), so no download
-happens. aeon is a heavy dependency that only this script needs; run it from its own venv::
+happens. aeon is a heavy dependency that only this script needs; run it from its own venv
+(aeon 1.6.0 made the committed files), from the repo root::
 
-    python -m venv /work/venvs/aeon && /work/venvs/aeon/bin/pip install aeon
-    /work/venvs/aeon/bin/python -m exporters.extract_aeon_data [--out examples/data]
+    python -m venv /tmp/aeon && /tmp/aeon/bin/pip install aeon
+    /tmp/aeon/bin/python -m exporters.extract_aeon_data [--out examples/data]
 
 Each file holds, for split in (train, test):
 
