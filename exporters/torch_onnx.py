@@ -94,10 +94,11 @@ class ExportReport:
     def __str__(self) -> str:
         sig = self.signature
         states = ", ".join(f"{s.input_name}->{s.output_name} {s.shape}" for s in sig.states)
+        axes = ("B", "T") if sig.batch_first else ("T", "B")
+        x_shape = "(" + ", ".join([*axes, *map(str, sig.frame_shape)]) + ")"
         return (f"wrote {self.path} (opset {self.opset}, {self.path.stat().st_size:,} bytes): "
-                f"{sig.input_name} {('B', 'T') if sig.batch_first else ('T', 'B')} + "
-                f"{sig.frame_shape} -> {', '.join(sig.output_names)}; state ({sig.state_mode}): "
-                f"{states}\n{self.check.summary()}")
+                f"{sig.input_name} {x_shape} -> {', '.join(sig.output_names)}; state "
+                f"({sig.state_mode}): {states}\n{self.check.summary()}")
 
 
 # ---------------------------------------------------------------- inspecting the module
@@ -148,8 +149,6 @@ def streaming_signature(module, frame_shape, state: str = "auto", batch_first: b
 
     frame_shape: per-frame input shape (an int for a feature vector). batch_first: the layout of
     x; default: that of the first recurrent layer."""
-    import torch
-
     layers = recurrent_layers(module)
     frame_shape = (int(frame_shape),) if np.isscalar(frame_shape) else tuple(int(d) for d in frame_shape)
     if batch_first is None:
@@ -174,8 +173,7 @@ def streaming_signature(module, frame_shape, state: str = "auto", batch_first: b
     states = tuple(StateTensor(n, _final_name(n), s) for n, s in zip(in_names, shapes))
 
     sig = StreamingSignature(input_name, frame_shape, batch_first, (), states, state)
-    with torch.no_grad():
-        outs = run_module(module, sig, np.zeros((EXPORT_FRAMES,) + frame_shape, np.float32))[0]
+    outs = run_module(module, sig, np.zeros((EXPORT_FRAMES,) + frame_shape, np.float32))[0]
     if output_names is None:
         output_names = ("y",) if len(outs) == 1 else tuple(f"y{i}" for i in range(len(outs)))
     output_names = tuple(output_names)
