@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 import torch
 from torch import nn
-from exporters.make_onnx_fixtures import strip_metadata
+from exporters.onnx_utils import strip_metadata
 
 N_FEATURES = 40
 HIDDEN = 64
