@@ -331,6 +331,10 @@ def main(argv=None):
         return EXIT_ERROR
     try:
         return args.func(args)
+    except BrokenPipeError:          # `edgernn info x | head`: the reader left; nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (EdgeRNNError, CLIError, OSError) as e:
         msg = str(e)
         if isinstance(e, OSError) and e.filename is not None and e.strerror:
