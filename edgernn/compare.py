@@ -1,0 +1,174 @@
+"""The same model and frames in ONNX Runtime and LiteRT, timed one call per frame.
+
+Each runner returns a dict: runtime, mode (what exactly was run), per-call latencies in ns,
+and outputs to check against edgernn's. Both runtimes are imported lazily; when one is not
+installed or the model's format does not allow it, the runner returns ``skipped`` with the
+reason instead of raising.
+
+State: edgernn keeps the state inside the stream. ONNX Runtime and LiteRT are stateless per
+call except through the graph: when the ONNX graph has state inputs and outputs (``h0 -> hT``)
+the runner feeds each call's state outputs back as the next call's inputs, which is the same
+computation. When the state is implicit (an LSTM without initial_h input), a one-frame call
+starts from zero state every time: the runner says so in ``mode`` and skips the output check.
+"""
+import time
+
+import numpy as np
+
+
+def _skip(runtime, reason):
+    return {"runtime": runtime, "skipped": reason}
+
+
+def _onnx_io(model):
+    """Frame inputs, user outputs and state pairs of the ONNX graph, by name, with the symbolic
+    shapes edgernn inferred (so T and B axes are known)."""
+    g = model.graph
+    return g.inputs, g.outputs, g.states
+
+
+def _feed_shape(value, batch):
+    """Concrete call shape of a value: the time axis 1, the batch axis `batch`."""
+    from .ir.dims import has_batch, has_time
+    shape = []
+    for d in value.shape:
+        if has_time(d) and has_batch(d):
+            shape.append(batch)
+        elif has_time(d):
+            shape.append(1)
+        elif has_batch(d):
+            shape.append(batch)
+        else:
+            shape.append(int(d))
+    return tuple(shape)
+
+
+def _to_call(value, frames, batch):
+    """frames: ([B,] *frame_shape) -> the ONNX call layout of `value` (T = 1, B = batch)."""
+    from .ir.dims import has_batch
+    shape = _feed_shape(value, batch)
+    if batch == 1:
+        return np.ascontiguousarray(frames, np.float32).reshape(shape)
+    b_axis = next(i for i, d in enumerate(value.shape) if has_batch(d))
+    moved = np.moveaxis(np.asarray(frames, np.float32), 0, -1).reshape(
+        tuple(s for i, s in enumerate(shape) if i != b_axis) + (batch,))
+    return np.ascontiguousarray(np.moveaxis(moved, -1, b_axis))
+
+
+def _from_call(value, arr, batch):
+    """Inverse of :func:`_to_call` for an output: -> ([B,] *frame_shape)."""
+    from .ir.dims import has_batch
+    frame = value.frame_shape
+    if batch == 1:
+        return arr.reshape(frame)
+    b_axis = next(i for i, d in enumerate(value.shape) if has_batch(d))
+    return np.moveaxis(arr, b_axis, 0).reshape((batch,) + frame)
+
+
+def run_onnxruntime(model, pool, T, warmup, batch):
+    """pool: list over inputs of arrays [P, (B,) *frame_shape]; call t uses frame t % P."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return _skip("onnxruntime", "onnxruntime is not installed (pip install onnxruntime)")
+    src = model.source
+    if not (isinstance(src, str) and src.endswith(".onnx")):
+        return _skip("onnxruntime", "the model was not loaded from an .onnx file")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises its own exception types
+        return _skip("onnxruntime", f"cannot create a session: {e}")
+    ins, outs, states = _onnx_io(model)
+    onnx_inputs = {i.name for i in sess.get_inputs()}
+    fed_states = [s for s in states if s.value.name in onnx_inputs]
+    B = 1 if batch is None else batch
+    out_names = [o.name for o in outs] + [s.next.name for s in fed_states]
+    state = {s.value.name: np.broadcast_to(s.init, _feed_shape(s.value, B)).astype(np.float32).copy()
+             for s in fed_states}
+    calls = [{v.name: _to_call(v, f[t], B) for v, f in zip(ins, pool)} for t in range(min(T, pool[0].shape[0]))]
+    lat = np.empty(T, np.int64)
+    ys = []
+    try:
+        for t in range(-warmup, T):
+            feed = calls[t % len(calls)] if t >= 0 else calls[0]
+            feed = {**feed, **state}
+            t0 = time.perf_counter_ns()
+            res = sess.run(out_names, feed)
+            t1 = time.perf_counter_ns()
+            if fed_states:
+                state = {s.value.name: r for s, r in zip(fed_states, res[len(outs):])}
+            if t < 0:
+                if t == -1:
+                    state = {s.value.name: np.broadcast_to(s.init, _feed_shape(s.value, B)).astype(np.float32).copy()
+                             for s in fed_states}
+                continue
+            lat[t] = t1 - t0
+            if t < 64:
+                ys.append([_from_call(o, r, B) for o, r in zip(outs, res[:len(outs)])])
+    except Exception as e:
+        return _skip("onnxruntime", f"running the model failed: {e}")
+    if fed_states:
+        mode = "one frame per call, state outputs fed back as inputs"
+    elif any(s for s in states if not s.name.endswith("/frames")):
+        mode = ("one frame per call, FRESH zero state each call (the ONNX graph has no state "
+                "inputs, so ORT cannot carry state between calls; outputs not comparable)")
+    else:
+        mode = "one frame per call (the model keeps no state)"
+    return {"runtime": "onnxruntime", "version": ort.__version__, "mode": mode, "latency_ns": lat,
+            "outputs": ys, "state_carried": bool(fed_states) or not states, "threads": 1}
+
+
+def run_litert(model, pool, T, warmup, batch):
+    """LiteRT on the model's .tflite source, one invoke() per frame.
+
+    Inputs are matched to edgernn's frame inputs by order; any further interpreter inputs
+    whose names match edgernn state names are fed back from the outputs of the same name
+    (models that keep state in variable tensors need nothing)."""
+    src = model.source
+    if not (isinstance(src, str) and src.endswith(".tflite")):
+        return _skip("litert", "the model was not loaded from a .tflite file")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return _skip("litert", "ai-edge-litert is not installed (pip install ai-edge-litert)")
+    if batch not in (None, 1):
+        return _skip("litert", "batched streams are compared in ONNX Runtime only")
+    try:
+        it = Interpreter(model_path=src, num_threads=1)
+        it.allocate_tensors()
+    except Exception as e:
+        return _skip("litert", f"cannot create an interpreter: {e}")
+    details = it.get_input_details()
+    out_details = it.get_output_details()
+    frame_in = details[:len(pool)]
+    state_names = {s.value.name: s for s in model.graph.states}
+    state_in = [d for d in details[len(pool):] if d["name"] in state_names]
+    out_by_name = {d["name"]: d for d in out_details}
+    lat = np.empty(T, np.int64)
+    ys = []
+    try:
+        for t in range(-warmup, T):
+            k = max(t, 0) % pool[0].shape[0]
+            for d, f in zip(frame_in, pool):
+                it.set_tensor(d["index"], f[k].reshape(d["shape"]).astype(d["dtype"]))
+            t0 = time.perf_counter_ns()
+            it.invoke()
+            t1 = time.perf_counter_ns()
+            if t == -1:
+                it.reset_all_variables()
+            for d in state_in:
+                nxt = state_names[d["name"]].next.name
+                if nxt in out_by_name:
+                    it.set_tensor(d["index"], it.get_tensor(out_by_name[nxt]["index"]))
+            if t >= 0:
+                lat[t] = t1 - t0
+                if t < 64:
+                    ys.append([it.get_tensor(d["index"]).copy() for d in out_details[:len(model.outputs)]])
+    except Exception as e:
+        return _skip("litert", f"running the model failed: {e}")
+    return {"runtime": "litert", "mode": "one invoke() per frame (state in variable tensors or fed back by name)",
+            "latency_ns": lat, "outputs": ys, "state_carried": True, "threads": 1}
