@@ -100,6 +100,8 @@ bootstrap() {
     in_root python3 -m venv /opt/venv
     in_root python -m pip install --no-cache-dir $PIP_PKGS >&2
     unmount_root
+    rm -f "$ROOT"/var/cache/apt/archives/*.deb
+    rm -rf "$ROOT/root/.cache"
     say "caching the root as $CACHE"
     mkdir -p "$(dirname "$CACHE")"
     tar -C "$ROOT" -czf "$CACHE.tmp" . && mv "$CACHE.tmp" "$CACHE"
