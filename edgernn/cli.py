@@ -255,7 +255,7 @@ def add_profile_parser(sub, model_args):
     model_args(pp)
     pp.add_argument("--period", default=None, metavar="T", help="frame period: 10ms, 0.01s, 500us or 100Hz")
     pp.add_argument("--frames", type=int, default=20000, metavar="N", help="timed steps (default 20000)")
-    pp.add_argument("--warmup", type=int, default=200, metavar="N", help="untimed-in-the-stats warm-up steps (default 200)")
+    pp.add_argument("--warmup", type=int, default=200, metavar="N", help="warm-up steps before the timed ones, reported apart (default 200)")
     pp.add_argument("--batch", type=int, default=None, metavar="B", help="step B streams together")
     pp.add_argument("--device", default=None, metavar="NAME",
                     help="predict the step on a device profile (rpi4, rpi5, rpi3b+, rpi-zero2w, ...; or a .json path)")

@@ -16,15 +16,9 @@ import time
 import numpy as np
 
 
-def _skip(runtime, reason):
-    return {"runtime": runtime, "skipped": reason}
-
-
-def _onnx_io(model):
-    """Frame inputs, user outputs and state pairs of the ONNX graph, by name, with the symbolic
-    shapes edgernn inferred (so T and B axes are known)."""
-    g = model.graph
-    return g.inputs, g.outputs, g.states
+def _skip(runtime, reason, variant=None):
+    reason = " ".join(str(reason).split())          # runtimes' messages span several lines
+    return {"runtime": runtime, "variant": variant, "skipped": reason}
 
 
 def _feed_shape(value, batch):
@@ -65,61 +59,124 @@ def _from_call(value, arr, batch):
     return np.moveaxis(arr, b_axis, 0).reshape((batch,) + frame)
 
 
-def run_onnxruntime(model, pool, T, warmup, batch):
-    """pool: list over inputs of arrays [P, (B,) *frame_shape]; call t uses frame t % P."""
+def _ort_session(model, variant):
+    """(session, onnxruntime module) with one thread, or (a skip dict, None)."""
     try:
         import onnxruntime as ort
     except ImportError:
-        return _skip("onnxruntime", "onnxruntime is not installed (pip install onnxruntime)")
+        return _skip("onnxruntime", "onnxruntime is not installed (pip install onnxruntime)", variant), None
     src = model.source
     if not (isinstance(src, str) and src.endswith(".onnx")):
-        return _skip("onnxruntime", "the model was not loaded from an .onnx file")
+        return _skip("onnxruntime", "the model was not loaded from an .onnx file", variant), None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"]), ort
     except Exception as e:  # ORT raises its own exception types
-        return _skip("onnxruntime", f"cannot create a session: {e}")
-    ins, outs, states = _onnx_io(model)
+        return _skip("onnxruntime", f"cannot create a session: {e}", variant), None
+
+
+def _state_io(model, sess, B):
+    """State pairs the ONNX graph exposes as inputs, and their initial call values."""
     onnx_inputs = {i.name for i in sess.get_inputs()}
-    fed_states = [s for s in states if s.value.name in onnx_inputs]
+    fed = [s for s in model.graph.states if s.value.name in onnx_inputs]
+    init = {s.value.name: np.broadcast_to(s.init, _feed_shape(s.value, B)).astype(np.float32).copy() for s in fed}
+    return fed, init
+
+
+def _mode(fed, states, calls, chunked=False):
+    if fed:
+        return f"{calls}, state outputs fed back as inputs"
+    if not any(not s.name.endswith("/frames") for s in states):
+        return f"{calls} (the model keeps no state)"
+    if chunked:
+        return (f"{calls}; the ONNX graph has no state inputs, so each call starts from zero state "
+                "(carried within the call)")
+    return (f"{calls}, FRESH zero state each call (the ONNX graph has no state inputs, so ORT "
+            "cannot carry state between calls)")
+
+
+def run_onnxruntime(model, pool, T, warmup, batch):
+    """One frame per call. pool: list over inputs of [P, (B,) *frame_shape]; call t uses frame t % P."""
+    variant = "1 frame per call"
+    sess, ort = _ort_session(model, variant)
+    if ort is None:
+        return sess
+    ins, outs = model.graph.inputs, model.graph.outputs
     B = 1 if batch is None else batch
-    out_names = [o.name for o in outs] + [s.next.name for s in fed_states]
-    state = {s.value.name: np.broadcast_to(s.init, _feed_shape(s.value, B)).astype(np.float32).copy()
-             for s in fed_states}
+    fed, init = _state_io(model, sess, B)
+    out_names = [o.name for o in outs] + [s.next.name for s in fed]
     calls = [{v.name: _to_call(v, f[t], B) for v, f in zip(ins, pool)} for t in range(min(T, pool[0].shape[0]))]
+    state = dict(init)
     lat = np.empty(T, np.int64)
     ys = []
     try:
         for t in range(-warmup, T):
-            feed = calls[t % len(calls)] if t >= 0 else calls[0]
-            feed = {**feed, **state}
+            feed = {**calls[max(t, 0) % len(calls)], **state}
             t0 = time.perf_counter_ns()
             res = sess.run(out_names, feed)
             t1 = time.perf_counter_ns()
-            if fed_states:
-                state = {s.value.name: r for s, r in zip(fed_states, res[len(outs):])}
-            if t < 0:
-                if t == -1:
-                    state = {s.value.name: np.broadcast_to(s.init, _feed_shape(s.value, B)).astype(np.float32).copy()
-                             for s in fed_states}
-                continue
-            lat[t] = t1 - t0
-            if t < 64:
-                ys.append([_from_call(o, r, B) for o, r in zip(outs, res[:len(outs)])])
+            state = init if t == -1 else {s.value.name: r for s, r in zip(fed, res[len(outs):])}
+            if t >= 0:
+                lat[t] = t1 - t0
+                if t < 64:
+                    ys.append([_from_call(o, r, B) for o, r in zip(outs, res[:len(outs)])])
     except Exception as e:
-        return _skip("onnxruntime", f"running the model failed: {e}")
-    if fed_states:
-        mode = "one frame per call, state outputs fed back as inputs"
-    elif any(s for s in states if not s.name.endswith("/frames")):
-        mode = ("one frame per call, FRESH zero state each call (the ONNX graph has no state "
-                "inputs, so ORT cannot carry state between calls; outputs not comparable)")
-    else:
-        mode = "one frame per call (the model keeps no state)"
-    return {"runtime": "onnxruntime", "version": ort.__version__, "mode": mode, "latency_ns": lat,
-            "outputs": ys, "state_carried": bool(fed_states) or not states, "threads": 1}
+        return _skip("onnxruntime", f"running the model one frame per call failed: {e}", variant)
+    return {"runtime": "onnxruntime", "variant": variant, "version": ort.__version__, "latency_ns": lat, "outputs": ys,
+            "mode": _mode(fed, model.graph.states, "one frame per call"),
+            "state_carried": bool(fed) or not model.graph.states, "threads": 1}
+
+
+def _time_axis(value):
+    from .ir.dims import has_batch, has_time
+    axes = [i for i, d in enumerate(value.shape) if has_time(d) and not has_batch(d)]
+    return axes[0] if axes else None
+
+
+def run_onnxruntime_chunk(model, pool, T, warmup, batch, chunk=100):
+    """`chunk` frames per call (the state is carried inside the call): throughput, not
+    latency, since a real-time stream cannot wait for 100 future frames. Reported per frame."""
+    variant = f"{chunk} frames per call"
+    sess, ort = _ort_session(model, variant)
+    if ort is None:
+        return sess
+    ins, outs = model.graph.inputs, model.graph.outputs
+    if any(_time_axis(v) is None for v in list(ins) + list(outs)):
+        return _skip("onnxruntime", "the time axis shares a dimension with the batch axis", variant)
+    B = 1 if batch is None else batch
+    fed, init = _state_io(model, sess, B)
+    out_names = [o.name for o in outs] + [s.next.name for s in fed]
+    P = pool[0].shape[0]
+    n_calls = max(1, T // chunk)
+    calls = []
+    for c in range(min(n_calls, max(1, P // chunk))):
+        idx = [(c * chunk + k) % P for k in range(chunk)]
+        calls.append({v.name: np.concatenate([_to_call(v, f[i], B) for i in idx], axis=_time_axis(v))
+                      for v, f in zip(ins, pool)})
+    state = dict(init)
+    lat = np.empty(n_calls, np.int64)
+    ys = []
+    try:
+        for c in range(-max(1, warmup // chunk), n_calls):
+            feed = {**calls[max(c, 0) % len(calls)], **state}
+            t0 = time.perf_counter_ns()
+            res = sess.run(out_names, feed)
+            t1 = time.perf_counter_ns()
+            state = init if c == -1 else {s.value.name: r for s, r in zip(fed, res[len(outs):])}
+            if c >= 0:
+                lat[c] = (t1 - t0) // chunk
+            if c == 0:
+                per_out = [np.split(r, r.shape[_time_axis(o)], axis=_time_axis(o)) for o, r in zip(outs, res[:len(outs)])]
+                ys = [[_from_call(o, frames[k], B) for o, frames in zip(outs, per_out)] for k in range(min(chunk, 64))]
+    except Exception as e:
+        return _skip("onnxruntime", f"running the model on {chunk}-frame chunks failed: {e}", variant)
+    return {"runtime": "onnxruntime", "variant": variant, "version": ort.__version__, "latency_ns": lat,
+            "outputs": ys, "mode": _mode(fed, model.graph.states, f"{chunk} frames per call, time per frame = "
+                                         f"call / {chunk} (throughput, not a per-frame latency)", chunked=True),
+            "state_carried": True, "threads": 1, "amortized": True}
 
 
 def run_litert(model, pool, T, warmup, batch):
@@ -170,5 +227,5 @@ def run_litert(model, pool, T, warmup, batch):
                     ys.append([it.get_tensor(d["index"]).copy() for d in out_details[:len(model.outputs)]])
     except Exception as e:
         return _skip("litert", f"running the model failed: {e}")
-    return {"runtime": "litert", "mode": "one invoke() per frame (state in variable tensors or fed back by name)",
+    return {"runtime": "litert", "variant": "1 frame per call", "mode": "one invoke() per frame (state in variable tensors or fed back by name)",
             "latency_ns": lat, "outputs": ys, "state_carried": True, "threads": 1}

@@ -339,9 +339,9 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
 
 
 def _compare(model, pool, frames, warmup, batch, ours):
-    from .compare import run_litert, run_onnxruntime
+    from .compare import run_litert, run_onnxruntime, run_onnxruntime_chunk
     out = []
-    for runner in (run_onnxruntime, run_litert):
+    for runner in (run_onnxruntime, run_onnxruntime_chunk, run_litert):
         r = runner(model, pool, frames, warmup, batch)
         if "latency_ns" in r:
             r["latency_us"] = latency_stats(r["latency_ns"])

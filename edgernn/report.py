@@ -108,11 +108,12 @@ def _compare(r, u):
                  f"{s['max']:.1f}", "1.00x", ""])
     notes = []
     for c in r.compare:
+        name = c["runtime"] + (f" {c['version']}" if c.get("version") else "") + \
+            (f", {c['variant']}" if c.get("variant") else "")
         if "skipped" in c:
-            notes.append(f"  {c['runtime']}: skipped, {c['skipped']}")
+            notes.append(f"  {name}: skipped, {c['skipped']}")
             continue
         cs = c["latency_us"]
-        name = c["runtime"] + (f" {c['version']}" if c.get("version") else "")
         diff = "not comparable" if c.get("max_abs_diff") is None else f"{c['max_abs_diff']:.2e}"
         rows.append([name, f"{cs['p50']:.1f}", f"{cs['p90']:.1f}", f"{cs['p99']:.1f}", f"{cs['max']:.1f}",
                      f"{cs['p50'] / base:.2f}x", diff])

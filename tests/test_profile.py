@@ -132,10 +132,12 @@ def test_breakdown_loop_runs_the_real_program(kws):
 def test_compare_feeds_state_back_like_streaming():
     pytest.importorskip("onnxruntime")
     r = edgernn.profile(str(STATEFUL), frames=120, warmup=7, compare=True, breakdown=False)
-    ort_run = next(c for c in r.compare if c["runtime"] == "onnxruntime")
+    ort_run = next(c for c in r.compare if c.get("variant") == "1 frame per call")
     assert "fed back" in ort_run["mode"]
     assert ort_run["latency_ns"].shape == (120,)
     assert ort_run["max_abs_diff"] is not None and ort_run["max_abs_diff"] < 1e-4
+    chunked = next(c for c in r.compare if c.get("variant") == "100 frames per call")
+    assert "fed back" in chunked["mode"] and chunked["max_abs_diff"] < 1e-4
     lite = next(c for c in r.compare if c["runtime"] == "litert")
     assert "tflite" in lite["skipped"]
     assert "onnxruntime" in r.report()
@@ -144,9 +146,20 @@ def test_compare_feeds_state_back_like_streaming():
 def test_compare_labels_a_fresh_state_run(result, kws):
     pytest.importorskip("onnxruntime")
     r = edgernn.profile(kws, frames=50, warmup=2, compare=True, breakdown=False)
-    ort_run = next(c for c in r.compare if c["runtime"] == "onnxruntime")
+    ort_run = next(c for c in r.compare if c.get("variant") == "1 frame per call")
     assert "FRESH" in ort_run["mode"] and ort_run["max_abs_diff"] is None
     assert "not comparable" in r.report()
+    # within one 100-frame call ORT carries the state itself: the first 64 frames must match
+    chunked = next(c for c in r.compare if c.get("variant") == "100 frames per call")
+    assert chunked["max_abs_diff"] is not None and chunked["max_abs_diff"] < 1e-4
+
+
+def test_compare_skips_a_fixed_length_export_with_the_reason():
+    pytest.importorskip("onnxruntime")
+    r = edgernn.profile(str(FIXTURES / "lstm_l2_bf_state_lnrelu_dy.onnx"), frames=20, warmup=0,
+                        compare=True, breakdown=False)
+    ort_runs = [c for c in r.compare if c["runtime"] == "onnxruntime"]
+    assert ort_runs and all("Expected" in c["skipped"] and "\n" not in c["skipped"] for c in ort_runs)
 
 
 # ---------------------------------------------------------------- progress and errors
