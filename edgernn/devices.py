@@ -15,12 +15,16 @@ how the number follows from other facts. Facts used by the prediction:
     dram_read_gbs           sustained single-core read bandwidth from DRAM, GB/s
     llc_kib                 the largest cache level one core can use (KiB)
 
+A profile measured on the board itself (``python -m edgernn.devices NAME``) gives
+``engine_gflops`` instead of clock and latency, and its own ``call_overhead_us``.
+
 The prediction (see docs/profiling.md for the derivation and its error):
 
     engine rate  R = clock * 2 / fp_add_latency        FLOP/s, one core
     compute      t_c = B * flops_per_step / R
     memory       t_m = (weight_bytes + B * work_bytes) / dram_read   (only when "cold")
-    overhead     t_o = host_overhead * R_host / R       (the step's Python part, scaled)
+    overhead     t_o = host_overhead * R_host / R       (the step's Python part, scaled;
+                                                         a measured profile gives its own)
     step         t   = t_o + max(t_c, t_m)
 
 edgernn's kernels are scalar dot products summed in order (fastmath is off), so one MAC costs
@@ -132,7 +136,8 @@ def device_from_dict(data, path=""):
         src = fact["source"]
         if not (src.startswith("derived:") or src.startswith("measured:") or src in sources):
             raise DeviceProfileError(f"device profile '{name}': fact '{key}' cites unknown source '{src}'")
-    missing = [k for k in REQUIRED if k not in facts and not (k == "fp_add_latency_cycles" and "engine_gflops" in facts)]
+    measured_rate = ("clock_ghz", "fp_add_latency_cycles") if "engine_gflops" in facts else ()
+    missing = [k for k in REQUIRED if k not in facts and k not in measured_rate]
     if missing:
         raise DeviceProfileError(f"device profile '{name}' lacks {', '.join(missing)}")
     return Device(name, data.get("title", name), facts, sources, data.get("notes", ""), path)
@@ -162,7 +167,10 @@ def predict(device, workload, host, period_s=None):
     compute = B * workload.flops / R
     bytes_step = workload.weight_bytes + B * workload.work_bytes
     memory = bytes_step / device.dram_bytes_per_s
-    overhead = host.value("call_overhead_us") * 1e-6 * host.engine_flops / R
+    if "call_overhead_us" in device.facts:          # measured on that device
+        overhead = device.value("call_overhead_us") * 1e-6
+    else:
+        overhead = host.value("call_overhead_us") * 1e-6 * host.engine_flops / R
     fits = bytes_step <= device.llc_bytes
     warm = overhead + (compute if fits else max(compute, memory))
     cold = overhead + max(compute, memory)
@@ -254,3 +262,26 @@ def _largest_cache_kib():
         if mult:
             best = max(best, int(size[:-1]) * mult)
     return best or 1024
+
+
+def main(argv=None):
+    """``python -m edgernn.devices [NAME]``: measure this machine and print its profile as JSON
+    (save it as devices/NAME.json to predict other models for this board, or to check the
+    prediction made for it from a spec-sheet profile)."""
+    import argparse
+    from .stream import Stream
+    ap = argparse.ArgumentParser(prog="python -m edgernn.devices", description=main.__doc__)
+    ap.add_argument("name", nargs="?", default="host")
+    args = ap.parse_args(argv)
+    from .profile import call_overhead_us
+    m = _probe_model()
+    pool = [np.zeros((1, PROBE_COLS), np.float32)]
+    Stream(m).step(pool[0][0])
+    dev = host_device(call_overhead_us(m, None, pool))
+    print(json.dumps({"name": args.name, "title": dev.title, "notes": dev.notes, "sources": {},
+                      "facts": dev.facts}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -135,3 +135,23 @@ def test_dense_probe_computes_w_x_plus_b():
     x = np.random.default_rng(2).standard_normal(W.shape[1]).astype(np.float32)
     np.testing.assert_allclose(m.stream().step(x), W @ x + b, rtol=1e-5, atol=1e-5)
     assert m.flops_per_step() == 2 * W.shape[0] * W.shape[1]
+
+
+def test_a_measured_profile_uses_its_own_rate_and_overhead():
+    m = "measured: test"
+    d = device_from_dict({"name": "m", "facts": {"engine_gflops": {"value": 1.0, "source": m},
+                                                 "dram_read_gbs": {"value": 4.0, "source": m},
+                                                 "llc_kib": {"value": 1024, "source": m},
+                                                 "call_overhead_us": {"value": 7.0, "source": m}}})
+    p = predict(d, KWS, HOST)
+    assert p["compute_us"] == pytest.approx(121.6) and p["overhead_us"] == pytest.approx(7.0)
+
+
+def test_measuring_this_machine_writes_a_loadable_profile(tmp_path, capsys):
+    from edgernn.devices import main
+    assert main(["bench-box"]) == 0
+    path = tmp_path / "bench-box.json"
+    path.write_text(capsys.readouterr().out)
+    d = load_device(path)
+    assert d.name == "bench-box" and d.engine_flops > 0 and d.value("call_overhead_us") > 0
+    assert all(f["source"].startswith("measured:") for f in d.facts.values())
