@@ -55,7 +55,7 @@ def plot_profile(result, path):
     ax_t.set_ylabel("latency (µs, log scale)")
     if deadline:
         misses = int(np.count_nonzero(us > deadline))
-        ax_t.axhline(deadline, color="#c44e52", linewidth=2, label=f"deadline ({misses} misses)")
+        ax_t.axhline(deadline, color="#c44e52", linewidth=2, label=f"deadline ({misses} miss{'' if misses == 1 else 'es'})")
         ax_t.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
