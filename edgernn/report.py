@@ -100,7 +100,7 @@ def _breakdown(bd, u):
 
 
 def _compare(r, u):
-    L = [f"compared on the same frames, one thread each ({u} per frame)"]
+    L = [f"compared on the same frames, one thread each ({u} per step of all streams)"]
     base = r.latency_us["p50"]
     rows = [["runtime", "p50", "p90", "p99", "max", "p50 vs edgernn", "max |diff| of outputs"]]
     s = r.latency_us

@@ -225,3 +225,13 @@ def test_cli_profile_errors_exit_2(capsys, argv, match):
 def test_latency_stats_of_known_samples():
     s = latency_stats(np.array([1000, 2000, 3000, 4000], np.int64))
     assert s["p50"] == 2.5 and s["max"] == 4.0 and s["min"] == 1.0 and s["mean"] == 2.5
+
+
+def test_compare_a_batch_on_a_file_that_fixes_batch_one():
+    """The torchscript fixture declares batch 1: ORT then runs one call per stream and step,
+    each with its own state fed back, and must still match edgernn's batched streams."""
+    pytest.importorskip("onnxruntime")
+    r = edgernn.profile(str(STATEFUL), batch=3, frames=80, warmup=5, compare=True, breakdown=False)
+    ort_run = next(c for c in r.compare if c.get("variant") == "1 frame per call")
+    assert "3 calls per step" in ort_run["mode"] and "fed back" in ort_run["mode"]
+    assert ort_run["max_abs_diff"] < 1e-4
