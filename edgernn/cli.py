@@ -3,6 +3,7 @@
     edgernn info MODEL [--json]                  what a model streams, and what it costs
     edgernn run MODEL FRAMES.npy -o OUT.npy      stream frames through a model, save outputs
     edgernn convert MODEL -o OUT.ernn [--weights int8|float16|float32] [metadata options]
+    edgernn profile MODEL --period 10ms          step latency, deadline, breakdown, memory
 
 Errors a user can cause (a missing file, a file that is not a model, frames of the wrong
 shape) print ``edgernn: error: <message>`` on stderr and exit with status 2, without a
@@ -272,6 +273,50 @@ def cmd_run(args):
     return 0
 
 
+# ---------------------------------------------------------------- profile
+def cmd_profile(args):
+    from .profile import parse_period, profile
+    parse_period(args.period)                       # a bad period fails before the long run
+    for path in (args.json, args.plot):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise CLIError(f"cannot write {path!r}: its directory does not exist")
+    if args.plot:
+        from .plot import PlotUnavailableError
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise PlotUnavailableError("--plot needs matplotlib: pip install 'edgernn[plot]'") from None
+    r = profile(args.model, period=args.period, frames=args.frames, batch=args.batch, device=args.device,
+                compare=args.compare, warmup=args.warmup, time_axis=args.time_axis)
+    print(r.report(_us(sys.stdout)))
+    if args.json:
+        r.to_json(args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        r.plot(args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def add_profile_parser(sub, model_args):
+    pp = sub.add_parser("profile", help="time the streaming step: latency, deadline, breakdown, memory",
+                        description="Step the model frame by frame (Stream.step) on seeded random frames and "
+                                    "report latency percentiles, jitter, real-time factor and deadline misses, "
+                                    "a per-op breakdown, memory, and optionally ONNX Runtime beside it and a "
+                                    "prediction for a device. See docs/profiling.md.")
+    model_args(pp)
+    pp.add_argument("--period", default=None, metavar="T", help="frame period: 10ms, 0.01s, 500us or 100Hz")
+    pp.add_argument("--frames", type=int, default=20000, metavar="N", help="timed steps (default 20000)")
+    pp.add_argument("--warmup", type=int, default=200, metavar="N", help="warm-up steps before the timed ones, reported apart (default 200)")
+    pp.add_argument("--batch", type=int, default=None, metavar="B", help="step B streams together")
+    pp.add_argument("--device", default=None, metavar="NAME",
+                    help="predict the step on a device profile (rpi4, rpi5, rpi3b+, rpi-zero2w, ...; or a .json path)")
+    pp.add_argument("--compare", action="store_true", help="also run ONNX Runtime (LiteRT for .tflite) on the same frames")
+    pp.add_argument("--json", default=None, metavar="OUT.json", help="write every figure as JSON")
+    pp.add_argument("--plot", default=None, metavar="OUT.png", help="write a latency histogram + series PNG (needs matplotlib)")
+    pp.set_defaults(func=cmd_profile)
+
+
 # ---------------------------------------------------------------- parser
 def build_parser():
     p = argparse.ArgumentParser(
@@ -320,6 +365,7 @@ def build_parser():
     pc.add_argument("--std", metavar="X,..|FILE", help="per-feature std each frame is divided by (in the program)")
     pc.add_argument("--description", metavar="TEXT", help="free text stored in the file")
     pc.set_defaults(func=cmd_convert)
+    add_profile_parser(sub, model_args)
     return p
 
 
