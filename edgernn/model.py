@@ -7,6 +7,7 @@ import numpy as np
 from . import ops
 from .errors import EdgeRNNError, ModelFormatError
 from .passes import prepare
+from .passes.pack import pack_weights
 from .plan import build_plan, is_alias
 
 
@@ -24,6 +25,7 @@ class Model:
         self.source = source
         self.metadata = dict(metadata or {})     # .ernn metadata (labels, frame period, ...)
         self.file = file                         # the ErnnFile facts when read from .ernn
+        pack_weights(graph)                      # idempotent: prepare() and .ernn files did it
         self.plan = build_plan(graph, arena)
         self.inputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.inputs]
         self.outputs = [TensorInfo(s.name, s.frame_shape) for s in self.plan.outputs]

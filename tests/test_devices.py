@@ -132,6 +132,8 @@ def test_dense_probe_computes_w_x_plus_b():
     m = _probe_model()
     node = m.graph.nodes[0]
     W, b = node.inputs[1].const, node.inputs[2].const
+    if node.attrs.get("packed"):        # the pack pass stores dense weights input-major [K, N]
+        W = W.T
     x = np.random.default_rng(2).standard_normal(W.shape[1]).astype(np.float32)
     np.testing.assert_allclose(m.stream().step(x), W @ x + b, rtol=1e-5, atol=1e-5)
     assert m.flops_per_step() == 2 * W.shape[0] * W.shape[1]
