@@ -14,8 +14,6 @@
 """
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
+from benchmarks.report import machine, write_json  # noqa: E402
 from edgernn.convert import convert  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "onnx"
@@ -160,10 +159,7 @@ def main(argv=None):
         classifier = classifier_agreement(tmp)
         fixtures = fixture_errors(tmp)
         loads = load_times(tmp, sources, args.loads)
-    import numba
-    report = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                          "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                          "numba": numba.__version__, "edgernn": edgernn.__version__},
+    report = {"machine": machine(),
               "sizes": sizes, "classifier": classifier, "fixture_errors": fixtures, "loads": loads}
 
     print(f"machine: {report['machine']}\n")
@@ -185,10 +181,7 @@ def main(argv=None):
     for r in loads:
         print(f"{r['model']:<22}{r['file']:<14}{r['bytes']:>11,}{r['first_ms']:>10.2f}{r['median_ms']:>11.2f}"
               f"{r['rss_growth_kb']:>9,}")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=1)
-    print(f"\nwrote {args.json}")
+    write_json(report, args.json)
 
 
 if __name__ == "__main__":

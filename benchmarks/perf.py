@@ -20,9 +20,7 @@ Start-up: a fresh process loads the model and steps once with the Numba cache wa
 EDGERNN_NO_CACHE=1 (a first compile, as on a fresh machine).
 """
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
+from benchmarks.report import machine, write_json  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 MODELS = list(SHAPES)
@@ -185,19 +184,10 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=3000, help="timed single-frame calls per runtime")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "perf.json"))
     args = ap.parse_args(argv)
-    import numba
     import onnx
-    import onnxruntime
-    try:
-        import ai_edge_litert
-        litert_version = getattr(ai_edge_litert, "__version__", "installed")
-    except ImportError:
-        litert_version = None
-    report = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                          "cpus": os.cpu_count(), "python": platform.python_version()},
-              "versions": {"edgernn": edgernn.__version__, "numpy": np.__version__, "numba": numba.__version__,
-                           "onnxruntime": onnxruntime.__version__, "ai_edge_litert": litert_version},
-              "models": {}}
+    report = {"machine": machine(), "models": {}}
+    litert_version = report["machine"]["ai_edge_litert"]
+
     with tempfile.TemporaryDirectory() as d:
         for name in MODELS:
             path = Path(d) / f"{name}.onnx"
@@ -212,7 +202,7 @@ def main(argv=None):
             print(f"measured {name}", file=sys.stderr)
         report["startup_s"] = {"cached": startup(Path(d) / "lstm2x128.onnx", cold=False),
                                "first_compile": startup(Path(d) / "lstm2x128.onnx", cold=True)}
-    print(f"machine: {report['machine']}\nversions: {report['versions']}\n")
+    print(f"machine: {report['machine']}\n")
     print(f"{'model':<11}{'runtime':<16}{'p50 us':>9}{'p99 us':>9}{'max us':>9}{'chunk us/f':>12}"
           f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}")
     for name, runs in report["models"].items():
@@ -231,10 +221,7 @@ def main(argv=None):
     for desc, ratio, goal, ok in targets(report):
         report["targets"].append({"target": desc, "ratio": ratio, "goal": goal, "holds": bool(ok)})
         print(f"{desc:<52}{ratio:>8.2f}  {goal:<7} {'yes' if ok else 'NO'}")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=1)
-    print(f"\nwrote {args.json}")
+    write_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""What every benchmark report starts and ends with: the machine it ran on, and its JSON."""
+import json
+import os
+import platform
+
+
+def machine():
+    """The machine and the versions of what the figures depend on."""
+    import numba
+    import numpy as np
+
+    import edgernn
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "edgernn": edgernn.__version__}
+    for name in ("onnxruntime", "ai_edge_litert"):
+        try:
+            info[name] = getattr(__import__(name), "__version__", "installed")
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def write_json(report, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"\nwrote {path}")
