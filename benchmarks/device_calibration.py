@@ -51,20 +51,42 @@ def calibration_rows(frames, period):
     return rows
 
 
+def kernel_rows():
+    """Cycles per NEON vector of each kernel loop on every shipped spec-sheet profile, and what bounds it."""
+    from edgernn.devices import ACTIVATION, MATVEC_F32, MATVEC_INT8
+    print("\nkernel loops per 128-bit vector (cycles, the bound):")
+    print(f"  {'device':<18} {'clock':>7} {'matvec float32':>22} {'matvec int8':>20} {'activation':>22}")
+    out = []
+    for name in sorted({p.stem for p in available_devices().values()}):
+        dev = load_device(name)
+        cells, row = [], {"device": name}
+        for key, ops, chain in (("f32", MATVEC_F32, "inorder_matvec_cycles"), ("int8", MATVEC_INT8, None),
+                                ("act", ACTIVATION, "inorder_act_cycles")):
+            b = dev.loop_bounds(ops, chain)
+            worst = max(b, key=b.get)
+            row[key] = {"cycles": b[worst], "bound": worst}
+            cells.append(f"{b[worst]:5.1f} {worst:<14}")
+        r = dev.rates()
+        row.update(matvec_gflops=r.matvec_f32 / 1e9, matvec_gflops_int8=r.matvec_int8 / 1e9, act_ns=r.act_s * 1e9)
+        out.append(row)
+        print(f"  {name:<18} {dev.value('clock_ghz'):4.2f} GHz {cells[0]:>22} {cells[1]:>20} {cells[2]:>22}")
+    return out
+
+
 def device_rows(host, period_s):
     """The example model, float32 and int8 weights, on every shipped profile."""
     models = {w: edgernn.load(str(EXAMPLE), weights=w) for w in ("float32", "int8")}
     out = []
     print(f"\n{EXAMPLE.name} per step at a {period_s * 1e3:g} ms period (warm: weights in cache; cold: read "
           "from DRAM each step):")
-    print(f"  {'device':<46} {'matvec GFLOP/s':>14} {'act':>7} {'overhead':>9} {'float32 warm':>13} "
+    print(f"  {'device':<18} {'matvec GFLOP/s':>14} {'act':>7} {'overhead':>9} {'float32 warm':>13} "
           f"{'cold':>8} {'int8 warm':>10} {'cold':>8} {'margin':>7}")
     for name in sorted({p.stem for p in available_devices().values()}):
         dev = load_device(name)
         p = {w: predict(dev, workload_of(m), host, period_s) for w, m in models.items()}
         f, q = p["float32"], p["int8"]
         out.append({"device": name, "float32": f, "int8": q})
-        print(f"  {dev.title:<46} {f['matvec_gflops']:6.2f} / {f['matvec_gflops_int8']:5.2f} {f['act_ns']:5.1f}ns "
+        print(f"  {name:<18} {f['matvec_gflops']:6.2f} / {f['matvec_gflops_int8']:5.2f} {f['act_ns']:5.1f}ns "
               f"{f['overhead_us']:6.1f} us {f['warm_us']:8.1f} us {f['cold_us']:5.0f} us {q['warm_us']:7.1f} us "
               f"{q['cold_us']:5.0f} us {100 * f['margin_cold']:6.1f}%")
     return out
@@ -80,9 +102,10 @@ def main():
     print(f"\nthis machine (example model's run): matvec {hf['matvec_gflops']:.1f} GFLOP/s float32, "
           f"{hf['matvec_gflops_int8']:.1f} int8; sigmoid {hf['act_ns']:.3f} ns; clock {hf['clock_ghz']:.2f} GHz; "
           f"call overhead {hf['call_overhead_us']:.2f} us; DRAM read {hf['dram_read_gbs']:.1f} GB/s")
+    kernels = kernel_rows()
     preds = device_rows(host_device(hf["call_overhead_us"], hf), parse_period(args.period))
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"frames": args.frames, "calibration": rows, "host": hf,
+    OUT.write_text(json.dumps({"frames": args.frames, "calibration": rows, "host": hf, "kernels": kernels,
                                "example_predictions": preds}, indent=2) + "\n")
     print(f"wrote {OUT}")
 

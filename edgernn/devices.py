@@ -127,14 +127,21 @@ class Device:
     def measured(self):
         return "matvec_gflops" in self.facts
 
-    def loop_cycles(self, ops, chain=None):
-        """Cycles per vector of a kernel loop on this core (the formula in the module docstring)."""
+    def loop_bounds(self, ops, chain=None):
+        """{resource: cycles per vector} of a kernel loop on this core: FP/ASIMD pipes, load/store
+        pipes, decode, and (in-order cores) the dependent-latency chain."""
         v = self.value
-        pipes = ops.fp / v("vec_fp_per_cycle") + ops.cvt / v("vec_cvt_per_cycle") + ops.div * v("fdiv_cycles")
         ld, st = ops.loads / v("vec_loads_per_cycle"), ops.stores / v("vec_stores_per_cycle")
-        mem = ld + st if v("loadstore_shared", False) else max(ld, st)
-        c = max(pipes, mem, ops.insts / v("issue_width"))
-        return max(c, v(chain)) if chain and chain in self.facts else c
+        out = {"fp/asimd": ops.fp / v("vec_fp_per_cycle") + ops.cvt / v("vec_cvt_per_cycle") + ops.div * v("fdiv_cycles"),
+               "load/store": ld + st if v("loadstore_shared", False) else max(ld, st),
+               "decode": ops.insts / v("issue_width")}
+        if chain and chain in self.facts:
+            out["latency chain"] = v(chain)
+        return out
+
+    def loop_cycles(self, ops, chain=None):
+        """Cycles per vector of a kernel loop on this core: its slowest resource."""
+        return max(self.loop_bounds(ops, chain).values())
 
     def rates(self):
         """The kernels' rates: measured, or from the core's throughputs."""

@@ -226,3 +226,23 @@ def test_measuring_this_machine_writes_a_loadable_profile(tmp_path, capsys):
     r = d.rates()
     assert r.matvec_f32 > 0 and r.matvec_int8 > 0 and r.act_s > 0 and d.value("clock_ghz") > 0.1
     assert all(f["source"].startswith("measured:") for f in d.facts.values())
+
+
+def test_loop_counts_are_those_the_compiler_emits_for_aarch64():
+    """MATVEC_F32, MATVEC_INT8 and ACTIVATION must be what benchmarks/kernel_asm.py counts in
+    the kernels compiled for a Cortex-A72 (re-derive them when a kernel changes)."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--cpu", "cortex-a72"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0 and "aarch64" in run.stderr.lower():
+        pytest.skip(f"this llvmlite cannot target AArch64: {run.stderr.strip().splitlines()[-1]}")
+    assert run.returncode == 0, run.stderr
+    rows = {}
+    for line in run.stdout.splitlines():
+        m = re.match(r"cortex-a72\s+(matvec float32|matvec int8|activation)\D.*?\s+(\d+)((?:\s+[\d.]+){6})$", line)
+        if m and m.group(1) not in rows:                 # the activation's first loop is the sigmoid
+            rows[m.group(1)] = [float(v) for v in m.group(3).split()]
+    for name, ops in (("matvec float32", MATVEC_F32), ("matvec int8", MATVEC_INT8), ("activation", ACTIVATION)):
+        assert rows[name] == [ops.insts, ops.loads, ops.stores, ops.fp, ops.cvt, ops.div], name
