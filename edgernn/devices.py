@@ -1,36 +1,54 @@
-"""Device profiles and the latency prediction (a roofline plus a per-call overhead term).
+"""Device profiles and the latency prediction: edgernn's own kernels priced on a core's
+throughputs, a memory term, and the per-call overhead (derivation and error: docs/profiling.md).
 
 A profile (one JSON file per board in the repository's ``devices/`` folder) holds facts about
 one board, each with the source it was taken from::
 
     {"name": "rpi4", "title": "Raspberry Pi 4 Model B",
-     "sources": {"brief": {"title": "...", "url": "..."}, ...},
-     "facts": {"clock_ghz": {"value": 1.8, "source": "brief"}, ...}}
+     "sources": {"arm-sog": {"title": "...", "url": "..."}, ...},
+     "facts": {"clock_ghz": {"value": 1.8, "source": "wiki-pi4"}, ...}}
 
-A fact's ``source`` is a key of ``sources`` or a string starting with ``derived:`` that says
-how the number follows from other facts. Facts used by the prediction:
+A fact's ``source`` is a key of ``sources``, or a string starting with ``derived:`` that says
+how the number follows from other facts or that it is an assumption, or (measured profiles)
+one starting with ``measured:``.
 
-    clock_ghz               core clock of one core
-    fp_add_latency_cycles   latency of a dependent scalar float32 add
-    dram_read_gbs           sustained single-core read bandwidth from DRAM, GB/s
-    llc_kib                 the largest cache level one core can use (KiB)
+Facts of a spec-sheet profile (one core; a "vector" is one 128-bit NEON register, 4 float32):
 
-A profile measured on the board itself (``python -m edgernn.devices NAME``) gives
-``engine_gflops`` instead of clock and latency, and its own ``call_overhead_us``.
+    clock_ghz              core clock
+    simd_lanes             float32 lanes per vector: 4 (the loop op counts below are NEON's)
+    issue_width            instructions decoded per cycle
+    vec_fp_per_cycle       128-bit FP/ASIMD ops (fmul, fmla, fadd, tbl, compare, select, move)
+    vec_cvt_per_cycle      128-bit int32 -> float32 conversions (scvtf)
+    fdiv_cycles            cycles one 128-bit float32 divide occupies its pipe
+    vec_loads_per_cycle    128-bit loads
+    vec_stores_per_cycle   128-bit stores
+    loadstore_shared       (optional, default false) loads and stores share one pipe
+    inorder_matvec_cycles  (in-order cores) dependent latency of one float32 matvec iteration
+    inorder_act_cycles     (in-order cores) dependent latency of one activation iteration
+    scalar_cycle_ratio     cycles the core spends on the step's Python/dispatch code per cycle of
+                           an out-of-order x86 core (the calibration host)
+    dram_read_gbs          sustained single-core read bandwidth from DRAM, GB/s
+    llc_kib                the largest cache level one core can use (KiB)
 
-The prediction (see docs/profiling.md for the derivation and its error):
+A profile measured on the machine itself (``python -m edgernn.devices NAME``) has instead
+``matvec_gflops`` and ``matvec_gflops_int8`` (the engine's dense kernel), ``act_ns`` (one
+sigmoid), ``clock_ghz`` (a dependent-op chain), ``call_overhead_us``, ``dram_read_gbs``, ``llc_kib``.
 
-    engine rate  R = clock * 2 / fp_add_latency        FLOP/s, one core
-    compute      t_c = B * flops_per_step / R
-    memory       t_m = (weight_bytes + B * work_bytes) / dram_read   (only when "cold")
-    overhead     t_o = host_overhead * R_host / R       (the step's Python part, scaled;
-                                                         a measured profile gives its own)
-    step         t   = t_o + max(t_c, t_m)
+The prediction, per step of B streams:
 
-edgernn's kernels are scalar dot products summed in order (fastmath is off), so one MAC costs
-one dependent add: R is set by the add latency, not by the NEON peak. "warm" assumes the
-weights stay in cache between steps (true when they fit in ``llc_kib`` and nothing else runs);
-"cold" reads them from DRAM every step.
+    per vector loop   c = max(fp/vec_fp + cvt/vec_cvt + div*fdiv_cycles,     FP/ASIMD pipes
+                              loads/vec_loads (+ or max) stores/vec_stores,   load/store pipes
+                              insts/issue_width,                              decode
+                              inorder chain)                                  in-order cores
+    matvec            R = clock * 2 * 16 / c        FLOP/s (one vector = 4 outputs x 4 weight rows)
+    compute           t_c = B * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8
+                                 + activations * c_act / (4 clock) + rest / (4 vec_fp clock))
+    memory            t_m = (weight_bytes + B * work_bytes) / dram_read        (only when "cold")
+    overhead          t_o = host_overhead * host_clock / clock * scalar_cycle_ratio
+    step              t   = t_o + t_c (warm: all fits in llc_kib), t_o + max(t_c, t_m) (cold)
+
+The loop op counts (MATVEC_F32, MATVEC_INT8, ACTIVATION) are those of the kernels' AArch64
+inner loops, printed by ``python -m benchmarks.kernel_asm``.
 """
 import json
 import os
@@ -41,9 +59,37 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import jit
 from .errors import EdgeRNNError
+from .ops.activations import SCALED_TANH, SIGMOID, TANH, activate_inplace
 
-REQUIRED = ("clock_ghz", "fp_add_latency_cycles", "dram_read_gbs", "llc_kib")
+REQUIRED = ("clock_ghz", "simd_lanes", "issue_width", "vec_fp_per_cycle", "vec_cvt_per_cycle", "fdiv_cycles",
+            "vec_loads_per_cycle", "vec_stores_per_cycle", "scalar_cycle_ratio", "dram_read_gbs", "llc_kib")
+REQUIRED_MEASURED = ("matvec_gflops", "act_ns", "call_overhead_us", "dram_read_gbs", "llc_kib")
+
+
+@dataclass(frozen=True)
+class LoopOps:
+    """Instructions of one kernel loop per 128-bit vector (4 float32 lanes), AArch64."""
+    insts: float
+    loads: float
+    stores: float
+    fp: float
+    cvt: float = 0.0
+    div: float = 0.0
+
+
+#: ops.matvec._accumulate, 4 outputs x 4 weight rows (16 MACs): 4 weight + 1 accumulator loads,
+#: 1 store, 2 fmul + 2 fmla + 2 fadd (fastmath 'contract', no reassociation)
+MATVEC_F32 = LoopOps(insts=14, loads=5, stores=1, fp=6)
+#: the same with int8 weights: a 16-byte load feeds 4 vectors; per vector 4 tbl widen + 4 scvtf,
+#: and the tbl masks reloaded from the constant pool (Numba's large code model)
+MATVEC_INT8 = LoopOps(insts=21.5, loads=3, stores=1, fp=10, cvt=4)
+#: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
+ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
+MACS_PER_VECTOR = 16
+LANES = 4
+FAST_ACTIVATIONS = (SIGMOID, TANH, SCALED_TANH)
 
 
 class DeviceProfileError(EdgeRNNError, ValueError):
@@ -51,8 +97,17 @@ class DeviceProfileError(EdgeRNNError, ValueError):
 
 
 @dataclass
+class Rates:
+    """What the engine's kernels do per second on one core of a device."""
+    matvec_f32: float     # FLOP/s of the dense kernel, float32 weights
+    matvec_int8: float    # FLOP/s of the dense kernel, int8 weights
+    act_s: float          # seconds per sigmoid/tanh element
+    elementwise: float    # FLOP/s of the remaining elementwise work
+
+
+@dataclass
 class Device:
-    """A board: its facts (value + source) and, for a measured host, its probe results."""
+    """A board: its facts (value + source) and, for a measured machine, its probe results."""
     name: str
     title: str
     facts: dict
@@ -60,18 +115,50 @@ class Device:
     notes: str = ""
     path: str = ""
 
-    def value(self, key):
+    def value(self, key, default=None):
         fact = self.facts.get(key)
         if fact is None:
+            if default is not None:
+                return default
             raise DeviceProfileError(f"device profile '{self.name}' has no '{key}'")
         return fact["value"]
 
     @property
-    def engine_flops(self):
-        """FLOP/s of edgernn's scalar kernels on one core: measured, or 2 * clock / add latency."""
-        if "engine_gflops" in self.facts:
-            return self.value("engine_gflops") * 1e9
-        return self.value("clock_ghz") * 1e9 * 2.0 / self.value("fp_add_latency_cycles")
+    def measured(self):
+        return "matvec_gflops" in self.facts
+
+    def loop_bounds(self, ops, chain=None):
+        """{resource: cycles per vector} of a kernel loop on this core: FP/ASIMD pipes, load/store
+        pipes, decode, and (in-order cores) the dependent-latency chain."""
+        v = self.value
+        ld, st = ops.loads / v("vec_loads_per_cycle"), ops.stores / v("vec_stores_per_cycle")
+        out = {"fp/asimd": ops.fp / v("vec_fp_per_cycle") + ops.cvt / v("vec_cvt_per_cycle") + ops.div * v("fdiv_cycles"),
+               "load/store": ld + st if v("loadstore_shared", False) else max(ld, st),
+               "decode": ops.insts / v("issue_width")}
+        if chain and chain in self.facts:
+            out["latency chain"] = v(chain)
+        return out
+
+    def loop_cycles(self, ops, chain=None):
+        """Cycles per vector of a kernel loop on this core: its slowest resource."""
+        return max(self.loop_bounds(ops, chain).values())
+
+    def rates(self):
+        """The kernels' rates: measured, or from the core's throughputs."""
+        if self.measured:
+            r = self.value("matvec_gflops") * 1e9
+            return Rates(r, self.value("matvec_gflops_int8", self.value("matvec_gflops")) * 1e9,
+                         self.value("act_ns") * 1e-9, r)
+        if self.value("simd_lanes") != LANES:
+            raise DeviceProfileError(f"device profile '{self.name}': the kernel model covers 128-bit NEON cores "
+                                     f"(simd_lanes 4), not {self.value('simd_lanes')}; measure this machine with "
+                                     "python -m edgernn.devices NAME instead")
+        hz = self.value("clock_ghz") * 1e9
+        flop = 2 * MACS_PER_VECTOR
+        return Rates(hz * flop / self.loop_cycles(MATVEC_F32, "inorder_matvec_cycles"),
+                     hz * flop / self.loop_cycles(MATVEC_INT8),
+                     self.loop_cycles(ACTIVATION, "inorder_act_cycles") / LANES / hz,
+                     hz * LANES * self.value("vec_fp_per_cycle"))
 
     @property
     def dram_bytes_per_s(self):
@@ -127,7 +214,8 @@ def load_device(name_or_path):
 
 
 def device_from_dict(data, path=""):
-    """Validate a profile's structure: every fact has a value and a source that resolves."""
+    """Validate a profile's structure: every fact has a value and a source that resolves, and
+    the facts the prediction needs are there (a spec-sheet set or a measured set)."""
     name = data.get("name") or Path(path).stem
     facts, sources = data.get("facts", {}), data.get("sources", {})
     for key, fact in facts.items():
@@ -136,49 +224,92 @@ def device_from_dict(data, path=""):
         src = fact["source"]
         if not (src.startswith("derived:") or src.startswith("measured:") or src in sources):
             raise DeviceProfileError(f"device profile '{name}': fact '{key}' cites unknown source '{src}'")
-    measured_rate = ("clock_ghz", "fp_add_latency_cycles") if "engine_gflops" in facts else ()
-    missing = [k for k in REQUIRED if k not in facts and k not in measured_rate]
+    needed = REQUIRED_MEASURED if "matvec_gflops" in facts else REQUIRED
+    missing = [k for k in needed if k not in facts]
     if missing:
         raise DeviceProfileError(f"device profile '{name}' lacks {', '.join(missing)}")
     return Device(name, data.get("title", name), facts, sources, data.get("notes", ""), path)
 
 
-# ---------------------------------------------------------------- prediction
+# ---------------------------------------------------------------- the workload of a model
 @dataclass
 class Workload:
-    """What one step costs, independent of the machine: from the plan."""
-    flops: int           # per stream
-    weight_bytes: int    # read once per step for all streams
-    work_bytes: int      # per stream: inputs, state, activations, scratch
+    """What one step costs, independent of the machine: from the plan. Counts are per stream,
+    except weight_bytes (read once per step for all streams)."""
+    flops: int
+    weight_bytes: int
+    work_bytes: int          # inputs, state, activations, scratch
     batch: int = 1
+    macs_f32: int = 0        # multiply-adds of the dense kernel with float32 weights
+    macs_int8: int = 0       # ... with int8 weights
+    acts: int = 0            # sigmoid/tanh evaluations
+
+    @property
+    def elementwise_flops(self):
+        """The FLOPs left after the matvec kernel and the activations."""
+        return max(0, self.flops - 2 * (self.macs_f32 + self.macs_int8) - self.acts)
+
+
+def _activation_count(node):
+    """Sigmoid/tanh evaluations of one node per stream and step."""
+    if node.op in ("sigmoid", "tanh"):
+        return int(node.outputs[0].size)
+    uses = {"lstm": [2 if node.attrs.get("input_forget") else 3, 1, 1], "gru": [2, 1], "rnn": [1]}.get(node.op)
+    if not uses:
+        return 0
+    H = int(node.attrs["hidden_size"])
+    return sum(u * H for u, a in zip(uses, node.attrs["acts"]) if int(a[0]) in FAST_ACTIVATIONS)
 
 
 def workload_of(model, batch=1):
-    return Workload(model.flops_per_step(), model.weight_bytes(), int(model.plan.work_size * 4), batch)
+    """The :class:`Workload` of a loaded model: MACs by weight type from its packed matrices."""
+    from . import ops
+    from .passes.quantize import MATRIX_SLOTS
+    w = Workload(model.flops_per_step(), model.weight_bytes(), int(model.plan.work_size * 4), batch)
+    for n in model.graph.nodes:
+        w.acts += _activation_count(n)
+        for slot in MATRIX_SLOTS.get(n.op, ()):
+            v = n.input(slot)
+            if v is None or v.const is None:
+                continue
+            macs = ops.get(n.op).flops(n) // 2 if n.op == "dense" else int(v.const.size)
+            if v.scale is not None:
+                w.macs_int8 += macs
+            else:
+                w.macs_f32 += macs
+    return w
 
 
+# ---------------------------------------------------------------- prediction
 def predict(device, workload, host, period_s=None):
-    """Predicted seconds per step on `device` (a dict, see module docstring).
+    """Predicted seconds per step on `device` (see the module docstring), as a dict.
 
-    host: the measured profile of this machine (:func:`measure_host`), which supplies the
-    per-call overhead and the engine rate it is scaled from."""
-    R = device.engine_flops
-    B = workload.batch
-    compute = B * workload.flops / R
-    bytes_step = workload.weight_bytes + B * workload.work_bytes
-    memory = bytes_step / device.dram_bytes_per_s
-    if "call_overhead_us" in device.facts:          # measured on that device
+    host: the measured profile of this machine (:func:`host_device`), whose per-call overhead
+    and clock are scaled to a spec-sheet device; a measured device uses its own overhead."""
+    r = device.rates()
+    w, B = workload, workload.batch
+    matvec = 2 * w.macs_f32 / r.matvec_f32 + 2 * w.macs_int8 / r.matvec_int8
+    act = w.acts * r.act_s
+    rest = w.elementwise_flops / r.elementwise
+    compute = B * (matvec + act + rest)
+    if device.measured:                              # its own
         overhead = device.value("call_overhead_us") * 1e-6
-    else:
-        overhead = host.value("call_overhead_us") * 1e-6 * host.engine_flops / R
+    else:                                            # this machine's, in cycles, on the device's core
+        overhead = (host.value("call_overhead_us") * 1e-6 * host.value("clock_ghz") / device.value("clock_ghz")
+                    * device.value("scalar_cycle_ratio"))
+    bytes_step = w.weight_bytes + B * w.work_bytes
+    memory = bytes_step / device.dram_bytes_per_s
     fits = bytes_step <= device.llc_bytes
     warm = overhead + (compute if fits else max(compute, memory))
     cold = overhead + max(compute, memory)
     out = {
         "device": device.name, "title": device.title,
-        "engine_gflops": R / 1e9, "dram_read_gbs": device.dram_bytes_per_s / 1e9,
-        "flops_per_step": B * workload.flops, "bytes_per_step": bytes_step,
+        "engine_gflops": B * w.flops / compute / 1e9 if compute > 0 else 0.0,
+        "matvec_gflops": r.matvec_f32 / 1e9, "matvec_gflops_int8": r.matvec_int8 / 1e9, "act_ns": r.act_s * 1e9,
+        "dram_read_gbs": device.dram_bytes_per_s / 1e9,
+        "flops_per_step": B * w.flops, "bytes_per_step": bytes_step,
         "fits_in_cache": bool(fits), "llc_kib": device.llc_bytes // 1024,
+        "matvec_us": B * matvec * 1e6, "act_us": B * act * 1e6, "elementwise_us": B * rest * 1e6,
         "compute_us": compute * 1e6, "memory_us": memory * 1e6, "overhead_us": overhead * 1e6,
         "warm_us": warm * 1e6, "cold_us": cold * 1e6,
         "bound": "memory" if memory > compute else "compute",
@@ -193,14 +324,18 @@ def predict(device, workload, host, period_s=None):
 
 # ---------------------------------------------------------------- measuring this machine
 PROBE_ROWS, PROBE_COLS = 256, 256
+ACT_PROBE = 1024
 
 
-def _probe_model():
-    """A one-op model (dense 256x256, weights 256 KiB) built straight from the IR, so the
-    probe times the engine's own dense kernel without an importer."""
+def _probe_model(int8=False):
+    """A one-op model (dense 256x256, 256 KiB of float32 weights or 64 KiB of int8) built
+    straight from the IR, so the probe times the engine's own dense kernel without an
+    importer; the weights are packed (and quantised) as a loaded model's are."""
     from .ir.dims import Dim
     from .ir.graph import Graph, Node, Value
     from .model import Model
+    from .passes.pack import pack_weights
+    from .passes.quantize import quantize_weights
     rng = np.random.default_rng(0)
     B = Dim(1, b=1)
     x = Value("x", shape=(B, PROBE_COLS))
@@ -208,16 +343,55 @@ def _probe_model():
     b = Value("b", shape=(PROBE_ROWS,), const=np.zeros(PROBE_ROWS, np.float32))
     y = Value("y", shape=(B, PROBE_ROWS))
     g = Graph(nodes=[Node("dense", "probe_dense", [x, w, b], [y])], inputs=[x], outputs=[y], source="<probe>")
+    if int8:
+        quantize_weights(pack_weights(g))
     return Model(g, source="<dense probe>")
 
 
-def measure_engine_gflops(target_s=0.002, rounds=25):
-    """Best-of-rounds GFLOP/s of the engine's dense kernel on a cache-resident 256x256 matrix."""
+def measure_engine_gflops(int8=False, target_s=0.002, rounds=25):
+    """Best-of-rounds GFLOP/s of the engine's dense kernel on the 256x256 probe."""
     from .breakdown import time_rows
-    m = _probe_model()
+    m = _probe_model(int8)
     work = np.random.default_rng(1).standard_normal((1, m.plan.work_size)).astype(np.float32)
     t = time_rows(m.plan, work, m.plan.prog, target_s=target_s, rounds=rounds)
     return m.flops_per_step() / t / 1e9
+
+
+@jit
+def _repeat_sigmoid(n, v):
+    for _ in range(n):
+        activate_inplace(SIGMOID, v, np.float32(0.0), np.float32(0.0))
+
+
+@jit
+def _dependent_ops(n, x):
+    """2n cycles on any core: each iteration is an add then an xor (1-cycle integer ops,
+    no shifted operand), the next one waits for both."""
+    for i in range(n):
+        x = (x + i) ^ 0x5555555555555555
+    return x
+
+
+def _best_time(fn, *args, rounds):
+    fn(*args)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_act_ns(rounds=15):
+    """ns per element of the kernels' vectorised sigmoid (ops.activations.activate_inplace)."""
+    v = np.random.default_rng(2).standard_normal(ACT_PROBE).astype(np.float32)
+    n = 2000
+    return _best_time(_repeat_sigmoid, n, v, rounds=rounds) / (n * ACT_PROBE) * 1e9
+
+
+def measure_clock_ghz(n=20_000_000, rounds=5):
+    """The core clock while busy (turbo included), from a chain of dependent 1-cycle ops."""
+    return 2 * n / _best_time(_dependent_ops, n, 1, rounds=rounds) / 1e9
 
 
 def measure_dram_gbs(nbytes=None, rounds=5):
@@ -225,27 +399,30 @@ def measure_dram_gbs(nbytes=None, rounds=5):
     if nbytes is None:
         nbytes = 128 * 1024 * 1024
     a = np.ones(nbytes // 4, np.float32)
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        a.sum()
-        best = min(best, time.perf_counter() - t0)
-    return a.nbytes / best / 1e9
+    return a.nbytes / _best_time(a.sum, rounds=rounds) / 1e9
 
 
-def host_device(call_overhead_us, engine_gflops=None, dram_gbs=None, llc_kib=None):
-    """A measured profile of this machine (the calibration point of every prediction)."""
+def host_device(call_overhead_us, measured=None):
+    """A measured profile of this machine (the calibration point of every prediction).
+
+    measured: values already measured ({fact: value}, e.g. a previous run's "host" facts);
+    the others are measured now."""
     import platform
-    engine_gflops = measure_engine_gflops() if engine_gflops is None else engine_gflops
-    dram_gbs = measure_dram_gbs() if dram_gbs is None else dram_gbs
-    llc_kib = _largest_cache_kib() if llc_kib is None else llc_kib
+    given = dict(measured or {})
     m = "measured: "
-    facts = {
-        "engine_gflops": {"value": round(engine_gflops, 3), "source": m + "engine dense 256x256 probe (edgernn.devices.measure_engine_gflops)"},
-        "dram_read_gbs": {"value": round(dram_gbs, 2), "source": m + "numpy sum over 128 MiB (edgernn.devices.measure_dram_gbs)"},
-        "llc_kib": {"value": llc_kib, "source": m + "sysconf / sysfs cache size"},
-        "call_overhead_us": {"value": round(call_overhead_us, 3), "source": m + "Stream.step with an empty program"},
+    probes = {
+        "matvec_gflops": (lambda: measure_engine_gflops(False), 3, "engine dense 256x256 probe, float32 weights"),
+        "matvec_gflops_int8": (lambda: measure_engine_gflops(True), 3, "engine dense 256x256 probe, int8 weights"),
+        "act_ns": (measure_act_ns, 4, "vectorised sigmoid over 1024 floats (edgernn.devices.measure_act_ns)"),
+        "clock_ghz": (measure_clock_ghz, 3, "chain of dependent integer ops (edgernn.devices.measure_clock_ghz)"),
+        "dram_read_gbs": (measure_dram_gbs, 2, "numpy sum over 128 MiB (edgernn.devices.measure_dram_gbs)"),
+        "llc_kib": (_largest_cache_kib, 0, "sysconf / sysfs cache size"),
     }
+    facts = {}
+    for key, (probe, digits, how) in probes.items():
+        value = given[key] if key in given else probe()
+        facts[key] = {"value": round(value, digits) if digits else value, "source": m + how}
+    facts["call_overhead_us"] = {"value": round(call_overhead_us, 3), "source": m + "Stream.step with an empty program"}
     return Device("host", f"this machine ({platform.machine()}, {platform.processor() or platform.system()})",
                   facts, {}, "measured on this machine by edgernn.profile")
 

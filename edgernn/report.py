@@ -123,13 +123,15 @@ def _compare(r, u):
 
 
 def _device(d, u):
-    L = [f"prediction for {d['title']} ({d['device']}): roofline + per-call overhead, see docs/profiling.md"]
-    L.append(f"  engine rate {d['engine_gflops']:.2f} GFLOP/s on one core, DRAM read {d['dram_read_gbs']:.2f} GB/s, "
+    L = [f"prediction for {d['title']} ({d['device']}): the engine's kernels on the core's throughputs, DRAM, "
+         f"per-call overhead; see docs/profiling.md"]
+    L.append(f"  one core: matvec {d['matvec_gflops']:.2f} GFLOP/s (float32 weights), {d['matvec_gflops_int8']:.2f} "
+             f"(int8); sigmoid/tanh {d['act_ns']:.2f} ns; DRAM read {d['dram_read_gbs']:.2f} GB/s, "
              f"largest cache {d['llc_kib']} KiB")
     fits = "fits in" if d["fits_in_cache"] else "does not fit in"
     L.append(f"  a step: {d['flops_per_step'] / 1e6:.3f} MFLOP, {d['bytes_per_step'] / 1024:.0f} KiB of weights + "
-             f"arenas ({fits} cache) -> compute {_t(d['compute_us'], u)}, DRAM {_t(d['memory_us'], u)}, "
-             f"call overhead {_t(d['overhead_us'], u)}")
+             f"arenas ({fits} cache) -> compute {_t(d['compute_us'], u)} (matvec {_t(d['matvec_us'], u)}, "
+             f"activations {_t(d['act_us'], u)}), DRAM {_t(d['memory_us'], u)}, call overhead {_t(d['overhead_us'], u)}")
     L.append(f"  predicted step: {_t(d['warm_us'], u)} with weights in cache, {_t(d['cold_us'], u)} reading them "
              f"from DRAM every step ({d['bound']}-bound)")
     if "period_us" in d:

@@ -1,9 +1,10 @@
 """Device profiles and the latency prediction.
 
 The prediction is checked on made-up profiles whose answer is known by construction (a device
-twice as fast in every respect predicts half the time), every shipped profile is checked for
-a source behind every number, and the dense probe the host calibration times is checked
-against NumPy.
+twice as fast in every respect predicts half the time; terms worked out by hand from the
+formula), every shipped profile is checked for a source behind every number, the workload
+is checked against the model's own matrices, and the probes the host calibration times are
+checked against NumPy.
 """
 import json
 import re
@@ -12,54 +13,97 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgernn.devices import (REQUIRED, Device, DeviceProfileError, Workload, _probe_model,
-                             available_devices, device_from_dict, load_device, predict)
+from edgernn.devices import (ACTIVATION, MATVEC_F32, MATVEC_INT8, REQUIRED, Device, DeviceProfileError,
+                             Workload, _probe_model, available_devices, device_from_dict, load_device,
+                             predict, workload_of)
 
 DEVICES = Path(__file__).resolve().parents[1] / "devices"
 SHIPPED = sorted(DEVICES.glob("*.json"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "onnx"
 
 
-def made_up(name, clock=1.0, latency=4, dram=2.0, llc=512):
+def made_up(name, clock=1.0, dram=2.0, llc=512, **over):
+    """A spec-sheet profile of a NEON core; `over` replaces any fact."""
+    facts = dict(clock_ghz=clock, simd_lanes=4, issue_width=3, vec_fp_per_cycle=1, vec_cvt_per_cycle=0.5,
+                 fdiv_cycles=8, vec_loads_per_cycle=1, vec_stores_per_cycle=0.5, scalar_cycle_ratio=2.0,
+                 dram_read_gbs=dram, llc_kib=llc)
+    facts.update(over)
     return device_from_dict({"name": name, "sources": {"s": {"title": "made up", "url": "https://example.org"}},
-                             "facts": {"clock_ghz": {"value": clock, "source": "s"},
-                                       "fp_add_latency_cycles": {"value": latency, "source": "s"},
-                                       "dram_read_gbs": {"value": dram, "source": "s"},
-                                       "llc_kib": {"value": llc, "source": "s"}}})
+                             "facts": {k: {"value": v, "source": "s"} for k, v in facts.items()}})
 
 
-HOST = Device("host", "made-up host", {"engine_gflops": {"value": 2.0, "source": "measured: test"},
-                                       "call_overhead_us": {"value": 5.0, "source": "measured: test"}})
-KWS = Workload(flops=121_600, weight_bytes=242_752, work_bytes=4_208)
-BIG = Workload(flops=2 * 4 * 512 * 1024, weight_bytes=4 * 4 * 512 * 1024, work_bytes=40_000)   # 8 MiB of weights
+HOST = Device("host", "made-up host", {k: {"value": v, "source": "measured: test"} for k, v in
+                                       dict(matvec_gflops=20.0, matvec_gflops_int8=25.0, act_ns=0.5, clock_ghz=3.0,
+                                            call_overhead_us=2.0, dram_read_gbs=20.0, llc_kib=32768).items()})
+KWS = Workload(flops=121_600, weight_bytes=242_752, work_bytes=5_376, macs_f32=60_160, acts=640)
+KWS_INT8 = Workload(flops=121_600, weight_bytes=66_432, work_bytes=5_376, macs_int8=60_160, acts=640)
+BIG = Workload(flops=2 * 4 * 512 * 1024, weight_bytes=4 * 4 * 512 * 1024, work_bytes=40_000,
+               macs_f32=4 * 512 * 1024)                                    # 8 MiB of weights
+
+
+def with_batch(w, batch):
+    return Workload(w.flops, w.weight_bytes, w.work_bytes, batch, w.macs_f32, w.macs_int8, w.acts)
 
 
 # ---------------------------------------------------------------- the model
-@pytest.mark.parametrize("work", [KWS, BIG, Workload(KWS.flops, KWS.weight_bytes, KWS.work_bytes, batch=8)])
+@pytest.mark.parametrize("work", [KWS, KWS_INT8, BIG, with_batch(KWS, 8)])
 def test_twice_as_fast_predicts_half_the_time(work):
-    slow = made_up("slow", clock=1.0, latency=4, dram=2.0)
-    fast = made_up("fast", clock=2.0, latency=4, dram=4.0)
+    slow = made_up("slow", clock=1.0, dram=2.0)
+    fast = made_up("fast", clock=2.0, dram=4.0)
     a, b = predict(slow, work, HOST), predict(fast, work, HOST)
-    assert b["warm_us"] == pytest.approx(a["warm_us"] / 2, rel=1e-12)
-    assert b["cold_us"] == pytest.approx(a["cold_us"] / 2, rel=1e-12)
-    halved_latency = made_up("lat2", clock=1.0, latency=2, dram=4.0)
-    assert predict(halved_latency, work, HOST)["cold_us"] == pytest.approx(a["cold_us"] / 2, rel=1e-12)
+    for key in ("warm_us", "cold_us", "compute_us", "overhead_us", "memory_us"):
+        assert b[key] == pytest.approx(a[key] / 2, rel=1e-12), key
+    wide = made_up("wide", clock=1.0, dram=4.0, issue_width=6, vec_fp_per_cycle=2, vec_cvt_per_cycle=1,
+                   fdiv_cycles=4, vec_loads_per_cycle=2, vec_stores_per_cycle=1, scalar_cycle_ratio=1.0)
+    assert predict(wide, work, HOST)["cold_us"] == pytest.approx(a["cold_us"] / 2, rel=1e-12)
 
 
 def test_terms_by_hand():
-    d = made_up("d", clock=1.5, latency=3, dram=3.0, llc=1024)      # R = 1 GFLOP/s
+    d = made_up("d", clock=1.5, dram=3.0, llc=1024)
+    # float32 loop per vector: max(6 fp / 1, max(5 loads / 1, 1 store / 0.5), 14 insts / 3) = 6 cycles
+    assert d.loop_cycles(MATVEC_F32) == pytest.approx(6.0)
+    # int8: 10 fp / 1 + 4 cvt / 0.5 = 18 cycles; activation: 25 fp / 1 + 1 div * 8 = 33 cycles
+    assert d.loop_cycles(MATVEC_INT8) == pytest.approx(18.0)
+    assert d.loop_cycles(ACTIVATION) == pytest.approx(33.0)
     p = predict(d, KWS, HOST, period_s=0.01)
-    assert p["engine_gflops"] == pytest.approx(1.0)
-    assert p["compute_us"] == pytest.approx(121.6)
-    assert p["memory_us"] == pytest.approx((242_752 + 4_208) / 3e9 * 1e6)
-    assert p["overhead_us"] == pytest.approx(5.0 * 2.0 / 1.0)     # host overhead x R_host / R
-    assert p["fits_in_cache"] and p["warm_us"] == pytest.approx(10.0 + 121.6)
-    assert p["cold_us"] == pytest.approx(10.0 + max(121.6, p["memory_us"]))
+    assert p["matvec_gflops"] == pytest.approx(1.5 * 32 / 6)               # 8 GFLOP/s
+    assert p["matvec_us"] == pytest.approx(2 * 60_160 / 8e9 * 1e6)
+    assert p["act_us"] == pytest.approx(640 * 33 / 4 / 1.5e9 * 1e6)
+    assert p["elementwise_us"] == pytest.approx((121_600 - 2 * 60_160 - 640) / (1.5e9 * 4) * 1e6)
+    assert p["compute_us"] == pytest.approx(p["matvec_us"] + p["act_us"] + p["elementwise_us"])
+    assert p["memory_us"] == pytest.approx((242_752 + 5_376) / 3e9 * 1e6)
+    assert p["overhead_us"] == pytest.approx(2.0 * 3.0 / 1.5 * 2.0)     # host overhead x clock ratio x ratio
+    assert p["fits_in_cache"] and p["warm_us"] == pytest.approx(p["overhead_us"] + p["compute_us"])
+    assert p["cold_us"] == pytest.approx(p["overhead_us"] + max(p["compute_us"], p["memory_us"]))
     assert p["meets_period"] and p["margin_cold"] == pytest.approx(1 - p["cold_us"] / 1e4)
+
+
+def test_each_bound_of_the_loop_can_decide():
+    base = dict(clock=1.0, issue_width=100, vec_fp_per_cycle=100, vec_cvt_per_cycle=100, fdiv_cycles=0,
+                vec_loads_per_cycle=100, vec_stores_per_cycle=100)
+    assert made_up("fp", **{**base, "vec_fp_per_cycle": 0.5}).loop_cycles(MATVEC_F32) == pytest.approx(12)
+    assert made_up("ld", **{**base, "vec_loads_per_cycle": 0.5}).loop_cycles(MATVEC_F32) == pytest.approx(10)
+    assert made_up("st", **{**base, "vec_stores_per_cycle": 0.25}).loop_cycles(MATVEC_F32) == pytest.approx(4)
+    shared = made_up("sh", **{**base, "vec_loads_per_cycle": 1, "vec_stores_per_cycle": 1}, loadstore_shared=True)
+    assert shared.loop_cycles(MATVEC_F32) == pytest.approx(6)            # 5 loads + 1 store on one pipe
+    assert made_up("dec", **{**base, "issue_width": 2}).loop_cycles(MATVEC_F32) == pytest.approx(7)
+    chain = made_up("io", **base, inorder_matvec_cycles=24, inorder_act_cycles=120)
+    assert chain.rates().matvec_f32 == pytest.approx(1e9 * 32 / 24)
+    assert chain.rates().act_s == pytest.approx(120 / 4 / 1e9)
+    assert chain.rates().matvec_int8 == pytest.approx(1e9 * 32 / chain.loop_cycles(MATVEC_INT8))   # no chain
+
+
+def test_int8_weights_are_priced_by_their_own_loop_and_bytes():
+    d = made_up("d")
+    f, q = predict(d, KWS, HOST), predict(d, KWS_INT8, HOST)
+    assert q["matvec_us"] == pytest.approx(f["matvec_us"] * 18 / 6)          # tbl + scvtf per weight vector
+    assert q["memory_us"] < f["memory_us"] / 3
+    assert q["act_us"] == pytest.approx(f["act_us"]) and q["overhead_us"] == pytest.approx(f["overhead_us"])
 
 
 def test_batch_multiplies_compute_not_weights():
     d = made_up("d")
-    one, eight = predict(d, KWS, HOST), predict(d, Workload(KWS.flops, KWS.weight_bytes, KWS.work_bytes, 8), HOST)
+    one, eight = predict(d, KWS, HOST), predict(d, with_batch(KWS, 8), HOST)
     assert eight["compute_us"] == pytest.approx(8 * one["compute_us"])
     assert eight["bytes_per_step"] == KWS.weight_bytes + 8 * KWS.work_bytes
     assert eight["overhead_us"] == pytest.approx(one["overhead_us"])
@@ -71,6 +115,34 @@ def test_weights_larger_than_cache_are_read_from_dram_even_warm():
     assert not p["fits_in_cache"] and p["bound"] == "memory"
     assert p["warm_us"] == pytest.approx(p["cold_us"])
     assert not p["meets_period"] and p["margin_cold"] < 0
+
+
+def test_a_measured_profile_uses_its_own_rates_and_overhead():
+    p = predict(HOST, KWS_INT8, made_up("other host", clock=9.0))
+    assert p["matvec_us"] == pytest.approx(2 * 60_160 / 25e9 * 1e6)
+    assert p["act_us"] == pytest.approx(640 * 0.5e-3) and p["overhead_us"] == pytest.approx(2.0)
+
+
+def test_a_wider_simd_than_neon_is_refused():
+    with pytest.raises(DeviceProfileError, match="128-bit NEON"):
+        predict(made_up("avx", simd_lanes=8), KWS, HOST)
+
+
+# ---------------------------------------------------------------- the workload
+def test_workload_counts_the_models_matrices_and_activations():
+    import edgernn
+    path = FIXTURES / "lstm_l3_tf_lin_ts.onnx"
+    f, q = workload_of(edgernn.load(path)), workload_of(edgernn.load(path, weights="int8"))
+    m = edgernn.load(path)
+    lstms = [n for n in m.graph.nodes if n.op == "lstm"]
+    dense = [n for n in m.graph.nodes if n.op == "dense"]
+    H = [n.attrs["hidden_size"] for n in lstms]
+    I = [n.inputs[0].size for n in lstms]
+    macs = sum(4 * h * (i + h) for h, i in zip(H, I)) + sum(n.inputs[1].const.size for n in dense)
+    assert f.macs_f32 == macs and f.macs_int8 == 0
+    assert q.macs_int8 == macs and q.macs_f32 == 0 and q.weight_bytes < f.weight_bytes / 2
+    assert f.acts == sum(5 * h for h in H)                   # i, f, o sigmoid; g, tanh(c)
+    assert f.flops == m.flops_per_step() and f.elementwise_flops >= 0
 
 
 # ---------------------------------------------------------------- shipped profiles
@@ -100,10 +172,12 @@ def test_every_number_has_a_source(path):
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_derived_rates_agree_with_the_formula(path):
+def test_shipped_profiles_predict(path):
     dev = load_device(path)
-    if "sustained_gflops" in dev.facts:
-        assert dev.value("sustained_gflops") == pytest.approx(dev.engine_flops / 1e9, rel=0.01)
+    r = dev.rates()
+    assert 0 < r.matvec_int8 <= r.matvec_f32 < 2 * 16 * dev.value("clock_ghz") * 1e9    # below the FMA peak
+    if "inorder_matvec_cycles" in dev.facts:
+        assert dev.value("inorder_matvec_cycles") >= dev.loop_cycles(MATVEC_F32) / 2
     derived_from_pi4 = "dram_read_gbs of rpi4" in dev.facts["dram_read_gbs"]["source"]
     if derived_from_pi4:
         pi4 = load_device("rpi4")
@@ -122,31 +196,24 @@ def test_bad_profiles_are_typed_errors(tmp_path):
         device_from_dict({"name": "x", "facts": {"clock_ghz": {"value": 1.0}}})
     with pytest.raises(DeviceProfileError, match="unknown source"):
         device_from_dict({"name": "x", "facts": {"clock_ghz": {"value": 1.0, "source": "nowhere"}}})
-    with pytest.raises(DeviceProfileError, match="lacks"):
+    with pytest.raises(DeviceProfileError, match="lacks .*vec_fp_per_cycle"):
         device_from_dict({"name": "x", "sources": {"s": {"title": "t", "url": "https://e.org"}},
                           "facts": {"clock_ghz": {"value": 1.0, "source": "s"}}})
 
 
-# ---------------------------------------------------------------- the host probe
-def test_dense_probe_computes_w_x_plus_b():
-    m = _probe_model()
+# ---------------------------------------------------------------- the host probes
+@pytest.mark.parametrize("int8", [False, True])
+def test_dense_probe_computes_w_x_plus_b(int8):
+    from edgernn.quant import dequantize
+    m = _probe_model(int8)
     node = m.graph.nodes[0]
-    W, b = node.inputs[1].const, node.inputs[2].const
-    if node.attrs.get("packed"):        # the pack pass stores dense weights input-major [K, N]
-        W = W.T
-    x = np.random.default_rng(2).standard_normal(W.shape[1]).astype(np.float32)
-    np.testing.assert_allclose(m.stream().step(x), W @ x + b, rtol=1e-5, atol=1e-5)
-    assert m.flops_per_step() == 2 * W.shape[0] * W.shape[1]
-
-
-def test_a_measured_profile_uses_its_own_rate_and_overhead():
-    m = "measured: test"
-    d = device_from_dict({"name": "m", "facts": {"engine_gflops": {"value": 1.0, "source": m},
-                                                 "dram_read_gbs": {"value": 4.0, "source": m},
-                                                 "llc_kib": {"value": 1024, "source": m},
-                                                 "call_overhead_us": {"value": 7.0, "source": m}}})
-    p = predict(d, KWS, HOST)
-    assert p["compute_us"] == pytest.approx(121.6) and p["overhead_us"] == pytest.approx(7.0)
+    assert node.attrs.get("packed") and (node.inputs[1].scale is not None) == int8
+    Wt, b = dequantize(node.inputs[1]), node.inputs[2].const      # input-major [K, N]
+    x = np.random.default_rng(2).standard_normal(Wt.shape[0]).astype(np.float32)
+    np.testing.assert_allclose(m.stream().step(x), x @ Wt + b, rtol=1e-5, atol=1e-5)
+    assert m.flops_per_step() == 2 * Wt.size
+    w = workload_of(m)
+    assert (w.macs_int8 if int8 else w.macs_f32) == Wt.size
 
 
 def test_measuring_this_machine_writes_a_loadable_profile(tmp_path, capsys):
@@ -155,5 +222,27 @@ def test_measuring_this_machine_writes_a_loadable_profile(tmp_path, capsys):
     path = tmp_path / "bench-box.json"
     path.write_text(capsys.readouterr().out)
     d = load_device(path)
-    assert d.name == "bench-box" and d.engine_flops > 0 and d.value("call_overhead_us") > 0
+    assert d.name == "bench-box" and d.measured and d.value("call_overhead_us") > 0
+    r = d.rates()
+    assert r.matvec_f32 > 0 and r.matvec_int8 > 0 and r.act_s > 0 and d.value("clock_ghz") > 0.1
     assert all(f["source"].startswith("measured:") for f in d.facts.values())
+
+
+def test_loop_counts_are_those_the_compiler_emits_for_aarch64():
+    """MATVEC_F32, MATVEC_INT8 and ACTIVATION must be what benchmarks/kernel_asm.py counts in
+    the kernels compiled for a Cortex-A72 (re-derive them when a kernel changes)."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--cpu", "cortex-a72"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0 and "aarch64" in run.stderr.lower():
+        pytest.skip(f"this llvmlite cannot target AArch64: {run.stderr.strip().splitlines()[-1]}")
+    assert run.returncode == 0, run.stderr
+    rows = {}
+    for line in run.stdout.splitlines():
+        m = re.match(r"cortex-a72\s+(matvec float32|matvec int8|activation)\D.*?\s+(\d+)((?:\s+[\d.]+){6})$", line)
+        if m and m.group(1) not in rows:                 # the activation's first loop is the sigmoid
+            rows[m.group(1)] = [float(v) for v in m.group(3).split()]
+    for name, ops in (("matvec float32", MATVEC_F32), ("matvec int8", MATVEC_INT8), ("activation", ACTIVATION)):
+        assert rows[name] == [ops.insts, ops.loads, ops.stores, ops.fp, ops.cvt, ops.div], name

@@ -1,0 +1,138 @@
+"""The instruction mix of edgernn's hot loops on AArch64: the counts behind the device model.
+
+    python -m benchmarks.kernel_asm [--cpu cortex-a72 ...] [--show]
+
+Numba's LLVM IR for ``ops.matvec._accumulate`` (float32 and int8 weights) and
+``ops.activations.activate_inplace`` is taken before optimisation and compiled here for an
+AArch64 core with llvmlite's LLVM (the same LLVM Numba uses on a Pi: O3, loop and SLP
+vectorisers on, the kernels' own fastmath flags), without an ARM machine. The innermost
+vector loop of each is found and its instructions counted per NEON vector of 4 float32 lanes:
+
+    insts            instructions of every kind (issue slots)
+    loads / stores   128-bit loads and stores (ldp/stp count 2)
+    fp               FP/ASIMD ops on one pipe slot each (fmul, fmla, fadd, tbl, compares, selects, moves)
+    cvt              int -> float conversions (scvtf)
+    div              divides (fdiv)
+
+``edgernn.devices`` prices these counts with each core's throughputs (MATVEC_OPS, ACT_OPS there
+must match this script's output). Compiling ``NUMBA_OPT=0`` IR writes nothing to edgernn's
+kernel cache (``EDGERNN_NO_CACHE=1`` is set before edgernn is imported).
+"""
+import os
+import re
+import sys
+
+os.environ["NUMBA_OPT"] = "0"
+os.environ["EDGERNN_NO_CACHE"] = "1"
+
+TRIPLE = "aarch64-unknown-linux-gnu"
+CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
+
+
+def kernel_ir():
+    """{kernel name: LLVM IR before optimisation} for the three hot loops."""
+    import numpy as np
+    from edgernn.ops.activations import SIGMOID, activate_inplace
+    from edgernn.ops.matvec import _accumulate
+    work = np.zeros((1, 256), np.float32)
+    _accumulate(np.zeros(1024, np.float32), 0, 8, 16, 16, work, 0, 64)
+    _accumulate(np.zeros(1024, np.int8), 0, 8, 16, 16, work, 0, 64)
+    activate_inplace(SIGMOID, np.zeros(64, np.float32), np.float32(0), np.float32(0))
+    out = {}
+    for sig, ir in _accumulate.inspect_llvm().items():
+        out[f"matvec {sig[0].dtype}"] = ir
+    out["activation (sigmoid, tanh)"] = next(iter(activate_inplace.inspect_llvm().values()))
+    return out
+
+
+def compile_for(ir, cpu):
+    """AArch64 assembly of `ir` optimised at O3 for `cpu`."""
+    import llvmlite.binding as llvm
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    # the options Numba's JIT uses on aarch64 (numba.core.codegen.JITCPUCodegen)
+    tm = llvm.Target.from_triple(TRIPLE).create_target_machine(
+        cpu=cpu, features="+neon", opt=3, reloc="default", codemodel="jitdefault", jit=True)
+    ir = re.sub(r'target triple = ".*"', f'target triple = "{TRIPLE}"', ir)
+    ir = re.sub(r'target datalayout = ".*"', f'target datalayout = "{tm.target_data}"', ir)
+    ir = re.sub(r'"target-(cpu|features)"="[^"]*"', "", ir)
+    mod = llvm.parse_assembly(ir)
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = pto.slp_vectorization = pto.loop_unrolling = pto.loop_interleaving = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_assembly(mod)
+
+
+def loops(asm):
+    """[(label, [instruction, ...])] of blocks that branch back to themselves."""
+    out, label, body = [], None, []
+    for line in asm.splitlines() + [".Lend:"]:
+        m = re.match(r"^(\.LBB\d+_\d+|\.Lend):", line)
+        if m:
+            if label and any(re.match(rf"b(\.\w+)?\s+{re.escape(label)}$", i) for i in body):
+                out.append((label, body[:[i for i, s in enumerate(body) if s.endswith(label)][-1] + 1]))
+            label, body = m.group(1), []
+        elif label and line.startswith("\t") and not line.startswith(("\t.", "\t//")):
+            body.append(line.strip())
+    return out
+
+
+def classify(body):
+    """Counts of one loop iteration, and the float32 lanes it advances (its counter step)."""
+    c = dict(insts=len(body), loads=0, stores=0, fp=0, cvt=0, div=0)
+    lanes = 4
+    for ins in body:
+        op = ins.split()[0]
+        if op in ("ldr", "ldp", "str", "stp") and re.search(r"\bq\d+", ins):
+            c["loads" if op.startswith("ld") else "stores"] += 2 if op.endswith("p") else 1
+        elif op in ("scvtf", "ucvtf") and ".4s" in ins:
+            c["cvt"] += 1
+        elif op == "fdiv" and ".4s" in ins:
+            c["div"] += 1
+        elif re.search(r"v\d+\.(4s|16b)", ins):
+            c["fp"] += 1
+        m = re.match(r"subs\s+x\d+, x\d+, #(\d+)", ins)
+        if m:
+            lanes = int(m.group(1))
+    return c, lanes
+
+
+def hot_loops(asm, kind):
+    """The vector loops of interest: the activation's two (sigmoid, tanh: they divide), and
+    matvec's four-row loop (the most FP work per vector; the widest of those)."""
+    if kind.startswith("activation"):
+        return [(lab, b) for lab, b in loops(asm) if any(i.startswith("fdiv") and ".4s" in i for i in b)]
+    scored = []
+    for lab, b in loops(asm):
+        c, lanes = classify(b)
+        scored.append(((c["fp"] + c["cvt"]) * 4 / lanes, lanes, lab, b))
+    best = max(scored)
+    return [(best[2], best[3])]
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cpu", nargs="*", default=list(CPUS))
+    ap.add_argument("--show", action="store_true", help="print the loops' instructions")
+    args = ap.parse_args(argv)
+    irs = kernel_ir()
+    print("per NEON vector of 4 float32 lanes (matvec: 4 outputs x 4 weight rows = 16 MACs; "
+          "activation: 4 elements)")
+    print(f"{'cpu':<11} {'kernel':<27} {'loop':<10} {'lanes/iter':>10} {'insts':>6} {'loads':>6} "
+          f"{'stores':>6} {'fp':>6} {'cvt':>5} {'div':>5}")
+    for cpu in args.cpu:
+        for kind, ir in irs.items():
+            for label, body in hot_loops(compile_for(ir, cpu), kind):
+                c, lanes = classify(body)
+                per = {k: v * 4 / lanes for k, v in c.items()}
+                print(f"{cpu:<11} {kind:<27} {label:<10} {lanes:>10} {per['insts']:6.2f} {per['loads']:6.2f} "
+                      f"{per['stores']:6.2f} {per['fp']:6.2f} {per['cvt']:5.2f} {per['div']:5.2f}")
+                if args.show:
+                    print("\n".join("      " + i for i in body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
