@@ -80,11 +80,11 @@ class LoopOps:
 
 
 #: ops.matvec._accumulate, 4 outputs x 4 weight rows (16 MACs): 4 weight + 1 accumulator loads,
-#: 1 store, 2 fmul + 2 fmla + 2 fadd (fastmath 'contract', no reassociation)
-MATVEC_F32 = LoopOps(insts=14, loads=5, stores=1, fp=6)
+#: 1 store, 3 fmla + 1 fmul + 1 fadd (((o + w0 x0) + w1 x1) + (w2 x2 + w3 x3), fastmath 'contract')
+MATVEC_F32 = LoopOps(insts=13, loads=5, stores=1, fp=5)
 #: the same with int8 weights: a 16-byte load feeds 4 vectors; per vector 4 tbl widen + 4 scvtf,
 #: and the tbl masks reloaded from the constant pool (Numba's large code model)
-MATVEC_INT8 = LoopOps(insts=21.5, loads=3, stores=1, fp=10, cvt=4)
+MATVEC_INT8 = LoopOps(insts=20.5, loads=3, stores=1, fp=9, cvt=4)
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
 ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
 MACS_PER_VECTOR = 16

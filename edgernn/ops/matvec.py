@@ -5,8 +5,11 @@ Weights are packed at load time (:mod:`edgernn.passes.pack`) input-major: a matr
 ``consts`` or int8 in ``qconsts`` with a float32 scale per output (:mod:`edgernn.quant`).
 Input-major lets the inner loop run over contiguous outputs, ``out[j] += Wt[k, j] * v[k]``:
 it vectorises without reassociating a sum (so without fastmath) and reads each weight once.
-The sum over k is taken four inputs at a time ((w0 x0 + w1 x1) + (w2 x2 + w3 x3)), a fixed
-order, so results are the same from run to run and across batch sizes.
+Four inputs per pass over the outputs, summed as ((o + w0 x0) + w1 x1) + (w2 x2 + w3 x3):
+under fastmath 'contract' that is three fused multiply-adds, one multiply and one add (two
+pairs would leave two products unfused; one chain of four FMAs makes an in-order core such as
+the Cortex-A53 wait on four dependent FMAs). The order is fixed, so results are the same from
+run to run and across batch sizes.
 
     float: out[j] += sum_k Wt[k, j] * v[k]
     int8:  out[j] += scale[j] * sum_k q[k, j] * v[k]       (the sum kept in ``tmp``)
@@ -36,8 +39,8 @@ def _accumulate(wt, w_off, k_in, n, ld, work, v_off, acc_off):
             x0, x1, x2, x3 = w[v_off + k], w[v_off + k + 1], w[v_off + k + 2], w[v_off + k + 3]
             o = w[acc_off:acc_off + n]
             for j in range(n):
-                o[j] += (np.float32(r0[j]) * x0 + np.float32(r1[j]) * x1) + \
-                        (np.float32(r2[j]) * x2 + np.float32(r3[j]) * x3)
+                o[j] = ((o[j] + np.float32(r0[j]) * x0) + np.float32(r1[j]) * x1) + \
+                       (np.float32(r2[j]) * x2 + np.float32(r3[j]) * x3)
         k += 4
     while k < k_in:
         r = wt[w_off + k * ld:w_off + k * ld + n]
