@@ -90,9 +90,12 @@ class Model:
         }
 
 
-def _sniff(path):
-    with open(path, "rb") as f:
-        head = f.read(8)
+def _sniff(path_or_bytes):
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        head = bytes(path_or_bytes[:8])
+    else:
+        with open(path_or_bytes, "rb") as f:
+            head = f.read(8)
     if head[4:8] == b"TFL3":
         return "tflite"
     if head[:4] == b"ERNN":
@@ -103,18 +106,25 @@ def _sniff(path):
 def load(source, time_axis=None):
     """Load a model and prepare it for streaming.
 
-    source: a path to an ONNX file, ONNX bytes, or an ``onnx.ModelProto``.
+    source: a path to an ONNX or TFLite file, the file's bytes, or an ``onnx.ModelProto``.
     time_axis: the axis of the frame input that is time, when edgernn cannot find it by
     tracing the recurrent op's sequence axis back to the input.
     """
-    from .formats.onnx import import_onnx
     kind = "onnx"
     if isinstance(source, (str, os.PathLike)):
         if not os.path.exists(source):
             raise FileNotFoundError(f"no model file at {os.fspath(source)!r}")
         kind = _sniff(source)
-    if kind != "onnx":
-        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX models only so far")
-    graph = import_onnx(source)
+    elif isinstance(source, (bytes, bytearray)):
+        kind = _sniff(source)
+    if kind == "tflite":
+        from .formats.tflite import import_tflite
+        graph = import_tflite(source)
+    elif kind == "onnx":
+        from .formats.onnx import import_onnx
+        graph = import_onnx(source)
+    else:
+        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX and TFLite models")
     prepare(graph, time_axis)
-    return Model(graph, source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<onnx model>")
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{kind} model>"
+    return Model(graph, source=name)

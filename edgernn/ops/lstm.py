@@ -8,10 +8,12 @@
     h = o * h(c)
 
 Defaults f = sigmoid, g = h = tanh; clip bounds every activation's input to [-clip, clip].
+attr cell_clip (TFLite's cell_clip; None in ONNX): c = min(max(c, -cell_clip), cell_clip)
+right after c is computed, before o's peephole and h(c) read it.
 Kernel layout (plan time): gates reordered to i, f, c, o; W and R fused to one matrix
 [4H, I + H] read once per step against the vector [x; h_prev]; biases summed.
 Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, wr_off, b_off, p_off (-1),
-input_forget, xh_scratch, gates_scratch].
+input_forget, xh_scratch, gates_scratch, cell_clip_fp_index (-1: none)].
 """
 import numpy as np
 
@@ -27,7 +29,7 @@ ONNX_TO_KERNEL = [0, 2, 3, 1]   # kernel gate k takes ONNX gate ONNX_TO_KERNEL[k
 @jit
 def lstm_kernel(row, fparams, consts, work):
     xo, yo, n_in, H, cnt, limit, acts, clip_i, h_in, h_out = row[1:11]
-    c_in, c_out, wr, bo, po, input_forget, xh, gates = row[11:19]
+    c_in, c_out, wr, bo, po, input_forget, xh, gates, cell_clip_i = row[11:20]
     fa, fb = fparams[acts + 1], fparams[acts + 2]
     ga, gb = fparams[acts + 4], fparams[acts + 5]
     ha, hb = fparams[acts + 7], fparams[acts + 8]
@@ -57,7 +59,7 @@ def lstm_kernel(row, fparams, consts, work):
             else:
                 f = activate(fc, clipped(gf, clip_i, fparams), fa, fb)
             g = activate(gc, clipped(w[gates + 2 * H + j], clip_i, fparams), ga, gb)
-            c = f * c_prev + i * g
+            c = clipped(f * c_prev + i * g, cell_clip_i, fparams)
             go = w[gates + 3 * H + j]
             if po >= 0:
                 go += consts[po + H + j] * c
@@ -97,6 +99,9 @@ class LSTM(RecurrentOp):
         f = 1 - i if node.attrs.get("input_forget") else self.act(node, 0, self.clip(node, zf))
         g = self.act(node, 1, self.clip(node, zc))
         c_new = (f * c + i * g).astype(np.float32)
+        cell_clip = node.attrs.get("cell_clip")
+        if cell_clip is not None:
+            c_new = np.clip(c_new, -cell_clip, cell_clip).astype(np.float32)
         if P is not None:
             zo = zo + P[H:2 * H] * c_new
         o = self.act(node, 0, self.clip(node, zo))
@@ -117,7 +122,8 @@ class LSTM(RecurrentOp):
         xh, gates = ctx.scratch(I + H), ctx.scratch(4 * H)
         fields += [c_in, c_out, ctx.const_off(wr), ctx.const_off(bias),
                    ctx.const_off(P) if P is not None else -1,
-                   int(node.attrs.get("input_forget", 0)), xh, gates]
+                   int(node.attrs.get("input_forget", 0)), xh, gates,
+                   ctx.fparam(node.attrs["cell_clip"]) if node.attrs.get("cell_clip") is not None else -1]
         ctx.row(node, OP_LSTM, fields, reads=reads + [(1, c_in, H)],
                 writes=writes + [(c_out, H), (xh, I + H), (gates, 4 * H)])
 
