@@ -30,8 +30,9 @@ What it makes (in ``--out``, default ``tests/fixtures/tflite``)
 * ``<name>.tflite`` -- the converted model;
 * ``<name>.npz`` -- ``frames`` float32 (200, F), seeded normal noise (``h0``/``c0`` inputs of
   the state model are zero), and ``keras_y`` (200, out): the source Keras model's output for
-  those frames run as one sequence. For ``*_unsupported*`` files (which edgernn must reject)
-  only ``frames``;
+  those frames run as one sequence (``*_last`` models, which return only the last step: row t
+  is the output for frames 0..t; ``schema_seq_rnn``: its equations in NumPy). For
+  ``*_unsupported*`` files (which edgernn must reject) only ``frames``;
 * ``manifest.json`` -- one entry per file: name, framework, cells, form (``fused``,
   ``while`` or ``hand-built``), quantisation, time axis length (``dynamic`` or 1), sizes, the
   TFLite ops of every subgraph, and the max abs difference LiteRT vs Keras measured here.
@@ -172,6 +173,9 @@ def keras3_model(name: str, rng):
         y = L.Dense(16, activation="relu")(inp)
         y = L.GRU(H, return_sequences=True, reset_after=False)(y)
         y = L.LSTM(20, return_sequences=True)(y)
+    elif name == "k3_gru_last":
+        y = L.GRU(H)(inp)                                             # return_sequences=False
+        return _classifier(keras, L, inp, y, rng)
     elif name == "k3_custom_cell":
         y = L.RNN(GatedCell(H), return_sequences=True)(inp)
     elif name == "k3_unsupported_cell":
@@ -179,6 +183,13 @@ def keras3_model(name: str, rng):
     else:
         raise ValueError(name)
     model = keras.Model(inp, L.Dense(OUT)(y))
+    seeded_weights(model, rng)
+    return model
+
+
+def _classifier(keras, L, inp, last, rng):
+    """A keyword-spotter-shaped head on the last step's output: Dense(OUT, softmax)."""
+    model = keras.Model(inp, L.Dense(OUT, activation="softmax")(last))
     seeded_weights(model, rng)
     return model
 
@@ -202,6 +213,8 @@ def tf_keras_model(name: str, rng, features: int = F, hidden: int = H):
         return model
     if name in ("tk_lstm", "tk_lstm_t1", "tk_lstm_int8", "tk_lstm_dynrange"):
         y = L.LSTM(hidden, return_sequences=True)(inp)
+    elif name == "tk_lstm_last":
+        return _classifier(keras, L, inp, L.LSTM(hidden)(inp), rng)
     elif name == "tk_lstm2":
         y = L.LSTM(hidden, return_sequences=True)(inp)
         y = L.LSTM(20, return_sequences=True)(y)
@@ -322,11 +335,15 @@ FIXTURES = {
     "k3_simplernn": ("keras3", "SimpleRNN(24)", "while", "float", ""),
     "k3_stack": ("keras3", "Dense(16, relu) > GRU(24, reset_after=False) > LSTM(20)", "while", "float",
                  "two WHILE loops in a row"),
+    "k3_gru_last": ("keras3", "GRU(24) > Dense(5, softmax), return_sequences=False", "while", "float",
+                    "the output for frame t is the model's output for frames 0..t"),
     "k3_custom_cell": ("keras3", "RNN(GatedCell(24))", "while", "float",
                        "not a standard cell: runs as a per-step graph"),
     "k3_unsupported_cell": ("keras3", "RNN(GatedCell(24, sine=True))", "while", "float",
                             "cell uses SIN: edgernn must reject it naming the body subgraph"),
     "tk_lstm": ("tf_keras", "LSTM(24)", "fused", "float", ""),
+    "tk_lstm_last": ("tf_keras", "LSTM(24) > Dense(5, softmax), return_sequences=False", "fused", "float",
+                     "the output for frame t is the model's output for frames 0..t"),
     "tk_lstm2": ("tf_keras", "LSTM(24) > LSTM(20)", "fused", "float", ""),
     "tk_lstm_t1": ("tf_keras", "LSTM(24)", "fused", "float",
                    "fixed T=1: LiteRT keeps the state in variable tensors between invokes"),
@@ -364,7 +381,9 @@ def make_one(name: str, out: Path) -> dict:
     else:
         model = keras3_model(name, rng) if framework == "keras3" else tf_keras_model(name, rng, features, hidden)
         data = convert(model, quant, rng, features)
-        if name == "tk_lstm_t1":
+        if name.endswith("_last"):
+            keras_y = np.stack([np.asarray(model(frames[None, :t + 1]))[0] for t in range(N_FRAMES)])
+        elif name == "tk_lstm_t1":
             keras_y = sequence_model(model).predict(frames[None], verbose=0)[0]
         elif name == "tk_lstm_state":
             zero = np.zeros((1, hidden), np.float32)
@@ -376,7 +395,10 @@ def make_one(name: str, out: Path) -> dict:
     entry["ops"] = tflite_ops(data)
     if "unsupported" not in name:
         arrays["keras_y"] = keras_y
-        if name == "tk_lstm_t1":
+        if name.endswith("_last"):
+            lite_y = np.stack([next(iter(litert_sequence(data, {"x": frames[None, :t + 1]}).values()))[0]
+                               for t in range(N_FRAMES)])
+        elif name == "tk_lstm_t1":
             lite_y = litert_frames(data, frames)
         elif name == "tk_lstm_state":
             zero = np.zeros((1, hidden), np.float32)

@@ -10,7 +10,9 @@ is installed, found at import time). How it sees the 200 frames depends on the f
   state from call to call in variable tensors;
 * ``tk_lstm_state`` (inputs x, h0, c0; outputs y, h, c): one frame per ``invoke`` with the
   state carried by hand through LiteRT's inputs and outputs, which also gives the state
-  after every frame to compare with edgernn's ``Stream.state``.
+  after every frame to compare with edgernn's ``Stream.state``;
+* ``*_last`` (Keras ``return_sequences=False``: the model outputs the last step only): frame
+  t of edgernn's stream is compared with LiteRT on the prefix of frames 0..t (200 invokes).
 
 A second oracle is the source framework: the Keras outputs the exporter recorded in the
 fixtures' .npz files. ``python tests/test_tflite.py`` prints the measured errors.
@@ -47,6 +49,7 @@ EXPECTED_CELLS = {
     "tk_lstm": {"lstm": 1}, "tk_lstm2": {"lstm": 2}, "tk_lstm_t1": {"lstm": 1},
     "tk_gru_ra0": {"gru": 1}, "tk_gru_ra1": {"gru": 1}, "tk_simplernn": {"rnn": 1},
     "tk_lstm_state": {"lstm": 1}, "schema_seq_rnn": {"rnn": 1},
+    "k3_gru_last": {"gru": 1}, "tk_lstm_last": {"lstm": 1},
     "tk_lstm_int8": {"lstm": 1}, "tk_lstm_dynrange": {"lstm": 1},
 }
 LBR = {"k3_gru": 1, "tk_gru_ra1": 1, "tk_gru_ra0": 0, "k3_stack": 0}
@@ -137,6 +140,8 @@ def litert_oracle(name, source=None):
         return litert_frames(source, frames)
     if name == "tk_lstm_state":
         return litert_state_frames(source, frames, 24)[0]
+    if name.endswith("_last"):
+        return np.stack([litert_sequence(source, frames[:t + 1]) for t in range(len(frames))])
     return litert_sequence(source, frames)
 
 

@@ -9,6 +9,9 @@ tensors. Each carried slot k (body input k -> body output k) is classified:
 - *accumulator*: the body writes one item into it at the counter, as
   ``CONCATENATION(SLICE(acc, ..t), item, SLICE(acc, t+1..))`` (the lowered TensorListSetItem)
   or ``DYNAMIC_UPDATE_SLICE(acc, item, [t, 0, ..])``: the sequence of per-frame outputs;
+- *last*: the body overwrites it every step and never reads it (Keras' one-item TensorList
+  holding the last output when ``return_sequences=False``): treated as an accumulator whose
+  item is the body output, so reading its last element is reading the current frame;
 - *state*: everything else (h, c): a per-stream :class:`~edgernn.ir.graph.StateVar` whose
   value is the body input and whose next value is the body output.
 
@@ -72,6 +75,8 @@ class Loop:
             return "counter"
         if self.accumulator_item(k) is not None:
             return "accumulator"
+        if not any(self.bin[k] in [int(x) for x in op.inputs] for op in self.body.operators or []):
+            return "last"          # overwritten every step, never read back (a 1-item TensorList)
         return "state"
 
     def _counter_step(self, k):
@@ -142,7 +147,7 @@ class Loop:
 
     def check_condition(self):
         """The condition may read counters and invariants only (not a data-dependent loop)."""
-        dep = {int(self.cond.inputs[k]) for k, kd in enumerate(self.kinds) if kd in ("state", "accumulator")}
+        dep = {int(self.cond.inputs[k]) for k, kd in enumerate(self.kinds) if kd in ("state", "accumulator", "last")}
         for op in self.cond.operators or []:
             if any(int(x) in dep for x in op.inputs):
                 dep.update(int(x) for x in op.outputs)
@@ -180,9 +185,8 @@ def lower_while(sc, op):
                 "that changes every step but is neither a frame counter nor an output sequence")
         v = Value(r.unique(f"{loop.layer_name}/state{k}"), shape=_state_shape(t))
         state_values[k] = bound[loop.bin[k]] = v
-    elements = {}
-    for k in loop.slots("accumulator"):
-        elements[k] = loop.accumulator_item(k)
+    elements = {k: loop.accumulator_item(k) for k in loop.slots("accumulator")}
+    elements.update({k: loop.bout[k] for k in loop.slots("last")})
     targets = [loop.bout[k] for k in state_values] + list(elements.values())
     needed = loop.needed_ops(targets)
     body_ops = [(k, o) for k, o in enumerate(loop.body.operators or []) if k in needed]
