@@ -22,6 +22,7 @@ analysis are passes. What maps to what:
   ops stay int8 (see :func:`Scope.weight`), every other quantised constant is dequantised.
 """
 import os
+import struct
 
 import numpy as np
 
@@ -116,6 +117,9 @@ class Reader:
             blob = self.data[buf.offset:buf.offset + buf.size]
         else:
             return None
+        if t.sparsity is not None:
+            raise UnsupportedModelError(f"tensor '{t.name.decode()}' is stored sparse, which edgernn cannot read; "
+                                        "convert without sparsity")
         tname = self.type_names.get(t.type, str(t.type))
         if tname not in NUMPY_TYPES:
             raise UnsupportedModelError(f"tensor '{t.name.decode()}' holds {tname} data, which edgernn cannot read")
@@ -279,8 +283,17 @@ class Scope:
 
 
 # ---------------------------------------------------------------- op translators
+class _NoOptions:
+    """An op written without its options table: the schema's defaults (0, False, none)."""
+    beta = 1.0
+    newShape = squeezeDims = None
+
+    def __getattr__(self, name):
+        return 0
+
+
 def _opts(op):
-    return op.builtinOptions
+    return op.builtinOptions if op.builtinOptions is not None else _NoOptions()
 
 
 def _ins(sc, op):
@@ -295,25 +308,24 @@ def _simple(ir_op):
 
 def _binary(ir_op):
     def tr(sc, op):
-        o = _opts(op)
-        sc.activated(op, ir_op, _ins(sc, op)[:2], code=getattr(o, "fusedActivationFunction", 0) if o else 0)
+        sc.activated(op, ir_op, _ins(sc, op)[:2], code=_opts(op).fusedActivationFunction)
     return tr
 
 
 def _fully_connected(sc, op):
     o = _opts(op)
-    if o is not None and o.weightsFormat != 0:
+    if o.weightsFormat != 0:
         raise UnsupportedOpError(f"{sc.where()}: shuffled weights format {o.weightsFormat} is not supported")
     x = sc.value(op.inputs[0])
     w = sc.weight(op.inputs[1], 0, "weights")
     b = sc.value(op.inputs[2]) if len(op.inputs) > 2 else None
     k = int(w.const.shape[1])
-    if not (o is not None and o.keepNumDims):
+    if not o.keepNumDims:
         flat = sc.fresh(x.name + "/rows")
         sc.add("reshape", [x, sc.const("rows_by_k", np.array([-1, k], np.int64))], [flat])
         x = flat
     sc.activated(op, "dense", [x, w] + ([b] if b is not None else []),
-                 code=o.fusedActivationFunction if o is not None else 0)
+                 code=o.fusedActivationFunction)
 
 
 def _reshape(sc, op):
@@ -321,7 +333,7 @@ def _reshape(sc, op):
     if len(op.inputs) > 1 and op.inputs[1] >= 0:
         shape = sc.value(op.inputs[1])
     else:
-        new = _opts(op).newShape if _opts(op) is not None else None
+        new = _opts(op).newShape
         if new is None:
             raise UnsupportedOpError(f"{sc.where()}: no target shape")
         shape = sc.const("new_shape", np.asarray(new, np.int64))
@@ -329,7 +341,7 @@ def _reshape(sc, op):
 
 
 def _squeeze(sc, op):
-    dims = _opts(op).squeezeDims if _opts(op) is not None else None
+    dims = _opts(op).squeezeDims
     axes = [sc.const("squeeze_axes", np.asarray(dims, np.int64))] if dims is not None and len(dims) else []
     sc.add("squeeze", [sc.value(op.inputs[0])] + axes, [sc.output(op.outputs[0])])
 
@@ -351,9 +363,9 @@ def _shape(sc, op):
 
 def _gather(sc, op):
     o = _opts(op)
-    if o is not None and o.batchDims:
+    if o.batchDims:
         raise UnsupportedOpError(f"{sc.where()}: batch_dims={o.batchDims} is not supported")
-    sc.add("gather", _ins(sc, op)[:2], [sc.output(op.outputs[0])], {"axis": o.axis if o is not None else 0})
+    sc.add("gather", _ins(sc, op)[:2], [sc.output(op.outputs[0])], {"axis": o.axis})
 
 
 def _slice_node(sc, x, starts, ends, axes, steps, out):
@@ -452,7 +464,7 @@ def _fill(sc, op):
 
 def _reduce_prod(sc, op):
     o = _opts(op)
-    sc.add("reduce_prod", _ins(sc, op)[:2], [sc.output(op.outputs[0])], {"keepdims": int(bool(o and o.keepDims))})
+    sc.add("reduce_prod", _ins(sc, op)[:2], [sc.output(op.outputs[0])], {"keepdims": int(bool(o.keepDims))})
 
 
 def _cast(sc, op):
@@ -462,7 +474,7 @@ def _cast(sc, op):
 
 
 def _softmax(sc, op):
-    beta = _opts(op).beta if _opts(op) is not None else 1.0
+    beta = _opts(op).beta
     x = sc.value(op.inputs[0])
     if beta != 1.0:
         scaled = sc.fresh(x.name + "/beta")
@@ -635,6 +647,14 @@ def clean_name(name):
 def import_tflite(source):
     """Translate a TFLite model (path or bytes) into an IR :class:`Graph`."""
     r = Reader(source)
+    try:
+        return _import(r)
+    except (IndexError, KeyError, TypeError, AttributeError, ValueError, UnicodeDecodeError, struct.error) as e:
+        # an index or offset outside the file's tables, a missing table, bytes that are not text
+        raise ModelFormatError(f"the TFLite model is corrupt ({type(e).__name__}: {e})") from None
+
+
+def _import(r):
     g = r.m.subgraphs[0]
     sc = Scope(r, 0)
     names = io_names(r)

@@ -29,7 +29,7 @@ and run on the LSTM/GRU/RNN kernels.
 """
 import numpy as np
 
-from ..errors import UnsupportedModelError, UnsupportedOpError
+from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import StateVar, Value
 from .tflite import TRANSLATORS, Scope, Unavailable, translate_ops
 
@@ -44,6 +44,8 @@ class Loop:
     def __init__(self, sc, op):
         self.sc, self.op, self.r = sc, op, sc.r
         o = op.builtinOptions
+        if o is None:
+            raise ModelFormatError(f"{sc.where()}: the WHILE op names no body or condition subgraph")
         self.body_index, self.cond_index = o.bodySubgraphIndex, o.condSubgraphIndex
         self.body = self.r.m.subgraphs[self.body_index]
         self.cond = self.r.m.subgraphs[self.cond_index]
@@ -102,7 +104,7 @@ class Loop:
         acc = self.bin[k]
         if name == "DYNAMIC_UPDATE_SLICE" and int(op.inputs[0]) == acc:
             return int(op.inputs[1])
-        if name == "CONCATENATION" and op.builtinOptions.axis == 0 and len(op.inputs) == 3:
+        if name == "CONCATENATION" and getattr(op.builtinOptions, "axis", 0) == 0 and len(op.inputs) == 3:
             ends = [self.prod.get(int(t), (None, None))[1] for t in (op.inputs[0], op.inputs[2])]
             if all(e is not None and self.r.op_name(e) == "SLICE" and int(e.inputs[0]) == acc for e in ends):
                 return int(op.inputs[1])
