@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from edgernn.ir.graph import Value
 from edgernn.reference import ReferenceStream
 
 try:
@@ -219,6 +220,127 @@ def test_state_snapshot_restore_and_batch():
     assert max_err(m.stream().run(frames), streamed(m, frames)[0]) <= 1e-6
 
 
+# ---------------------------------------------------------------- quantised models
+def file_tensors(name):
+    """{tensor name: (int array, scale, zero point)} of a file's quantised constants, read with
+    the schema directly (independent of edgernn's importer)."""
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((FIXTURES / f"{name}.tflite").read_bytes(), 0)
+    out = {}
+    for t in m.subgraphs[0].tensors:
+        q, buf = t.quantization, m.buffers[t.buffer].data
+        if buf is not None and len(buf) and t.type == s.TensorType.INT8 and q is not None and q.scale is not None:
+            arr = np.frombuffer(np.asarray(buf, np.uint8).tobytes(), np.int8).reshape(t.shape)
+            out[t.name.decode()] = (arr, np.asarray(q.scale), np.asarray(q.zeroPoint))
+    return out
+
+
+@pytest.mark.parametrize("name", QUANTISED)
+def test_int8_weights_stay_int8_with_per_row_scales(name):
+    """The IR convention: int8 const, zero point 0, one float32 scale per output row (axis 1
+    of a recurrent W [1, G*H, I]); the LSTM's per-gate tensors stacked in ONNX order i, o, f, c."""
+    from edgernn.formats.tflite import import_tflite
+    g = import_tflite(FIXTURES / f"{name}.tflite")
+    lstm = next(n for n in g.nodes if n.op == "lstm")
+    H = lstm.attrs["hidden_size"]
+    stored = [v for v in file_tensors(name).values() if v[0].ndim == 2 and v[0].shape[0] == H]
+    gate_rows = [(a.astype(np.float32) * sc[0]) for a, sc, _ in stored]          # dequantised per gate
+    for w in (lstm.inputs[1], lstm.inputs[2]):
+        assert w.dtype == "int8" and w.const.dtype == np.int8 and w.scale.dtype == np.float32
+        assert w.const.shape[:2] == (1, 4 * H) and w.scale.shape == (4 * H,)
+        deq = w.const[0].astype(np.float32) * w.scale[:, None]
+        for k in range(4):                                  # each ONNX gate block is one stored tensor
+            block = deq[k * H:(k + 1) * H]
+            assert any(a.shape == block.shape and np.array_equal(a, block) for a in gate_rows), k
+    head = next(n for n in g.nodes if n.op == "dense")
+    if name == "tk_lstm_int8":
+        w = head.inputs[1]
+        arr, scale, zp = next(v for v in file_tensors(name).values() if v[0].shape == w.const.shape)
+        assert w.dtype == "int8" and np.array_equal(w.const, arr) and np.array_equal(w.scale, scale)
+    else:                                   # the converter keeps tensors under 1024 elements float
+        assert head.inputs[1].dtype == "float32"
+
+
+INT8_ENGINE = "scale" in getattr(Value, "__dataclass_fields__", {})
+needs_int8_engine = pytest.mark.skipif(not INT8_ENGINE, reason="the engine's int8 weight support (Value.scale) "
+                                                               "has not landed on this branch yet")
+
+
+def quant_scale(name, tensor_name):
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((FIXTURES / f"{name}.tflite").read_bytes(), 0)
+    t = next(t for t in m.subgraphs[0].tensors if t.name.decode() == tensor_name)
+    return float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0])
+
+
+def hidden_tolerance(name, frames):
+    """How far edgernn's LSTM state h may be from LiteRT's, in the file's quantisation steps.
+
+    edgernn runs the same int8 weights as LiteRT but keeps activations in float32; LiteRT
+    rounds them, so the two differ by LiteRT's activation rounding:
+    * LiteRT rounds h_t to its grid (step s_h) and feeds the rounded h_{t-1} back: 1/2 + 1/2
+      step = s_h;
+    * it rounds the input x to its grid (step s_x) before the gate products: each
+      pre-activation moves by sum_k W[r, k] e_k with |e_k| <= s_x / 2 (typically
+      ||W_r||_2 s_x / sqrt(12), about 0.3 s_x for these weights), passes gate slopes <= 1 and,
+      through c, a few steps: budget s_x.
+    So tol_h = s_h + s_x, where
+    * full int8: s_x and s_h are the scales of the LSTM's input and output tensors;
+    * dynamic range: LiteRT quantises x_t and h_{t-1} on the fly, symmetric, with step
+      max|v| / 127: s_x = max_t max|x_t| / 127 and s_h = 1 / 127 (|h| <= 1).
+    """
+    if MANIFEST[name]["quantisation"] == "int8":
+        return quant_scale(name, "tfl.unidirectional_sequence_lstm")[0] + quant_scale(name, "tfl.quantize")[0]
+    return 1 / 127 + float(np.abs(frames).max()) / 127
+
+
+def output_tolerance(name, dh):
+    """Per frame and output: y = W_head h + b, so given the measured |h_edgernn - h_LiteRT|
+    (dh, (T, H)), |dy| <= |W_head| @ dh, plus in the full-int8 file LiteRT's rounding of the
+    head's product (s_d / 2) and of y (s_y / 2), plus 1e-5 for float summation order."""
+    from edgernn.formats.tflite import dequantized, import_tflite
+    g = import_tflite(FIXTURES / f"{name}.tflite")
+    head = next(n for n in g.nodes if n.op == "dense").inputs[1]
+    w_head = np.abs(dequantized(head) if head.dtype == "int8" else head.const)
+    rounding = 0.0
+    if MANIFEST[name]["quantisation"] == "int8":
+        rounding = quant_scale(name, "model/dense/Tensordot")[0] / 2 + quant_scale(name, "StatefulPartitionedCall:01")[0] / 2
+    return dh @ w_head.T + rounding + 1e-5
+
+
+def litert_hidden(name, frames):
+    """LiteRT's LSTM output h for every frame (its intermediate tensor, dequantised)."""
+    it = Interpreter(model_path=str(FIXTURES / f"{name}.tflite"), num_threads=1,
+                     experimental_preserve_all_tensors=True)
+    x = it.get_input_details()[0]
+    it.resize_tensor_input(x["index"], [1, len(frames), frames.shape[1]])
+    it.allocate_tensors()
+    it.set_tensor(x["index"], frames[None])
+    it.invoke()
+    d = next(d for d in it.get_tensor_details() if d["name"] == "tfl.unidirectional_sequence_lstm")
+    h = it.get_tensor(d["index"])[0].astype(np.float32)
+    scale, zp = d["quantization"]
+    return (h - zp) * scale if scale else h
+
+
+@needs_litert
+@needs_int8_engine
+@pytest.mark.parametrize("name", QUANTISED)
+def test_quantised_model_matches_litert_within_its_quantisation_steps(name):
+    frames = data(name)["frames"]
+    m = model(name)
+    h_state = next(s.name for s in m.states if s.name.endswith("/h"))
+    s = m.stream()
+    y, h = [], []
+    for f in frames:
+        y.append(s.step(f))
+        h.append(s.state[h_state].ravel())
+    dh = np.abs(np.stack(h) - litert_hidden(name, frames))
+    assert dh.max() <= hidden_tolerance(name, frames)
+    dy = np.abs(np.stack(y) - litert_sequence(FIXTURES / f"{name}.tflite", frames))
+    assert np.all(dy <= output_tolerance(name, dh))
+
+
 # ---------------------------------------------------------------- cell clip (TFLite's LSTM option)
 def with_cell_clip(clip):
     """tk_lstm with its LSTM's cell_clip set to `clip` (schema object API; LiteRT is the oracle)."""
@@ -335,7 +457,7 @@ def test_cli_info_and_run_on_a_tflite_file(tmp_path, capsys):
 
 
 if __name__ == "__main__":   # the measured errors quoted in the docs
-    for name in FLOAT + QUANTISED:
+    for name in FLOAT + (QUANTISED if INT8_ENGINE else []):
         y, _ = streamed(model(name), data(name)["frames"])
         lite = litert_oracle(name)
         print(f"{name:<18} {MANIFEST[name]['quantisation']:<8} {MANIFEST[name]['bytes']:>6} B  "
