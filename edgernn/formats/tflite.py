@@ -31,6 +31,9 @@ from ..ir.graph import Graph, Node, Value
 from ..ops.activations import AFFINE, RELU, SIGMOID, TANH
 
 INT_MAX = 2 ** 31 - 1
+#: whether the IR carries int8 weights (Value.scale, the engine's int8 support); until then
+#: files with int8 weights are refused instead of run with unscaled weights
+INT8_IR = "scale" in getattr(Value, "__dataclass_fields__", {})
 
 
 def schema():
@@ -497,7 +500,7 @@ def _sequence_activation(sc, op, code):
     return table[code]
 
 
-def _recurrent_state(sc, op, k, kind):
+def _recurrent_state(sc, op, k):
     """Initial state input k of a fused sequence op: None when it is a variable tensor (the
     state persists between frames; edgernn keeps it in the stream), else its value as [1, B, H]."""
     ti = op.inputs[k] if k < len(op.inputs) else -1
@@ -527,11 +530,13 @@ def _unidirectional_sequence_lstm(sc, op):
         raise UnsupportedOpError(f"{sc.where()}: coupled input and forget gates (CIFG, no input gate weights) "
                                  "are not supported; train the LSTM with an input gate")
     if have(16) or have(17):
-        raise UnsupportedOpError(f"{sc.where()}: an LSTM with a projection layer is not supported")
+        raise UnsupportedOpError(f"{sc.where()}: an LSTM with a projection layer is not supported; "
+                                 "export the LSTM without projection (a Dense layer after it is supported)")
     if any(have(k) for k in range(20, 24)):
-        raise UnsupportedOpError(f"{sc.where()}: a layer-normalised LSTM is not supported")
+        raise UnsupportedOpError(f"{sc.where()}: a layer-normalised LSTM is not supported; use a plain LSTM")
     if o.diagonalRecurrentTensors:
-        raise UnsupportedOpError(f"{sc.where()}: diagonal recurrent weights are not supported")
+        raise UnsupportedOpError(f"{sc.where()}: diagonal recurrent weights are not supported; use full "
+                                 "recurrent weight matrices")
     # TFLite gate k in i, f, c, o; ONNX order i, o, f, c
     onnx_order = [0, 3, 1, 2]
     W = [sc.weight(ins[1 + k], 0, "input weights") for k in onnx_order]
@@ -542,7 +547,7 @@ def _unidirectional_sequence_lstm(sc, op):
     name = sc.tensor_name(op.outputs[0])
     ir_ins = [sc.value(ins[0]), stack_gates(sc, name + "/W", W), stack_gates(sc, name + "/R", R),
               sc.const(name + "/B", np.concatenate(bias + [np.zeros(4 * H, np.float32)])[None].astype(np.float32)),
-              None, _recurrent_state(sc, op, 18, "h"), _recurrent_state(sc, op, 19, "c")]
+              None, _recurrent_state(sc, op, 18), _recurrent_state(sc, op, 19)]
     if any(have(k) for k in (9, 10, 11)):
         ir_ins.append(sc.const(name + "/P", np.concatenate(peep)[None].astype(np.float32)))
     act = _sequence_activation(sc, op, o.fusedActivationFunction)
@@ -560,7 +565,7 @@ def _unidirectional_sequence_rnn(sc, op):
     name = sc.tensor_name(op.outputs[0])
     ir_ins = [sc.value(op.inputs[0]), stack_gates(sc, name + "/W", [W]), stack_gates(sc, name + "/R", [R]),
               sc.const(name + "/B", np.concatenate([b, np.zeros(H, np.float32)])[None].astype(np.float32)),
-              None, _recurrent_state(sc, op, 4, "h")]
+              None, _recurrent_state(sc, op, 4)]
     attrs = dict(hidden_size=H, layout=0 if o.timeMajor else 1,
                  acts=[_sequence_activation(sc, op, o.fusedActivationFunction)], clip=None)
     _sequence_output(sc, op, "rnn", ir_ins, attrs, 2)
@@ -682,6 +687,10 @@ def _import(r):
         if want and v.name != want and v not in inputs:
             v.name = r.unique(want)
         outputs.append(v)
+    if not INT8_IR and any(v is not None and v.dtype == "int8" for n in r.nodes for v in n.inputs):
+        raise UnsupportedModelError(
+            "the model has int8 weights and this edgernn build has no int8 weight support yet; "
+            "use a float model or an edgernn with int8 weights (Value.scale)")
     graph.nodes = r.nodes
     graph.outputs = outputs
     graph.states = r.states
