@@ -203,9 +203,10 @@ def test_state_inputs_and_outputs_are_kept_inside_the_stream():
             assert max_err(st["h0"].ravel(), hs[t]) <= TOL and max_err(st["c0"].ravel(), cs[t]) <= TOL
 
 
-def test_state_snapshot_restore_and_batch():
-    m = model("k3_stack")
-    frames = data("k3_stack")["frames"]
+@pytest.mark.parametrize("name", ["k3_stack", "k3_custom_cell"])
+def test_state_snapshot_restore_and_batch(name):
+    m = model(name)
+    frames = data(name)["frames"]
     s = m.stream()
     y_first, _ = streamed(m, frames[:80])
     for f in frames[:40]:
