@@ -302,7 +302,7 @@ def output_tolerance(name, dh):
     """Per frame and output: y = W_head h + b, so given the measured |h_edgernn - h_LiteRT|
     (dh, (T, H)), |dy| <= |W_head| @ dh, plus in the full-int8 file LiteRT's rounding of the
     head's product (s_d / 2) and of y (s_y / 2), plus 1e-5 for float summation order."""
-    from edgernn.formats.tflite import dequantized
+    from edgernn.formats.tflite_ops import dequantized
     head = next(n for n in model(name).graph.nodes if n.op == "dense").inputs[1]
     w_head = np.abs(dequantized(head) if head.dtype == "int8" else head.const)
     rounding = 0.0

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import StateVar, Value
-from .tflite import TRANSLATORS, Scope, Unavailable, translate_ops
+from .tflite import Scope, Unavailable
+from .tflite_ops import TRANSLATORS, translate_ops
 
 
 def _producers(g):

@@ -264,7 +264,7 @@ def _code(n):
 def _lstm_candidates(cell, group):
     H = group[0].value.size
     for s_h, s_c in (group, group[::-1]):
-        h, c = s_h.value, s_c.value
+        h = s_h.value
         gates = [(n, f) for n, f in cell.primary(h) if n.outputs[0].size == H]
         if len(gates) != 4 or cell.x is None:
             continue
