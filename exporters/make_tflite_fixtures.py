@@ -211,6 +211,13 @@ def tf_keras_model(name: str, rng, features: int = F, hidden: int = H):
         model = keras.Model([inp, h0, c0], named)
         seeded_weights(model, rng)
         return model
+    if name == "tk_lstm_state_in":
+        h0 = keras.Input((hidden,), batch_size=1, name="h0")
+        c0 = keras.Input((hidden,), batch_size=1, name="c0")
+        seq = L.LSTM(hidden, return_sequences=True)(inp, initial_state=[h0, c0])
+        model = keras.Model([inp, h0, c0], L.Dense(OUT)(seq))
+        seeded_weights(model, rng)
+        return model
     if name in ("tk_lstm", "tk_lstm_t1", "tk_lstm_int8", "tk_lstm_dynrange"):
         y = L.LSTM(hidden, return_sequences=True)(inp)
     elif name == "tk_lstm_last":
@@ -352,6 +359,9 @@ FIXTURES = {
     "tk_simplernn": ("tf_keras", "SimpleRNN(24)", "while", "float", ""),
     "tk_lstm_state": ("tf_keras", "LSTM(24, initial_state=[h0, c0], return_state=True)", "while", "float",
                       "inputs x, h0, c0; outputs y, h, c"),
+    "tk_lstm_state_in": ("tf_keras", "LSTM(24, initial_state=[h0, c0])", "fused", "float",
+                         "inputs x, h0, c0, no state outputs: the fused LSTM's state tensors are the h0/c0 "
+                         "inputs, marked variable; LiteRT overwrites them with the final state"),
     "tk_lstm_int8": ("tf_keras", "LSTM(24)", "fused", "int8",
                      "full integer (8x8_16 LSTM) with float input/output: QUANTIZE/DEQUANTIZE around"),
     "tk_lstm_dynrange": ("tf_keras", "LSTM(32) on 32 features", "fused", "dynamic",
@@ -385,9 +395,10 @@ def make_one(name: str, out: Path) -> dict:
             keras_y = np.stack([np.asarray(model(frames[None, :t + 1]))[0] for t in range(N_FRAMES)])
         elif name == "tk_lstm_t1":
             keras_y = sequence_model(model).predict(frames[None], verbose=0)[0]
-        elif name == "tk_lstm_state":
+        elif name in ("tk_lstm_state", "tk_lstm_state_in"):
             zero = np.zeros((1, hidden), np.float32)
-            keras_y = model.predict([frames[None], zero, zero], verbose=0)[0][0]
+            keras_y = model.predict([frames[None], zero, zero], verbose=0)
+            keras_y = (keras_y[0] if name == "tk_lstm_state" else keras_y)[0]
         else:
             keras_y = model.predict(frames[None], verbose=0)[0]
     (out / entry["file"]).write_bytes(data)
@@ -400,9 +411,10 @@ def make_one(name: str, out: Path) -> dict:
                                for t in range(N_FRAMES)])
         elif name == "tk_lstm_t1":
             lite_y = litert_frames(data, frames)
-        elif name == "tk_lstm_state":
+        elif name in ("tk_lstm_state", "tk_lstm_state_in"):
             zero = np.zeros((1, hidden), np.float32)
-            lite_y = litert_sequence(data, {"x": frames[None], "h0": zero, "c0": zero})["y"][0]
+            outs = litert_sequence(data, {"x": frames[None], "h0": zero, "c0": zero})
+            lite_y = (outs["y"] if "y" in outs else next(iter(outs.values())))[0]
         else:
             outs = litert_sequence(data, {"x": frames[None]})
             lite_y = next(iter(outs.values()))[0]

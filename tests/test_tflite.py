@@ -49,7 +49,7 @@ EXPECTED_CELLS = {
     "k3_stack": {"gru": 1, "lstm": 1}, "k3_custom_cell": {},
     "tk_lstm": {"lstm": 1}, "tk_lstm2": {"lstm": 2}, "tk_lstm_t1": {"lstm": 1},
     "tk_gru_ra0": {"gru": 1}, "tk_gru_ra1": {"gru": 1}, "tk_simplernn": {"rnn": 1},
-    "tk_lstm_state": {"lstm": 1}, "schema_seq_rnn": {"rnn": 1},
+    "tk_lstm_state": {"lstm": 1}, "tk_lstm_state_in": {"lstm": 1}, "schema_seq_rnn": {"rnn": 1},
     "k3_gru_last": {"gru": 1}, "tk_lstm_last": {"lstm": 1},
     "tk_lstm_int8": {"lstm": 1}, "tk_lstm_dynrange": {"lstm": 1},
 }
@@ -96,23 +96,37 @@ def interpreter(source):
     return Interpreter(num_threads=1, **kw)
 
 
+def frame_input(it):
+    """The frame input (rank 3); other inputs (initial states) are set to zero."""
+    return next(d for d in it.get_input_details() if len(d["shape"]) == 3)
+
+
+def zero_states(it):
+    for d in it.get_input_details():
+        if len(d["shape"]) != 3:
+            it.set_tensor(d["index"], np.zeros(d["shape"], np.float32))
+
+
 def litert_sequence(source, frames):
     """LiteRT on the whole sequence (1, T, F) in one invoke; its first output as (T, ...)."""
     it = interpreter(source)
-    x = it.get_input_details()[0]
+    x = frame_input(it)
     it.resize_tensor_input(x["index"], [1, len(frames), frames.shape[1]])
     it.allocate_tensors()
+    zero_states(it)
     it.set_tensor(x["index"], np.ascontiguousarray(frames[None], np.float32))
     it.invoke()
     return it.get_tensor(it.get_output_details()[0]["index"])[0]
 
 
 def litert_frames(source, frames):
-    """LiteRT one frame (1, 1, F) per invoke; the file's variable tensors carry the state."""
+    """LiteRT one frame (1, 1, F) per invoke; the file's variable tensors carry the state
+    (for tk_lstm_state_in these are its h0/c0 inputs: set to zero once, then left alone)."""
     it = interpreter(source)
-    x = it.get_input_details()[0]
+    x = frame_input(it)
     it.resize_tensor_input(x["index"], [1, 1, frames.shape[1]])
     it.allocate_tensors()
+    zero_states(it)
     o = it.get_output_details()[0]["index"]
     ys = []
     for f in frames:
@@ -201,6 +215,19 @@ def test_state_inputs_and_outputs_are_kept_inside_the_stream():
         if t % 50 == 49:
             st = s.state
             assert max_err(st["h0"].ravel(), hs[t]) <= TOL and max_err(st["c0"].ravel(), cs[t]) <= TOL
+
+
+@needs_litert
+def test_variable_state_inputs_become_stream_state():
+    """tk_lstm_state_in: the fused LSTM's state tensors are the model inputs h0, c0 (marked
+    variable). LiteRT overwrites them with the final state at every invoke, so one frame per
+    invoke carries the state; edgernn keeps it in the stream under the inputs' names."""
+    m = model("tk_lstm_state_in")
+    assert [i.name for i in m.inputs] == ["x"]
+    assert sorted(s.name for s in m.states) == ["c0", "h0"]
+    frames = data("tk_lstm_state_in")["frames"]
+    y, _ = streamed(m, frames)
+    assert max_err(y, litert_frames(FIXTURES / "tk_lstm_state_in.tflite", frames)) <= TOL
 
 
 @pytest.mark.parametrize("name", ["k3_stack", "k3_custom_cell"])

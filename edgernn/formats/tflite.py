@@ -181,6 +181,7 @@ class Scope:
         self.graph_outputs = []       # main subgraph: tensor indices of the graph outputs
         self.removed_inputs = []      # graph inputs that became stream state (WHILE lowering)
         self.removed_outputs = set()  # graph outputs that became a state's next value
+        self.pending_states = []      # state values of a fused sequence op being translated
 
     def tensor_name(self, ti):
         return self.g.tensors[ti].name.decode(errors="replace")

@@ -3,7 +3,9 @@
 what). ``SUPPORTED`` lists the ops; docs/ops.md has the table with each op's limits."""
 import numpy as np
 
-from ..errors import UnsupportedOpError
+from ..errors import UnsupportedModelError, UnsupportedOpError
+from ..ir.dims import B
+from ..ir.graph import StateVar, Value
 from ..ops.activations import AFFINE, RELU, SIGMOID, TANH
 from .tflite import INT_MAX, NUMPY_TYPES
 
@@ -222,12 +224,31 @@ def _sequence_activation(sc, op, code):
     return table[code]
 
 
-def _recurrent_state(sc, op, k):
-    """Initial state input k of a fused sequence op: None when it is a variable tensor (the
-    state persists between frames; edgernn keeps it in the stream), else its value as [1, B, H]."""
+def _recurrent_state(sc, op, k, kind, H):
+    """Initial state input k of a fused sequence op, as the IR op's initial state [1, B, H].
+
+    A variable tensor (the converter's usual form) *is* the state: LiteRT keeps it between
+    invokes and the op overwrites it. It becomes a stream state, starting at zero; when it is
+    also a model input (tf_keras LSTM called with initial_state but without return_state) that
+    input is dropped and its name names the state. Any other tensor is an initial value."""
     ti = op.inputs[k] if k < len(op.inputs) else -1
-    if ti < 0 or sc.g.tensors[ti].isVariable:
+    if ti < 0:
         return None
+    if sc.g.tensors[ti].isVariable:
+        bound = sc.values.get(int(ti))
+        if bound is not None and int(ti) in [int(t) for t in sc.g.inputs]:
+            readers = [o for o in sc.g.operators if int(ti) in [int(x) for x in o.inputs]]
+            if readers != [op]:
+                raise UnsupportedModelError(f"{sc.where()}: its state input '{bound.name}' is also read by "
+                                            "other ops, so edgernn cannot keep it inside the stream")
+            sc.removed_inputs.append(bound)
+            name = bound.name
+        else:
+            name = sc.r.unique(f"{sc.name}:op{sc.op_index}/{kind}")
+        batch_major = not getattr(op.builtinOptions, "timeMajor", False)
+        v = Value(name, shape=(B, 1, H) if batch_major else (1, B, H))     # the IR op's state layout
+        sc.pending_states.append(v)
+        return v
     v = sc.value(ti)
     u = sc.fresh(v.name + "/as_1BH")
     sc.add("unsqueeze", [v, sc.const("axis", np.array([0], np.int64))], [u])
@@ -236,10 +257,17 @@ def _recurrent_state(sc, op, k):
 
 def _sequence_output(sc, op, ir_op, ins, attrs, n_out):
     """The recurrent node, and TFLite's output [B, T, H] (or [T, B, H]) = Y without its
-    num_directions axis."""
+    num_directions axis. State inputs that are variable tensors become stream states whose
+    next value is Y_h / Y_c."""
     y4 = sc.fresh(sc.tensor_name(op.outputs[0]) + "/Y")
     outs = [y4] + [sc.fresh(sc.tensor_name(op.outputs[0]) + f"/Y_{s}") for s in ("h", "c")[:n_out - 1]]
     sc.add(ir_op, ins, outs, attrs)
+    slots = (5, 6)[:n_out - 1]
+    for slot, nxt in zip(slots, outs[1:]):
+        v = ins[slot] if slot < len(ins) else None
+        if v is not None and v in sc.pending_states:
+            sc.pending_states.remove(v)
+            sc.r.states.append(StateVar(v.name, v, nxt, np.zeros(v.concrete_shape, np.float32)))
     axis = 1 if attrs["layout"] == 0 else 2
     sc.add("squeeze", [y4, sc.const("num_directions_axis", np.array([axis], np.int64))], [sc.output(op.outputs[0])])
 
@@ -269,7 +297,7 @@ def _unidirectional_sequence_lstm(sc, op):
     name = sc.tensor_name(op.outputs[0])
     ir_ins = [sc.value(ins[0]), stack_gates(sc, name + "/W", W), stack_gates(sc, name + "/R", R),
               sc.const(name + "/B", np.concatenate(bias + [np.zeros(4 * H, np.float32)])[None].astype(np.float32)),
-              None, _recurrent_state(sc, op, 18), _recurrent_state(sc, op, 19)]
+              None, _recurrent_state(sc, op, 18, "h", H), _recurrent_state(sc, op, 19, "c", H)]
     if any(have(k) for k in (9, 10, 11)):
         ir_ins.append(sc.const(name + "/P", np.concatenate(peep)[None].astype(np.float32)))
     act = _sequence_activation(sc, op, o.fusedActivationFunction)
@@ -287,7 +315,7 @@ def _unidirectional_sequence_rnn(sc, op):
     name = sc.tensor_name(op.outputs[0])
     ir_ins = [sc.value(op.inputs[0]), stack_gates(sc, name + "/W", [W]), stack_gates(sc, name + "/R", [R]),
               sc.const(name + "/B", np.concatenate([b, np.zeros(H, np.float32)])[None].astype(np.float32)),
-              None, _recurrent_state(sc, op, 4)]
+              None, _recurrent_state(sc, op, 4, "h", H)]
     attrs = dict(hidden_size=H, layout=0 if o.timeMajor else 1,
                  acts=[_sequence_activation(sc, op, o.fusedActivationFunction)], clip=None)
     _sequence_output(sc, op, "rnn", ir_ins, attrs, 2)
