@@ -257,7 +257,7 @@ class Scope:
         elif axis != rows_axis or len(scale) != rows:
             return self.value(ti)
         v = Value(self.r.unique(self.tensor_name(ti)), shape=tuple(arr.shape), dtype="int8", const=arr)
-        v.scale = scale.astype(np.float32)
+        v.scale, v.scale_axis = scale.astype(np.float32), rows_axis - arr.ndim
         return v
 
     # ------------------------------------------------------------ nodes

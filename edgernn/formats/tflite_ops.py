@@ -325,20 +325,26 @@ def stack_gates(sc, name, gates):
     """Per-gate weight values [H, K] stacked into one IR weight [1, G*H, K] (float32, or int8
     with per-row scales when every gate is int8)."""
     if all(g.dtype == "int8" for g in gates):
-        v = sc.const(name, np.concatenate([g.const for g in gates])[None])
-        v.scale = np.concatenate([g.scale for g in gates]).astype(np.float32)
-        return v
+        return int8_value(sc, name, np.concatenate([g.const for g in gates])[None],
+                          np.concatenate([g.scale for g in gates]))
     arrays = [dequantized(g) for g in gates]
     return sc.const(name, np.concatenate(arrays)[None].astype(np.float32))
 
 
 def dequantized(v):
-    """The float32 values of an IR constant (int8 ones per the per-row scale convention)."""
+    """The float32 values of an imported IR constant (int8 ones: scale along axis -2)."""
     if v.dtype == "int8":
         shape = [1] * v.const.ndim
-        shape[-2 if v.const.ndim == 3 else 0] = -1
+        shape[-2] = -1
         return v.const.astype(np.float32) * v.scale.reshape(shape)
     return v.const.astype(np.float32)
+
+
+def int8_value(sc, name, q, scale):
+    """The IR's int8 weight: int8 ``const`` [..., N, K], float32 ``scale`` [N] along axis -2."""
+    v = sc.const(name, q)
+    v.dtype, v.scale, v.scale_axis = "int8", np.asarray(scale, np.float32), -2
+    return v
 
 
 def _identity(sc, op):
