@@ -326,7 +326,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     def model_args(sp):
-        sp.add_argument("model", metavar="MODEL", help="a model file (.onnx or .ernn)")
+        sp.add_argument("model", metavar="MODEL", help="a model file (.onnx, .tflite or .ernn)")
         sp.add_argument("--time-axis", type=int, default=None, metavar="AXIS",
                         help="the time axis of the model input, when edgernn cannot find it")
 

@@ -99,9 +99,12 @@ class Model:
                              "bytes": t.nbytes} for t in f.tensors]}
 
 
-def _sniff(path):
-    with open(path, "rb") as f:
-        head = f.read(8)
+def _sniff(path_or_bytes):
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        head = bytes(path_or_bytes[:8])
+    else:
+        with open(path_or_bytes, "rb") as f:
+            head = f.read(8)
     if head[4:8] == b"TFL3":
         return "tflite"
     if head[:4] == b"ERNN":
@@ -126,23 +129,30 @@ def _load_ernn(path, verify):
 def load(source, time_axis=None, weights="float32", verify=True):
     """Load a model and prepare it for streaming.
 
-    source: a path to an ONNX file, ONNX bytes, or an ``onnx.ModelProto``.
+    source: a path to an ONNX or TFLite file, the file's bytes, or an ``onnx.ModelProto``.
     time_axis: the axis of the frame input that is time, when edgernn cannot find it by
     tracing the recurrent op's sequence axis back to the input.
     weights: "float32", or "int8" to quantise the weight matrices at load (see edgernn.quant).
     verify: for .ernn files, check the data checksum (False skips it on a slow device).
     An .ernn file is used as it was converted (time_axis and weights do not apply).
     """
-    from .formats.onnx import import_onnx
     kind = "onnx"
     if isinstance(source, (str, os.PathLike)):
         if not os.path.exists(source):
             raise FileNotFoundError(f"no model file at {os.fspath(source)!r}")
         kind = _sniff(source)
+    elif isinstance(source, (bytes, bytearray)):
+        kind = _sniff(source)
     if kind == "ernn":
         return _load_ernn(source, verify)
-    if kind != "onnx":
-        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; this edgernn reads ONNX models only so far")
-    graph = import_onnx(source)
+    if kind == "tflite":
+        from .formats.tflite import import_tflite
+        graph = import_tflite(source)
+    elif kind == "onnx":
+        from .formats.onnx import import_onnx
+        graph = import_onnx(source)
+    else:
+        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; edgernn reads ONNX, TFLite and .ernn models")
     prepare(graph, time_axis, weights)
-    return Model(graph, source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<onnx model>")
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{kind} model>"
+    return Model(graph, source=name)

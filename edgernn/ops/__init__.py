@@ -43,7 +43,7 @@ def get(name):
 
 
 def _load_all():
-    from . import layout, indexing, elementwise, dense, softmax, layernorm, lstm, gru, rnn  # noqa: F401
+    from . import layout, indexing, elementwise, dense, softmax, layernorm, lstm, gru, rnn, frames, reduce  # noqa: F401
 
 
 _load_all()

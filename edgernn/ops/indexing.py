@@ -1,6 +1,9 @@
 """Indexing ops: slice, concat, gather. Constant inputs fold at load time; a computed input
 lowers to strided copies (:func:`edgernn.ops.layout.emit_copy`). None of them may cut or join
-along the time or batch axis: that would mix frames or streams."""
+along the time or batch axis: that would mix frames or streams. One exception: a slice that
+keeps only the last element along time (``x[-1:]``; Keras ``return_sequences=False``, torch
+``y[:, -1]``) is the current frame at every step, so such a model gives, at each frame, its
+output for the sequence so far."""
 import numpy as np
 
 from ..errors import UnsupportedModelError
@@ -18,6 +21,12 @@ def _forbid_symbolic_axis(node, dim, axis, what):
             "like this: export with dynamo=False, or use nn.GRU/nn.LSTM)")
     if has_batch(dim):
         raise UnsupportedModelError(f"{node.describe()}: {what} along the batch axis {axis}")
+
+
+def _last_frame(d, start, end, step):
+    """x[-1:] along the time axis: at every step that is the current frame (T = 1)."""
+    return has_time(d) and not has_batch(d) and d.n == 1 and int(start) == -1 and int(step) == 1 \
+        and int(end) >= 2 ** 31 - 1
 
 
 @register
@@ -44,6 +53,9 @@ class Slice(Op):
                 raise UnsupportedModelError(f"{node.describe()}: slice step 0")
             if is_symbolic(d):
                 full = int(s) == 0 and int(st) == 1 and (int(e) >= 2 ** 31 - 1 or (has_batch(d) and not has_time(d) and int(e) >= 1))
+                if not full and _last_frame(d, s, e, st):
+                    out[a] = slice(0, 1, 1)
+                    continue
                 if not full:
                     _forbid_symbolic_axis(node, d, a, "slices")
                 keep_symbolic.add(a)

@@ -8,10 +8,12 @@
     h = o * h(c)
 
 Defaults f = sigmoid, g = h = tanh; clip bounds every activation's input to [-clip, clip].
+attr cell_clip (TFLite's cell_clip; None in ONNX): c = min(max(c, -cell_clip), cell_clip)
+right after c is computed, before o's peephole and h(c) read it.
 Kernel layout (pack pass): gates reordered to i, f, c, o; Wt [I, 4H] and Rt [H, 4H]
 input-major (float32 or int8, :mod:`edgernn.ops.matvec`); B summed to [4H]; P as in ONNX.
 Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, w_off, w_scale, r_off, r_scale,
-b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (4H)].
+b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (4H), cell_clip_fp_index (-1)].
 """
 import numpy as np
 
@@ -78,6 +80,7 @@ def lstm_cell(row, fparams, consts, w):
     activate_inplace(gc, g, ga, gb)
     for j in range(H):
         c[j] = f[j] * c_prev[j] + i[j] * g[j]
+    clip_inplace(c, row[22], fparams)
     if po >= 0:
         p_o = consts[po + H:po + 2 * H]
         for j in range(H):
@@ -126,6 +129,9 @@ class LSTM(RecurrentOp):
         f = 1 - i if node.attrs.get("input_forget") else self.act(node, 0, self.clip(node, zf))
         g = self.act(node, 1, self.clip(node, zc))
         c_new = (f * c + i * g).astype(np.float32)
+        cell_clip = node.attrs.get("cell_clip")
+        if cell_clip is not None:
+            c_new = np.clip(c_new, -cell_clip, cell_clip).astype(np.float32)
         if P is not None:
             zo = zo + P[H:2 * H] * c_new
         o = self.act(node, 0, self.clip(node, zo))
@@ -141,7 +147,8 @@ class LSTM(RecurrentOp):
         gates, tmp = ctx.scratch(4 * H), ctx.scratch(4 * H)
         fields += [c_in, c_out, *self.weight_fields(node, ctx),
                    ctx.const_off(P) if P is not None else -1,
-                   int(node.attrs.get("input_forget", 0)), gates, tmp]
+                   int(node.attrs.get("input_forget", 0)), gates, tmp,
+                   ctx.fparam(node.attrs["cell_clip"]) if node.attrs.get("cell_clip") is not None else -1]
         ctx.row(node, OP_LSTM, fields, reads=reads + [(1, c_in, H)],
                 writes=writes + [(c_out, H), (gates, 4 * H), (tmp, 4 * H)])
 

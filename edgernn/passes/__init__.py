@@ -3,11 +3,14 @@
 1. :mod:`.streaming` binds the time and batch axes of the inputs, which also runs
    :mod:`.infer` (symbolic shapes + constant folding), then turns recurrent initial states,
    state inputs/outputs and ``sequence_lens`` into per-stream :class:`StateVar` s;
-2. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
-3. :mod:`.pack` lays every weight out for its kernel;
-4. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
+2. :mod:`.cells` replaces the ops of a recognised LSTM/GRU/RNN cell (a TFLite WHILE body
+   run per frame) by one recurrent node;
+3. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
+4. :mod:`.pack` lays every weight out for its kernel;
+5. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
 """
 from ..errors import EdgeRNNError
+from .cells import recognise_cells
 from .fuse import fuse_dense
 from .infer import infer_graph
 from .pack import pack_weights
@@ -21,6 +24,7 @@ def prepare(graph, time_axis=None, weights="float32"):
     if weights not in WEIGHT_TYPES:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHT_TYPES)}, got {weights!r}")
     bind_streaming(graph, time_axis)
+    recognise_cells(graph)
     fuse_dense(graph)
     infer_graph(graph)
     graph.prune()

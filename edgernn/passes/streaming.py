@@ -114,7 +114,8 @@ def bind_axes(graph, time_axis=None):
     frame, state = classify_inputs(graph)
     for v in state:
         v.shape = tuple(B if d is None else int(d) for d in graph.declared[v.name])
-    if not recurrent_nodes(graph) and time_axis is None:
+    reads_frames = any(n.op == "take_frame" for n in graph.nodes)   # a TFLite WHILE body
+    if not recurrent_nodes(graph) and not reads_frames and time_axis is None:
         raise UnsupportedModelError(
             "the model has no LSTM, GRU or RNN op, so edgernn cannot tell which axis is time. "
             "If this is a torch dynamo export of nn.RNN, the exporter unrolled the loop: export "
