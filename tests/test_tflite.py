@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.ir.graph import Value
 from edgernn.reference import ReferenceStream
 
 try:
@@ -55,9 +54,6 @@ EXPECTED_CELLS = {
 }
 LBR = {"k3_gru": 1, "tk_gru_ra1": 1, "tk_gru_ra0": 0, "k3_stack": 0}
 
-INT8_ENGINE = "scale" in getattr(Value, "__dataclass_fields__", {})
-needs_int8_engine = pytest.mark.skipif(not INT8_ENGINE, reason="the engine's int8 weight support (Value.scale) "
-                                                               "has not landed on this branch yet")
 needs_litert = pytest.mark.skipif(Interpreter is None, reason="needs ai-edge-litert (or tflite_runtime): "
                                                                "pip install 'edgernn[tflite]'")
 
@@ -185,7 +181,7 @@ def test_fixed_t1_file_also_matches_litert_on_the_whole_sequence():
     assert max_err(y, litert_sequence(FIXTURES / "tk_lstm_t1.tflite", frames)) <= TOL
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=needs_int8_engine) if n in QUANTISED else n
+@pytest.mark.parametrize("name", [n
                                   for n in sorted(EXPECTED_CELLS)])
 def test_standard_cells_run_on_recurrent_kernels(name):
     counts = model(name).op_counts()
@@ -268,12 +264,11 @@ def file_tensors(name):
 
 
 @pytest.mark.parametrize("name", QUANTISED)
-def test_int8_weights_stay_int8_with_per_row_scales(name, monkeypatch):
+def test_int8_weights_stay_int8_with_per_row_scales(name):
     """The IR convention: int8 const, zero point 0, one float32 scale per output row (axis 1
     of a recurrent W [1, G*H, I]); the LSTM's per-gate tensors stacked in ONNX order i, o, f, c.
-    (Checked on the imported IR, so also where the engine cannot run int8 weights yet.)"""
+    (Checked on the imported IR, before the pack pass lays the weights out for the kernels.)"""
     from edgernn.formats import tflite
-    monkeypatch.setattr(tflite, "INT8_IR", True)
     g = tflite.import_tflite(FIXTURES / f"{name}.tflite")
     lstm = next(n for n in g.nodes if n.op == "lstm")
     H = lstm.attrs["hidden_size"]
@@ -365,7 +360,6 @@ def litert_hidden(name, frames):
 
 
 @needs_litert
-@needs_int8_engine
 @pytest.mark.parametrize("name", QUANTISED)
 def test_quantised_model_matches_litert_within_its_quantisation_steps(name):
     frames = data(name)["frames"]
@@ -380,12 +374,6 @@ def test_quantised_model_matches_litert_within_its_quantisation_steps(name):
     assert dh.max() <= hidden_tolerance(name, frames)
     dy = np.abs(np.stack(y) - litert_sequence(FIXTURES / f"{name}.tflite", frames))
     assert np.all(dy <= output_tolerance(name, dh))
-
-
-@pytest.mark.skipif(INT8_ENGINE, reason="the engine runs int8 weights")
-def test_int8_weights_are_refused_until_the_engine_runs_them():
-    with pytest.raises(edgernn.UnsupportedModelError, match="int8"):
-        edgernn.load(FIXTURES / "tk_lstm_int8.tflite")
 
 
 # ---------------------------------------------------------------- cell clip (TFLite's LSTM option)
@@ -504,7 +492,7 @@ def test_cli_info_and_run_on_a_tflite_file(tmp_path, capsys):
 
 
 if __name__ == "__main__":   # the measured errors quoted in the docs
-    for name in FLOAT + (QUANTISED if INT8_ENGINE else []):
+    for name in FLOAT + QUANTISED:
         y, _ = streamed(model(name), data(name)["frames"])
         lite = litert_oracle(name)
         print(f"{name:<18} {MANIFEST[name]['quantisation']:<8} {MANIFEST[name]['bytes']:>6} B  "

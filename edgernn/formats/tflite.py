@@ -32,11 +32,6 @@ from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
 
 INT_MAX = 2 ** 31 - 1
-#: whether the IR carries int8 weights (Value.scale, the engine's int8 support); until then
-#: files with int8 weights are refused instead of run with unscaled weights
-INT8_IR = "scale" in getattr(Value, "__dataclass_fields__", {})
-
-
 def schema():
     """The TFLite flatbuffer schema module (lazily imported)."""
     try:
@@ -344,10 +339,6 @@ def _import(r):
         if want and v.name != want and v not in inputs:
             v.name = r.unique(want)
         outputs.append(v)
-    if not INT8_IR and any(v is not None and v.dtype == "int8" for n in r.nodes for v in n.inputs):
-        raise UnsupportedModelError(
-            "the model has int8 weights and this edgernn build has no int8 weight support yet; "
-            "use a float model or an edgernn with int8 weights (Value.scale)")
     graph.nodes = r.nodes
     graph.outputs = outputs
     graph.states = r.states
