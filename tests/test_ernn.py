@@ -213,3 +213,23 @@ def test_cli_convert_then_info(tmp_path, capsys):
     assert d["file"]["checksum"] == "ok"
     assert main(["convert", str(FIXTURES / STREAMABLE[0]), "-o", str(out), "--frame-period", "soon"]) == 2
     assert "10ms" in capsys.readouterr().err
+
+
+TFLITE = Path(__file__).parent / "fixtures" / "tflite"
+TFLITE_MODELS = sorted(e["file"] for e in json.loads((TFLITE / "manifest.json").read_text())
+                       if "unsupported" not in e["file"])
+
+
+@pytest.mark.parametrize("name", TFLITE_MODELS)
+def test_tflite_files_convert_and_stream_like_the_tflite_file(name, tmp_path):
+    """`edgernn convert x.tflite`: the file streams like the .tflite loaded directly (which
+    tests/test_tflite.py holds against LiteRT), int8 weights included."""
+    pytest.importorskip("ai_edge_litert")
+    with np.load(TFLITE / name.replace(".tflite", ".npz")) as z:
+        frames = z["frames"][:60]
+    direct = edgernn.load(TFLITE / name)
+    m = convert(TFLITE / name, tmp_path / "m.ernn")
+    s, s_direct = m.stream(), direct.stream()
+    for f in frames:
+        for g, d in zip(outputs(s.step(f)), outputs(s_direct.step(f))):
+            assert np.abs(g - d).max() <= 1e-6
