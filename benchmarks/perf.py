@@ -74,8 +74,11 @@ def edgernn_runs(path, frames, weights):
         n = max(200, len(frames) // b)
         t = np.median(timed(sb.step, fb[:n], warm=20))
         batched[b] = {"step_us": float(t * 1e6), "frames_per_s": float(b / t)}
-    return {"single": single, "chunk_per_frame_us": float(np.median(per_frame) * 1e6), "batched": batched,
-            "weight_bytes": m.weight_bytes()}
+    chunk_us = float(np.median(per_frame) * 1e6)
+    flops = m.flops_per_step()
+    rates = {"chunk": flops / chunk_us / 1e3, **{f"B={b}": flops * batched[b]["frames_per_s"] / 1e9 for b in BATCHES}}
+    return {"single": single, "chunk_per_frame_us": chunk_us, "batched": batched,
+            "weight_bytes": m.weight_bytes(), "flops_per_step": flops, "gflops": rates}
 
 
 def ort_runs(path, frames):
@@ -231,6 +234,13 @@ def main(argv=None):
             b = run.get("batched", {})
             fps = "".join(f"{b[k]['frames_per_s']:>{10 if k != 64 else 11},.0f}" for k in BATCHES) if b else ""
             print(f"{name:<11}{label:<16}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['max_us']:>9.1f}{chunk}{fps}")
+    print(f"\n{'model':<11}{'weights':<9}{'MFLOP/step':>11}   GFLOP/s: chunk, B=1, B=8, B=64 (edgernn)")
+    for name, runs in report["models"].items():
+        for w in ("float32", "int8"):
+            e = runs["edgernn"][w]
+            g = e["gflops"]
+            print(f"{name:<11}{w:<9}{e['flops_per_step'] / 1e6:>11.3f}   {g['chunk']:.1f}, {g['B=1']:.1f}, "
+                  f"{g['B=8']:.1f}, {g['B=64']:.1f}")
     print(f"\nstart-up (load + first step, fresh process): {report['startup_s']['cached']:.2f} s with the Numba "
           f"cache, {report['startup_s']['first_compile']:.2f} s compiling (fresh machine)\n")
     report["targets"] = []
