@@ -9,9 +9,11 @@ frames and raises :class:`ExportCheckError` if they disagree. Heavy frameworks (
 tensorflow) are imported inside the functions that need them: importing this package needs
 only NumPy. Command line: ``python -m exporters --help``.
 
-Modules: ``torch_onnx`` (PyTorch -> ONNX), ``check`` (the framework-neutral self-check),
-``onnx_utils``, ``npz``; scripts: ``extract_aeon_data``, ``train_examples``,
-``make_onnx_fixtures``, ``make_example``.
+Modules: ``torch_onnx`` (PyTorch -> ONNX), ``keras_tflite`` (Keras -> TFLite),
+``ernn_export`` (either -> .ernn through those, then ``edgernn.convert``), ``check`` (the
+framework-neutral self-check), ``synthetic`` (models of given shapes), ``onnx_utils``,
+``npz``; scripts: ``extract_aeon_data``, ``train_examples``, ``make_onnx_fixtures``,
+``make_tflite_fixtures``, ``make_benchmark_tflite``, ``make_example``.
 """
 from .check import ExportCheckError
 from .torch_onnx import ExportError, ExportReport, export_onnx

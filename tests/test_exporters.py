@@ -285,3 +285,26 @@ def test_cli_exports_and_checks(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "exporters", "torch-onnx", "no_colon", "-o", str(out),
                           "--frame-shape", "3"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 2 and "package.module:name" in bad.stderr
+
+
+# ---------------------------------------------------------------- straight to .ernn
+@pytest.mark.parametrize("weights", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("form", [FORMS[1], FORMS[5], FORMS[9]], ids=lambda f: "-".join(map(str, f)))
+def test_export_ernn_torch_streams_like_torch(form, weights, tmp_path):
+    """nn.Module -> .ernn: the exporter's own check passes, and the test's own torch run of one
+    sequence agrees with the file streamed step by step within the weight type's tolerance."""
+    from exporters.ernn_export import TOLERANCE, export_ernn_torch
+    kind, layers, batch_first, head, state = form
+    module = build(*form)
+    path = tmp_path / "m.ernn"
+    report = export_ernn_torch(module, path, FEATURES, weights=weights, labels=[f"c{k}" for k in range(CLASSES)]
+                               if head != "none" else None, description="test")
+    assert report.worst() <= TOLERANCE[weights]
+    m = edgernn.load(path)
+    assert m.metadata["quant.weights"] == weights and m.file.zero_copy == (weights != "float16")
+    frames = frames_for(11)
+    y_torch, _ = torch_sequence(module, frames, batch_first,
+                                [(layers, 1, HIDDEN)] * (2 if kind == "lstm" and state == "forward" else
+                                                         1 if state == "forward" else 0))
+    y, _ = stream(path, frames)
+    assert scaled_error(y, y_torch.reshape(y.shape)) <= TOLERANCE[weights]
