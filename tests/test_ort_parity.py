@@ -20,6 +20,7 @@ import onnxruntime as ort
 import pytest
 
 import edgernn
+from compare import max_err
 
 FIXTURES = Path(__file__).parent / "fixtures" / "onnx"
 MANIFEST = {e["file"]: e for e in json.loads((FIXTURES / "manifest.json").read_text())}
@@ -59,12 +60,6 @@ def stepped(name):
     s = model(name).stream()
     y = step_frames(s, reference(name)["frames"])
     return y, s.state
-
-
-def max_err(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.max(np.abs(a.astype(np.float64) - b)))
 
 
 # ---------------------------------------------------------------- onnxruntime oracle

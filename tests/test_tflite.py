@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from compare import max_err
 from edgernn.reference import ReferenceStream
 
 try:
@@ -79,12 +80,6 @@ def streamed(m, frames):
     s = m.stream()
     y = np.stack([outs(s.step(f))[0] for f in frames])
     return y, s.state
-
-
-def max_err(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.max(np.abs(a.astype(np.float64) - b)))
 
 
 def interpreter(source):
