@@ -7,6 +7,7 @@ frame with Stream.reset() between recordings, and hence the same accuracy. Runs 
 """
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,10 @@ def test_japanese_vowels_model_meets_the_target_accuracy():
 
 
 def test_main_job_command():
+    # the repository's edgernn whether or not it is pip-installed (e.g. the aarch64 emulation run)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     r = subprocess.run([sys.executable, str(EXAMPLES / "stream_recordings.py"), "--show", "errors"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+                       capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert r.returncode == 0, r.stderr
     c = card("japanese_vowels")
     n_frames = sum(len(p) for p in c["torch_frame_predictions"])
