@@ -100,12 +100,16 @@ def classify(body):
 
 def hot_loops(asm, kind):
     """The vector loops of interest: the activation's two (sigmoid, tanh: they divide), and
-    matvec's four-row loop (the most FP work per vector; the widest of those)."""
+    matvec's four-row loop for one stream (one accumulator store per vector; the most FP work
+    per vector among those). The loop that serves two streams per weight load (B > 1) stores
+    two accumulators per vector and is not the one a single stream runs."""
     if kind.startswith("activation"):
         return [(lab, b) for lab, b in loops(asm) if any(i.startswith("fdiv") and ".4s" in i for i in b)]
     scored = []
     for lab, b in loops(asm):
         c, lanes = classify(b)
+        if c["stores"] * 4 / lanes != 1:
+            continue
         scored.append(((c["fp"] + c["cvt"]) * 4 / lanes, lanes, lab, b))
     best = max(scored)
     return [(best[2], best[3])]

@@ -24,17 +24,30 @@ from ..config import jit
 @jit
 def _accumulate(wt, w_off, k_in, n, ld, work, v_off, acc_off):
     """work[s, acc_off + j] += sum_k wt[w_off + k * ld + j] * work[s, v_off + k] for every
-    stream s. Four rows of wt at a time, held while every stream uses them (the weights are
-    read once per step whatever the batch), and a quarter of the loads and stores of the
-    accumulator. Slices (indices from 0) let LLVM drop Numba's negative-index wraparound
-    and vectorise the j loop."""
+    stream s (row of ``work``).
+
+    Four rows of wt at a time, held while every stream uses them, so the weights are read
+    once per step whatever the batch; two streams share each load of those rows (the loop
+    over j then does twice the arithmetic per weight load). Slices (indices from 0) let
+    LLVM drop Numba's negative-index wraparound and vectorise the j loop."""
     n_streams = work.shape[0]
     k = 0
     while k + 4 <= k_in:
         b = w_off + k * ld
         r0, r1 = wt[b:b + n], wt[b + ld:b + ld + n]
         r2, r3 = wt[b + 2 * ld:b + 2 * ld + n], wt[b + 3 * ld:b + 3 * ld + n]
-        for s in range(n_streams):
+        s = 0
+        while s + 2 <= n_streams:
+            wa, wb = work[s], work[s + 1]
+            a0, a1, a2, a3 = wa[v_off + k], wa[v_off + k + 1], wa[v_off + k + 2], wa[v_off + k + 3]
+            b0, b1, b2, b3 = wb[v_off + k], wb[v_off + k + 1], wb[v_off + k + 2], wb[v_off + k + 3]
+            oa, ob = wa[acc_off:acc_off + n], wb[acc_off:acc_off + n]
+            for j in range(n):
+                q0, q1, q2, q3 = np.float32(r0[j]), np.float32(r1[j]), np.float32(r2[j]), np.float32(r3[j])
+                oa[j] = ((oa[j] + q0 * a0) + q1 * a1) + (q2 * a2 + q3 * a3)
+                ob[j] = ((ob[j] + q0 * b0) + q1 * b1) + (q2 * b2 + q3 * b3)
+            s += 2
+        if s < n_streams:
             w = work[s]
             x0, x1, x2, x3 = w[v_off + k], w[v_off + k + 1], w[v_off + k + 2], w[v_off + k + 3]
             o = w[acc_off:acc_off + n]
