@@ -94,3 +94,23 @@ def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_ma
                 col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
                 for j in range(size):
                     outs[t, s, col + j] = rows[t, off + j]
+
+
+@jit
+def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
+    """One frame of a one-input, one-output model: the fast path of ``Stream.step``.
+
+    x: float32, B * F_in values in stream order (any shape; read flat); y: float32 [B * F_out],
+    written; io: int64 [in_off, F_in, out_off, F_out]. Fewer arguments and no packing make
+    the Python side of a step cheaper than :func:`run_frames` with T = 1."""
+    xf = x.ravel()
+    in_off, n_in, out_off, n_out = io[0], io[1], io[2], io[3]
+    for s in range(work.shape[0]):
+        w = work[s]
+        for j in range(n_in):
+            w[in_off + j] = xf[s * n_in + j]
+    execute(prog, fparams, consts, qconsts, work, False)
+    for s in range(work.shape[0]):
+        w = work[s]
+        for j in range(n_out):
+            y[s * n_out + j] = w[out_off + j]

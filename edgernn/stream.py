@@ -1,7 +1,7 @@
 """Stream: one sequence (or B sequences in step) with its state kept inside."""
 import numpy as np
 
-from .engine import run_chunk, run_frames
+from .engine import run_chunk, run_frames, step_frame
 from .errors import FrameShapeError, StateError
 
 
@@ -24,9 +24,11 @@ class Stream:
         lead = () if batch is None else (self._B,)
         self._fast = len(model.inputs) == 1 and len(model.outputs) == 1
         self._in_shape = lead + tuple(model.inputs[0].frame_shape) if model.inputs else None
-        self._in_view = (1, self._B, model._in_width)
         self._out_shape = lead + tuple(model.outputs[0].frame_shape) if model.outputs else None
-        self._outs1 = np.empty((1, self._B, model._out_width), np.float32)
+        self._out_flat = (self._B * model._out_width,)
+        if self._fast:
+            self._io = np.array([model._in_map[0, 1], model._in_map[0, 2],
+                                 model._out_map[0, 1], model._out_map[0, 2]], np.int64)
         self.reset()
 
     # ------------------------------------------------------------ running
@@ -82,9 +84,9 @@ class Stream:
         if self._fast and len(frames) == 1:
             x = frames[0]
             if type(x) is np.ndarray and x.dtype == np.float32 and x.shape == self._in_shape:
-                m = self.model
-                run_frames(*self._engine_args, x.reshape(self._in_view), m._in_map, self._outs1, m._out_map)
-                return self._outs1.reshape(self._out_shape).copy()
+                y = np.empty(self._out_flat, np.float32)
+                step_frame(*self._engine_args, x, y, self._io)
+                return y if self._out_flat == self._out_shape else y.reshape(self._out_shape)
         return self._unpack(self._run(self._pack(frames, ())), False)
 
     def run(self, *frames):

@@ -171,3 +171,16 @@ def test_chunk_runs_op_by_op_and_equals_steps(name, weights, batch):
             np.testing.assert_array_equal(got, want)
         for key, v in s_run.state.items():
             np.testing.assert_array_equal(v, s_step.state[key])
+
+
+@pytest.mark.parametrize("batch", [None, 3])
+def test_step_takes_non_contiguous_frames(batch):
+    """The fast path reads frames flat: a strided view must give what its copy gives."""
+    m = edgernn.load(CASES["gru_lbr1_clip"](), time_axis=0)
+    B = 1 if batch is None else batch
+    big = rand(B, *m.inputs[0].frame_shape, 2)
+    view = big[..., 0] if batch else big[0, ..., 0]
+    assert not view.flags.c_contiguous
+    a, b = m.stream(batch=batch), m.stream(batch=batch)
+    for _ in range(3):
+        np.testing.assert_array_equal(a.step(view), b.step(np.ascontiguousarray(view)))
