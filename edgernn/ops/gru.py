@@ -20,7 +20,7 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_GRU
-from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -35,12 +35,8 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     n_rec = G if lbr else 2 * H
     set_bias(consts, bo, G, work, gx)
     add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gx, tmp)
-    n_rows = work.shape[0]
-    for t in range(n_rows if seq else 1):
-        rows = work[t:t + 1] if seq else work
-        if seq:
-            carry_state(work, t, h_out, h_in, H)
-            carry_state(work, t, cnt, cnt, 1)
+    for t in range(work.shape[0] if seq else 1):
+        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         set_bias(consts, bo + G, n_rec, rows, gh)
         add_matvec(consts, qconsts, ro, rs, H, n_rec, G, rows, h_in, gh, tmp)
         for s in range(rows.shape[0]):

@@ -22,7 +22,7 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_LSTM
-from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -38,11 +38,9 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
     set_bias(consts, bo, G, work, gates)
     add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gates, tmp)
     for t in range(work.shape[0] if seq else 1):
-        rows = work[t:t + 1] if seq else work
         if seq:
-            carry_state(work, t, h_out, h_in, H)
             carry_state(work, t, c_out, c_in, H)
-            carry_state(work, t, cnt, cnt, 1)
+        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         add_matvec(consts, qconsts, ro, rs, H, G, G, rows, h_in, gates, tmp)
         for s in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[s])

@@ -254,6 +254,18 @@ def carry_state(work, t, src, dst, n):
 
 
 @jit
+def recurrent_rows(work, t, seq, h_out, h_in, H, cnt):
+    """The rows the recurrent half of a kernel runs on at pass t: every stream (not ``seq``,
+    one pass), or in sequence mode frame t alone, after it takes over frame t-1's h and
+    frame counter (the caller carries any other state, e.g. LSTM's c)."""
+    if not seq:
+        return work
+    carry_state(work, t, h_out, h_in, H)
+    carry_state(work, t, cnt, cnt, 1)
+    return work[t:t + 1]
+
+
+@jit
 def clip_inplace(v, clip_i, fparams):
     """v[j] = min(max(v[j], -clip), clip) when the op has a clip (clip_i >= 0)."""
     if clip_i < 0:

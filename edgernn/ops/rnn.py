@@ -14,7 +14,7 @@ from . import register
 from .activations import activate_inplace
 from .matvec import add_matvec, set_bias
 from .program import OP_RNN
-from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -26,10 +26,7 @@ def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     set_bias(consts, bo, H, work, pre)
     add_matvec(consts, qconsts, wo, ws, n_in, H, H, work, xo, pre, tmp)
     for t in range(work.shape[0] if seq else 1):
-        rows = work[t:t + 1] if seq else work
-        if seq:
-            carry_state(work, t, h_out, h_in, H)
-            carry_state(work, t, cnt, cnt, 1)
+        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         add_matvec(consts, qconsts, ro, rs, H, H, H, rows, h_in, pre, tmp)
         for s in range(rows.shape[0]):
             rnn_cell(row, fparams, rows[s])
