@@ -4,6 +4,9 @@ import numpy as np
 from .engine import run_chunk, run_frames, step_frame
 from .errors import FrameShapeError, StateError
 
+#: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
+SEQUENCE_ROWS = 128
+
 
 class Stream:
     """Run frames one at a time (:meth:`step`) or a chunk at a time (:meth:`run`).
@@ -94,14 +97,19 @@ class Stream:
 
         When every state is updated in place by the recurrent op that reads it (stacked
         LSTM/GRU/RNN layers), the chunk runs op by op (``engine.run_chunk``): each
-        recurrent layer's input projection is one pass over its weights for all T frames."""
+        recurrent layer's input projection is one pass over its weights for up to
+        ``SEQUENCE_ROWS`` frames at a time (so the scratch stays small however long T is)."""
         packed = self._pack(frames, ("T",))
         p, m = self.model.plan, self.model
         if not p.sequence_ok or packed.shape[0] < 2:
             return self._unpack(self._run(packed), True)
-        outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
-        rows = np.empty((packed.shape[0], p.work_size), np.float32)
-        run_chunk(*self._engine_args, packed, m._in_map, outs, m._out_map, rows, p.state_offset, p.state_init.size)
+        T = packed.shape[0]
+        outs = np.empty((T, self._B, m._out_width), np.float32)
+        rows = np.empty((min(T, SEQUENCE_ROWS), p.work_size), np.float32)
+        for t0 in range(0, T, SEQUENCE_ROWS):
+            t1 = min(T, t0 + SEQUENCE_ROWS)
+            run_chunk(*self._engine_args, packed[t0:t1], m._in_map, outs[t0:t1], m._out_map, rows[:t1 - t0],
+                      p.state_offset, p.state_init.size)
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state

@@ -152,12 +152,15 @@ def test_int8_weights_are_int8_in_the_engine():
     assert q.weight_bytes() < f32.weight_bytes()
 
 
+@pytest.mark.parametrize("rows", [128, 5])
 @pytest.mark.parametrize("batch", [None, 3])
 @pytest.mark.parametrize("name,weights", [(n, w) for n in sorted(CASES) if n.split("_")[0] in ("lstm", "gru", "rnn")
                                           for w in ("float32", "int8")])
-def test_chunk_runs_op_by_op_and_equals_steps(name, weights, batch):
+def test_chunk_runs_op_by_op_and_equals_steps(name, weights, batch, rows, monkeypatch):
     """Stream.run takes the sequence path (engine.run_chunk: W x for the whole chunk, state
-    carried row to row) for these models, and it gives bit for bit what T steps give."""
+    carried row to row) for these models, and it gives bit for bit what T steps give; also
+    when the chunk is longer than one pass (SEQUENCE_ROWS = 5 < 17 frames)."""
+    monkeypatch.setattr(edgernn.stream, "SEQUENCE_ROWS", rows)
     m = edgernn.load(CASES[name](), time_axis=0, weights=weights)
     assert m.plan.sequence_ok
     B = 1 if batch is None else batch
