@@ -51,20 +51,31 @@ def execute(prog, fparams, consts, qconsts, work, seq):
 
 
 @jit
+def load_frame(row, frame, in_map):
+    """One stream's packed frame (all inputs side by side) into its work row."""
+    for k in range(in_map.shape[0]):
+        col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
+        for j in range(size):
+            row[off + j] = frame[col + j]
+
+
+@jit
+def store_frame(row, out, out_map):
+    """One stream's outputs from its work row into the packed output frame."""
+    for k in range(out_map.shape[0]):
+        col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
+        for j in range(size):
+            out[col + j] = row[off + j]
+
+
+@jit
 def run_frames(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map):
-    n_streams = work.shape[0]
     for t in range(frames.shape[0]):
-        for s in range(n_streams):
-            for k in range(in_map.shape[0]):
-                col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
-                for j in range(size):
-                    work[s, off + j] = frames[t, s, col + j]
+        for s in range(work.shape[0]):
+            load_frame(work[s], frames[t, s], in_map)
         execute(prog, fparams, consts, qconsts, work, False)
-        for s in range(n_streams):
-            for k in range(out_map.shape[0]):
-                col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
-                for j in range(size):
-                    outs[t, s, col + j] = work[s, off + j]
+        for s in range(work.shape[0]):
+            store_frame(work[s], outs[t, s], out_map)
 
 
 @jit
@@ -75,25 +86,15 @@ def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_ma
     over its weights. Valid when every state is updated in place by the one op that reads it
     (``Plan.sequence_ok``); the state region [state_off, state_off + state_len) of the last
     frame is the stream's state after the chunk."""
+    T = frames.shape[0]
     for s in range(work.shape[0]):
-        for t in range(frames.shape[0]):
-            r = rows[t]
-            if t == 0:
-                for j in range(work.shape[1]):
-                    r[j] = work[s, j]
-            for k in range(in_map.shape[0]):
-                col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
-                for j in range(size):
-                    r[off + j] = frames[t, s, col + j]
+        rows[0, :] = work[s]
+        for t in range(T):
+            load_frame(rows[t], frames[t, s], in_map)
         execute(prog, fparams, consts, qconsts, rows, True)
-        last = rows[frames.shape[0] - 1]
-        for j in range(state_len):
-            work[s, state_off + j] = last[state_off + j]
-        for t in range(frames.shape[0]):
-            for k in range(out_map.shape[0]):
-                col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
-                for j in range(size):
-                    outs[t, s, col + j] = rows[t, off + j]
+        work[s, state_off:state_off + state_len] = rows[T - 1, state_off:state_off + state_len]
+        for t in range(T):
+            store_frame(rows[t], outs[t, s], out_map)
 
 
 @jit

@@ -26,8 +26,8 @@ class Stream:
         # the one-input, one-output step needs no packing: precomputed shapes and buffers
         lead = () if batch is None else (self._B,)
         self._fast = len(model.inputs) == 1 and len(model.outputs) == 1
-        self._in_shape = lead + tuple(model.inputs[0].frame_shape) if model.inputs else None
-        self._out_shape = lead + tuple(model.outputs[0].frame_shape) if model.outputs else None
+        self._in_shape = lead + tuple(model.inputs[0].frame_shape)       # a plan has >= 1 of each
+        self._out_shape = lead + tuple(model.outputs[0].frame_shape)
         self._out_flat = (self._B * model._out_width,)
         if self._fast:
             self._io = np.array([model._in_map[0, 1], model._in_map[0, 2],
@@ -75,10 +75,9 @@ class Stream:
             res.append(a.reshape(shape))
         return res[0] if len(res) == 1 else tuple(res)
 
-    def _run(self, packed, outs=None):
+    def _run(self, packed):
         m = self.model
-        if outs is None:
-            outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
+        outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
         run_frames(*self._engine_args, packed, m._in_map, outs, m._out_map)
         return outs
 
