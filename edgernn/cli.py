@@ -19,6 +19,7 @@ import numpy as np
 
 from . import __version__
 from .errors import EdgeRNNError, FrameShapeError
+from .profile import plain_json
 
 EXIT_ERROR = 2
 
@@ -60,22 +61,12 @@ def _load(path, time_axis):
     return load(path, time_axis=time_axis)
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 # ---------------------------------------------------------------- info
 def cmd_info(args):
     model = _load(args.model, args.time_axis)
     d = model.describe()
     if args.json:
-        print(json.dumps(d, indent=2, default=_json_default))
+        print(json.dumps(plain_json(d), indent=2))
         return 0
 
     out = sys.stdout

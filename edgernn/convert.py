@@ -26,9 +26,7 @@ def _normalise_input(graph, mean, std):
     x = graph.inputs[0]
     frame = x.frame_shape
     n = int(np.prod(frame, dtype=np.int64))
-    trailing = tuple(x.concrete_shape[len(x.shape) - len(frame):]) == frame and \
-        all(d == f for d, f in zip(x.shape[len(x.shape) - len(frame):], frame))
-    if not trailing:
+    if tuple(x.shape[len(x.shape) - len(frame):]) != frame:      # a T or B axis among the last ones
         raise EdgeRNNError(f"input '{x.name}' does not keep its frame axes last; normalise the features "
                            "before streaming instead of with --mean/--std")
     consts = []

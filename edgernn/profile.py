@@ -91,7 +91,7 @@ class ProfileResult:
         d["compare"] = [{k: v for k, v in c.items() if k not in ("latency_ns", "outputs")} for c in self.compare]
         if samples:
             d["latency_ns"] = self.latency_ns.tolist()
-        return _plain(d)
+        return plain_json(d)
 
     def to_json(self, path=None, samples=False):
         """The figures as JSON text; written to `path` when given. samples=True adds every step's ns."""
@@ -114,11 +114,12 @@ class ProfileResult:
         return self.report()
 
 
-def _plain(o):
+def plain_json(o):
+    """o with numpy scalars and arrays turned into Python numbers and lists (for json)."""
     if isinstance(o, dict):
-        return {k: _plain(v) for k, v in o.items()}
+        return {k: plain_json(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
+        return [plain_json(v) for v in o]
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
