@@ -16,10 +16,9 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic
 from . import Op, register
-from ..ir.graph import Value
 from ..quant import dequantize
 from .elementwise import broadcast_shapes
-from .matvec import add_matvec, set_bias
+from .matvec import add_matvec, input_major, set_bias
 from .program import OP_DENSE, REGION_WORK
 
 
@@ -63,12 +62,7 @@ class Dense(Op):
     def pack(self, node):
         if node.attrs.get("packed"):
             return
-        w = node.inputs[1]
-        wt = Value(w.name, dtype=w.dtype, const=np.ascontiguousarray(w.const.T))
-        wt.shape = wt.const.shape
-        if w.scale is not None:
-            wt.scale, wt.scale_axis = np.ascontiguousarray(w.scale.reshape(-1), np.float32), -1
-        node.inputs = [node.inputs[0], wt] + list(node.inputs[2:])
+        node.inputs = [node.inputs[0], input_major(node.inputs[1])] + list(node.inputs[2:])
         node.attrs["packed"] = True
 
     def emit(self, node, ctx):

@@ -19,6 +19,21 @@ stream of the batch at once (the weights are read once for all of them).
 import numpy as np
 
 from ..config import jit
+from ..ir.graph import Value
+
+
+def input_major(v, rows=None):
+    """A constant weight [..., N, K] (leading axes of size 1; float, or int8 with one scale per
+    row N) as the kernels read it: a Value [K, N], its rows (outputs) reordered by ``rows``
+    when given, int8 scales along the last axis."""
+    w = v.const.reshape(v.const.shape[-2:])
+    scale = None if v.scale is None else v.scale.reshape(-1)
+    if rows is not None:
+        w = w[rows]
+        scale = None if scale is None else scale[rows]
+    const = np.ascontiguousarray(w.T)
+    return Value(v.name, shape=const.shape, dtype=v.dtype, const=const, scale_axis=-1,
+                 scale=None if scale is None else np.ascontiguousarray(scale, np.float32))
 
 
 @jit

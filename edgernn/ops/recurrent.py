@@ -22,6 +22,7 @@ from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op
 from .activations import activate_ref
+from .matvec import input_major
 
 
 class RecurrentOp(Op):
@@ -88,10 +89,10 @@ class RecurrentOp(Op):
         ins = list(node.inputs) + [None] * max(0, 4 - len(node.inputs))
         B = ins[3]
         B = np.zeros(2 * GH, np.float32) if B is None else dequantize(B).astype(np.float32).reshape(-1)
-        ins[1] = _input_major(ins[1], rows)
-        ins[2] = _input_major(ins[2], rows)
-        ins[3] = Value(f"{node.name}.bias", shape=None, const=np.ascontiguousarray(self.pack_bias(node, B, rows)))
-        ins[3].shape = ins[3].const.shape
+        ins[1] = input_major(ins[1], rows)
+        ins[2] = input_major(ins[2], rows)
+        bias = np.ascontiguousarray(self.pack_bias(node, B, rows))
+        ins[3] = Value(f"{node.name}.bias", shape=bias.shape, const=bias)
         node.inputs = ins
         node.attrs["packed"] = True
 
@@ -273,13 +274,3 @@ def clip_inplace(v, clip_i, fparams):
     c = fparams[clip_i]
     for j in range(v.shape[0]):
         v[j] = min(max(v[j], -c), c)
-
-
-def _input_major(v, rows):
-    """ONNX [1, G*H, K] weight -> [K, G*H] with rows permuted (int8 stays int8)."""
-    w = v.const[0][rows]
-    out = Value(v.name, dtype=v.dtype, const=np.ascontiguousarray(w.T))
-    out.shape = out.const.shape
-    if v.scale is not None:
-        out.scale, out.scale_axis = np.ascontiguousarray(v.scale.reshape(-1)[rows], np.float32), -1
-    return out
