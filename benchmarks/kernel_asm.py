@@ -2,7 +2,8 @@
 
     python -m benchmarks.kernel_asm [--cpu cortex-a72 ...] [--show]
 
-Numba's LLVM IR for ``ops.matvec._accumulate`` (float32 and int8 weights) and
+Numba's LLVM IR for ``ops.matvec._panel_block`` (one row, as ARM runs it; float32 and int8
+weights) and
 ``ops.activations.activate_inplace`` is taken before optimisation and compiled here for an
 AArch64 core with llvmlite's LLVM (the same LLVM Numba uses on a Pi: O3, loop and SLP
 vectorisers on, the kernels' own fastmath flags), without an ARM machine. The innermost
@@ -33,13 +34,14 @@ def kernel_ir():
     """{kernel name: LLVM IR before optimisation} for the three hot loops."""
     import numpy as np
     from edgernn.ops.activations import SIGMOID, activate_inplace
-    from edgernn.ops.matvec import _accumulate
+    from edgernn.ops.matvec import PANEL, _panel_block
     work = np.zeros((1, 256), np.float32)
-    _accumulate(np.zeros(1024, np.float32), 0, 8, 16, 16, work, 0, 64)
-    _accumulate(np.zeros(1024, np.int8), 0, 8, 16, 16, work, 0, 64)
+    consts = np.ones(8 * PANEL, np.float32)
+    _panel_block(np.zeros(8 * PANEL, np.float32), 0, 8, PANEL, work, 0, 0, 64, consts, -1, 1, PANEL)
+    _panel_block(np.zeros(8 * PANEL, np.int8), 0, 8, PANEL, work, 0, 0, 64, consts, 0, 1, PANEL)
     activate_inplace(SIGMOID, np.zeros(64, np.float32), np.float32(0), np.float32(0))
     out = {}
-    for sig, ir in _accumulate.inspect_llvm().items():
+    for sig, ir in _panel_block.inspect_llvm().items():
         out[f"matvec {sig[0].dtype}"] = ir
     out["activation (sigmoid, tanh)"] = next(iter(activate_inplace.inspect_llvm().values()))
     return out
@@ -57,10 +59,21 @@ def compile_for(ir, cpu):
     ir = re.sub(r'target datalayout = ".*"', f'target datalayout = "{tm.target_data}"', ir)
     ir = re.sub(r'"target-(cpu|features)"="[^"]*"', "", ir)
     mod = llvm.parse_assembly(ir)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = pto.slp_vectorization = pto.loop_unrolling = pto.loop_interleaving = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
+    # Numba's two module passes (numba.core.codegen: _optimize_final_module): a cheap one
+    # (loop vectoriser, no SLP, loop rotation, instcombine, jump threading) then the full one,
+    # each followed by its reference-count pruning (NRT incref/decref pairs in a loop would
+    # otherwise be calls that spill every register)
+    for cheap in (True, False):
+        pto = llvm.create_pipeline_tuning_options(speed_level=3)
+        pto.loop_vectorization, pto.slp_vectorization = True, not cheap
+        pb = llvm.create_pass_builder(tm, pto)
+        pm = pb.getModulePassManager()
+        if cheap:
+            pm.add_loop_rotate_pass()
+            pm.add_instruction_combine_pass()
+            pm.add_jump_threading_pass()
+        pm.add_refprune_pass()
+        pm.run(mod, pb)
     return tm.emit_assembly(mod)
 
 
@@ -100,19 +113,12 @@ def classify(body):
 
 def hot_loops(asm, kind):
     """The vector loops of interest: the activation's two (sigmoid, tanh: they divide), and
-    matvec's four-row loop for one stream (one accumulator store per vector; the most FP work
-    per vector among those). The loop that serves two streams per weight load (B > 1) stores
-    two accumulators per vector and is not the one a single stream runs."""
+    matvec's pass over the weights (the loop with the most FP work: one weight row of a
+    panel, PANEL outputs, per iteration)."""
     if kind.startswith("activation"):
         return [(lab, b) for lab, b in loops(asm) if any(i.startswith("fdiv") and ".4s" in i for i in b)]
-    scored = []
-    for lab, b in loops(asm):
-        c, lanes = classify(b)
-        if c["stores"] * 4 / lanes != 1:
-            continue
-        scored.append(((c["fp"] + c["cvt"]) * 4 / lanes, lanes, lab, b))
-    best = max(scored)
-    return [(best[2], best[3])]
+    best = max((classify(b)[0]["fp"] + classify(b)[0]["cvt"], lab, b) for lab, b in loops(asm))
+    return [(best[1], best[2])]
 
 
 def main(argv=None):
@@ -122,7 +128,7 @@ def main(argv=None):
     ap.add_argument("--show", action="store_true", help="print the loops' instructions")
     args = ap.parse_args(argv)
     irs = kernel_ir()
-    print("per NEON vector of 4 float32 lanes (matvec: 4 outputs x 4 weight rows = 16 MACs; "
+    print("per NEON vector of 4 float32 lanes (matvec: 4 outputs x 1 weight row = 4 MACs; "
           "activation: 4 elements)")
     print(f"{'cpu':<11} {'kernel':<27} {'loop':<10} {'lanes/iter':>10} {'insts':>6} {'loads':>6} "
           f"{'stores':>6} {'fp':>6} {'cvt':>5} {'div':>5}")
@@ -130,6 +136,8 @@ def main(argv=None):
         for kind, ir in irs.items():
             for label, body in hot_loops(compile_for(ir, cpu), kind):
                 c, lanes = classify(body)
+                if kind.startswith("matvec"):              # the k loop steps by 1 row of PANEL lanes,
+                    lanes = 4 * sum(i.startswith("fmla") for i in body)   # maybe unrolled: 4 MACs per fmla
                 per = {k: v * 4 / lanes for k, v in c.items()}
                 print(f"{cpu:<11} {kind:<27} {label:<10} {lanes:>10} {per['insts']:6.2f} {per['loads']:6.2f} "
                       f"{per['stores']:6.2f} {per['fp']:6.2f} {per['cvt']:5.2f} {per['div']:5.2f}")

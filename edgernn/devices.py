@@ -40,7 +40,7 @@ The prediction, per step of B streams:
                               loads/vec_loads (+ or max) stores/vec_stores,   load/store pipes
                               insts/issue_width,                              decode
                               inorder chain)                                  in-order cores
-    matvec            R = clock * 2 * 16 / c        FLOP/s (one vector = 4 outputs x 4 weight rows)
+    matvec            R = clock * 2 * 4 / c         FLOP/s (one vector = 4 outputs x 1 weight row)
     compute           t_c = B * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8
                                  + activations * c_act / (4 clock) + rest / (4 vec_fp clock))
     memory            t_m = (weight_bytes + B * work_bytes) / dram_read        (only when "cold")
@@ -79,15 +79,16 @@ class LoopOps:
     div: float = 0.0
 
 
-#: ops.matvec._accumulate, 4 outputs x 4 weight rows (16 MACs): 4 weight + 1 accumulator loads,
-#: 1 store, 3 fmla + 1 fmul + 1 fadd (((o + w0 x0) + w1 x1) + (w2 x2 + w3 x3), fastmath 'contract')
-MATVEC_F32 = LoopOps(insts=13, loads=5, stores=1, fp=5)
-#: the same with int8 weights: a 16-byte load feeds 4 vectors; per vector 4 tbl widen + 4 scvtf,
-#: and the tbl masks reloaded from the constant pool (Numba's large code model)
-MATVEC_INT8 = LoopOps(insts=20.5, loads=3, stores=1, fp=9, cvt=4)
+#: ops.matvec._panel_block, one weight row of a 64-output panel per iteration, per vector of 4
+#: outputs (4 MACs): 1 weight load (ldp: 2 per 2 vectors), 1 fmla into a register accumulator,
+#: the broadcast of x[k] and the loop counter shared by 16 vectors; no stores
+MATVEC_F32 = LoopOps(insts=1.75, loads=1.0, stores=0.0, fp=1.06)
+#: the same with int8 weights: a 16-byte load feeds 4 vectors, each widened 8 -> 16 -> 32 bits
+#: through zip/shl/sshr/sshll (what LLVM's SLP vectoriser emits) and converted by scvtf
+MATVEC_INT8 = LoopOps(insts=6.56, loads=0.25, stores=0.0, fp=2.31, cvt=1.0)
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
 ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
-MACS_PER_VECTOR = 16
+MACS_PER_VECTOR = 4
 LANES = 4
 FAST_ACTIVATIONS = (SIGMOID, TANH, SCALED_TANH)
 
@@ -272,7 +273,8 @@ def workload_of(model, batch=1):
             v = n.input(slot)
             if v is None or v.const is None:
                 continue
-            macs = ops.get(n.op).flops(n) // 2 if n.op == "dense" else int(v.const.size)
+            # panel padding included (the kernel computes it); dense: once per row of x
+            macs = int(v.const.size) * (n.inputs[0].size // v.const.shape[1] if n.op == "dense" else 1)
             if v.scale is not None:
                 w.macs_int8 += macs
             else:

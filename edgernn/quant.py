@@ -6,7 +6,8 @@
 
 Activations stay float32: a kernel computes ``scale[j] * sum_k q[k, j] * x[k] + b[j]``, so a
 step reads a quarter of the weight bytes of float32. The matrices quantised here are the
-[K, N] (input-major) ones the pack pass makes, so the scale runs along the last axis.
+panel matrices [P, K, 64] the pack pass makes (:mod:`edgernn.ops.matvec`): output j of panel p
+is column (p, j), and its scale is scale[p * 64 + j]. Padding columns are all zero: scale 1.
 """
 import numpy as np
 
@@ -14,18 +15,22 @@ QMAX = 127
 
 
 def quantize_columns(w):
-    """float [K, N] -> (int8 [K, N], float32 scale [N])."""
+    """float [..., K, N] -> (int8 [..., K, N], float32 scale [... * N]): one scale per column,
+    over axis -2 (a [K, N] matrix, or panels [P, K, 64])."""
     w = np.asarray(w, np.float32)
-    amax = np.abs(w).max(axis=0) if w.shape[0] else np.zeros(w.shape[1], np.float32)
+    amax = np.abs(w).max(axis=-2, keepdims=True) if w.shape[-2] else np.zeros_like(w[..., :1, :])
     scale = np.where(amax > 0, amax / QMAX, 1.0).astype(np.float32)
     q = np.clip(np.rint(w / scale), -QMAX, QMAX).astype(np.int8)
-    return q, scale
+    return q, scale.reshape(-1)
 
 
 def dequantize(v):
     """The float32 array a constant Value stands for (its ``const`` unless it is int8)."""
     if v.scale is None:
         return v.const
+    if v.const.ndim == 3 and v.scale_axis == -1:       # a panel matrix
+        P, _, lanes = v.const.shape
+        return v.const.astype(np.float32) * v.scale.reshape(P, 1, lanes)
     shape = [1] * v.const.ndim
     shape[v.scale_axis] = v.scale.size
     return v.const.astype(np.float32) * v.scale.reshape(shape)

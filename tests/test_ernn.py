@@ -104,7 +104,7 @@ def test_int8_weights_are_int8_in_the_file_and_in_the_engine(tmp_path):
     m = convert(FIXTURES / STREAMABLE[0], tmp_path / "m.ernn", weights="int8")
     types = {t.dtype for t in m.file.tensors}
     assert "int8" in types
-    mats = [v for n in m.graph.nodes for v in n.inputs if v is not None and v.is_const and v.const.ndim == 2]
+    mats = [v for n in m.graph.nodes for v in n.inputs if v is not None and v.is_const and v.const.ndim == 3]
     assert mats and all(v.const.dtype == np.int8 for v in mats)
 
 
@@ -115,7 +115,7 @@ def test_weights_are_read_from_the_mapped_file_not_copied(tmp_path):
     while isinstance(base, np.ndarray):
         base = base.base
     assert isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
-    w = next(v for n in m.graph.nodes for v in n.inputs if v is not None and v.is_const and v.const.ndim == 2)
+    w = next(v for n in m.graph.nodes for v in n.inputs if v is not None and v.is_const and v.const.ndim == 3)
     assert np.shares_memory(w.const, m.plan.qconsts)
 
 

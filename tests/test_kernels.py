@@ -37,8 +37,8 @@ def model(nodes, inits, x_shape, y_shapes, opset=17):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def lstm_case(**attrs):
-    inits = [init("W", rand(1, 4 * H, I)), init("R", rand(1, 4 * H, H)), init("B", rand(1, 8 * H))]
+def lstm_case(H=H, scale=0.5, **attrs):
+    inits = [init("W", rand(1, 4 * H, I)), init("R", rand(1, 4 * H, H, scale=scale)), init("B", rand(1, 8 * H))]
     ins = ["x", "W", "R", "B"]
     if attrs.pop("peepholes", False):
         inits.append(init("P", rand(1, 3 * H)))
@@ -47,14 +47,14 @@ def lstm_case(**attrs):
     return model([n], inits, ["T", 1, I], 3)
 
 
-def gru_case(**attrs):
-    inits = [init("W", rand(1, 3 * H, I)), init("R", rand(1, 3 * H, H)), init("B", rand(1, 6 * H))]
+def gru_case(H=H, scale=0.5, **attrs):
+    inits = [init("W", rand(1, 3 * H, I)), init("R", rand(1, 3 * H, H, scale=scale)), init("B", rand(1, 6 * H))]
     return model([helper.make_node("GRU", ["x", "W", "R", "B"], ["y0", "y1"], hidden_size=H, **attrs)],
                  inits, ["T", 1, I], 2)
 
 
-def rnn_case(**attrs):
-    inits = [init("W", rand(1, H, I)), init("R", rand(1, H, H)), init("B", rand(1, 2 * H))]
+def rnn_case(H=H, scale=0.5, **attrs):
+    inits = [init("W", rand(1, H, I)), init("R", rand(1, H, H, scale=scale)), init("B", rand(1, 2 * H))]
     return model([helper.make_node("RNN", ["x", "W", "R", "B"], ["y0", "y1"], hidden_size=H, **attrs)],
                  inits, ["T", 1, I], 2)
 
@@ -105,6 +105,15 @@ CASES = {
     "concat": lambda: model([helper.make_node("Relu", ["x"], ["r"]),
                              helper.make_node("Concat", ["r", "x", "r"], ["y0"], axis=2)], [], ["T", 1, 6], 1),
     "gather": lambda: head_case("Gather", "i", extra_inits=[init("i", np.array([4, 0, 4]))], axis=2),
+    # wide enough for 64-output panels (ops/matvec.py), the last one part padding; R scaled
+    # by ~1/sqrt(H) as trained models are (not chaotic: rounding differences stay small)
+    "lstm_wide": lambda: lstm_case(H=40, scale=0.15),
+    "gru_lbr0_wide": lambda: gru_case(H=70, scale=0.12, linear_before_reset=0),    # R in groups [z r | h]
+    "gru_lbr1_wide": lambda: gru_case(H=45, scale=0.15, linear_before_reset=1),
+    "rnn_wide": lambda: rnn_case(H=65, scale=0.12),
+    "dense_wide": lambda: model(
+        [helper.make_node("MatMul", ["x", "Wm"], ["m"]), helper.make_node("Add", ["m", "b"], ["y0"])],
+        [init("Wm", rand(6, 70)), init("b", rand(70))], ["T", 1, 6], 1),
 }
 
 
@@ -130,13 +139,33 @@ def test_kernel_matches_numpy_reference(name, weights, batch):
             want = want if isinstance(want, tuple) else (want,)
             for g, w in zip(got, want):
                 g = g if batch is None else g[b]
-                np.testing.assert_allclose(g, w, rtol=1e-5, atol=2e-6, err_msg=f"{name} {weights} frame {t}")
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=f"{name} {weights} frame {t}")
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_weighted_kernels_match_onnxruntime(name):
+    """The layout round trip (pack to panels, unpack for the reference) checked from outside:
+    T steps of the engine against ONNX Runtime running the whole sequence at once."""
+    ort = pytest.importorskip("onnxruntime")
+    proto = CASES[name]()
+    proto.ir_version = min(proto.ir_version, 8)          # what this onnxruntime reads
+    m = edgernn.load(proto, time_axis=0)
+    s = m.stream()
+    shape = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    xs = rand(25, *shape[1:], scale=1.5)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": xs})[0]
+    for t in range(25):
+        got = s.step(xs[t].reshape(m.inputs[0].frame_shape))
+        got = got[0] if isinstance(got, tuple) else got
+        np.testing.assert_allclose(got.ravel(), want[t].ravel(), rtol=1e-5, atol=1e-5, err_msg=f"{name} frame {t}")
 
 
 def test_reference_is_independent_of_the_plan():
     """A wrong kernel must be caught: perturb a weight in the engine's arena only."""
     m = edgernn.load(CASES["lstm"](), time_axis=0)
-    m.plan.consts[:I + H] += 0.5       # the first gate row of the fused [W | R] matrix
+    w_off, r_off = m.plan.prog[0, 13], m.plan.prog[0, 15]
+    m.plan.consts[w_off:r_off] += 0.5  # every input weight (the W panels) of the LSTM
     s, ref = m.stream(), ReferenceStream(m)
     x = rand(I)
     got, want = s.step(x), ref.step(x)

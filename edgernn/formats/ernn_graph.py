@@ -16,7 +16,7 @@ from ..ir.dims import Dim, make_dim
 from ..ir.graph import Graph, Node, StateVar, Value
 from .. import ops
 
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2          # 2: weight matrices in panels (ops/matvec.py); 1 was input-major [K, N]
 MAX_RANK = 8
 MAX_DIM = 1 << 28          # elements along one axis; anything larger is a forged size
 MAX_ELEMENTS = 1 << 28     # elements in one tensor at T = B = 1
@@ -142,6 +142,14 @@ def _ref(i, values, what, optional=True):
     return values[i]
 
 
+def _scale_count(shape, axis):
+    """Scales an int8 tensor of this shape needs: one per (panel, lane) of a panel matrix
+    [P, K, 64] (axis -1), else one per entry of ``axis`` (-1 or -2); -1 when invalid."""
+    if len(shape) == 3 and axis == -1:
+        return shape[0] * shape[2]
+    return shape[axis] if len(shape) >= 2 and axis in (-1, -2) else -1
+
+
 def doc_to_graph(doc, tensors):
     """Rebuild the graph. ``tensors``: file tensor name -> array (already checked)."""
     _typed(doc, dict, "the document")
@@ -161,8 +169,8 @@ def doc_to_graph(doc, tensors):
             if "scale" in e:
                 scale = tensors.get(_typed(e["scale"], str, what + " scale"))
                 axis = e.get("scale_axis")
-                if scale is None or v.const.dtype != np.int8 or axis not in (-1, -2) or v.const.ndim < 2 \
-                        or scale.dtype != np.float32 or scale.size != v.const.shape[axis]:
+                if scale is None or v.const.dtype != np.int8 or scale.dtype != np.float32 \
+                        or scale.size != _scale_count(v.const.shape, axis):
                     _fail(f"{what}: its int8 scale does not match the tensor")
                 v.scale, v.scale_axis = scale, axis
             elif v.const.dtype == np.int8:

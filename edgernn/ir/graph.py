@@ -5,7 +5,8 @@
   value is computed each step; ``alias_of`` marks a value that shares its producer's bytes.
   A quantised weight (see :mod:`edgernn.quant`) has ``dtype`` "int8", an int8 ``const`` and
   ``scale``: float32, one scale per output unit, along ``scale_axis`` (-2 for weights laid out
-  [..., N, K] as importers give them, -1 for the [K, N] matrices the pack pass makes).
+  [..., N, K] as importers give them, -1 for the panel matrices [P, K, L] the pack pass makes,
+  one scale per panel column: see :mod:`edgernn.ops.matvec`).
 - :class:`Node` is one op application. ``op`` names an entry of :mod:`edgernn.ops`; ``attrs``
   are that op's normalised attributes (documented in the op's module).
 - :class:`StateVar` is persistent per-stream state: ``value`` is read during a step, ``next``

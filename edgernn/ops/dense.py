@@ -4,8 +4,8 @@ dense:  y[..., n] = sum_k x[..., k] * W[n, k] + b[n]
         inputs: x (dynamic, [..., K]), W (constant [N, K], row n = output n; float32 or int8
         with a scale per row), b (constant [N] or absent). The pass :mod:`edgernn.passes.fuse`
         turns matmul/gemm with constant weights (and a following Add of a bias) into dense;
-        the pack pass (attr ``packed``) stores W input-major as Wt [K, N] for the kernel
-        (:mod:`edgernn.ops.matvec`).
+        the pack pass (attr ``packed``) stores W as a panel matrix for the kernel
+        (:mod:`edgernn.ops.matvec`) and N as attr ``units``.
 matmul: NumPy matmul semantics.  gemm: alpha * A' @ B' + beta * C (A' = A.T if transA ...).
 Row: [OP_DENSE, x_off, y_off, w_off, w_scale (-1: float), b_off (-1: none), M, K, N,
 tmp_scratch (N)] with M = rows of x.
@@ -18,17 +18,17 @@ from ..ir.dims import concrete, has_time, is_symbolic
 from . import Op, register
 from ..quant import dequantize
 from .elementwise import broadcast_shapes
-from .matvec import add_matvec, input_major, set_bias
+from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
 from .program import OP_DENSE, REGION_WORK
 
 
 @jit
 def dense_kernel(row, consts, qconsts, work):
-    xo, yo, wo, ws, bo, m_rows, k_in, n_out, tmp = row[1:10]
+    xo, yo, wo, ws, bo, m_rows, k_in, n_out = row[1:9]
     for m in range(m_rows):
         y0 = yo + m * n_out
         set_bias(consts, bo, n_out, work, y0)
-        add_matvec(consts, qconsts, wo, ws, k_in, n_out, n_out, work, xo + m * k_in, y0, tmp)
+        add_matvec(consts, qconsts, wo, ws, k_in, n_out, work, xo + m * k_in, y0, lanes_for(n_out))
 
 
 def _contraction_check(node, dim):
@@ -43,8 +43,17 @@ class Dense(Op):
 
     def sizes(self, node):
         """(K, N) of the weight, whichever layout it is in."""
-        k_n = node.inputs[1].const.shape
-        return tuple(k_n) if node.attrs.get("packed") else tuple(k_n[::-1])
+        shape = node.inputs[1].const.shape
+        if not node.attrs.get("packed"):
+            return tuple(shape[::-1])
+        units = node.attrs.get("units")
+        if not isinstance(units, int) or units < 1 or len(shape) != 3 or shape != panel_shape(shape[1], [units]):
+            raise UnsupportedModelError(f"{node.describe()}: packed weight {list(shape)} is not a panel "
+                                        f"matrix for {units!r} outputs")
+        w = node.inputs[1]
+        if w.scale is not None and w.scale.shape != (shape[0] * shape[2],):
+            raise UnsupportedModelError(f"{node.describe()}: packed weight has {w.scale.size} scales")
+        return shape[1], units
 
     def infer(self, node):
         x = node.inputs[0]
@@ -55,14 +64,19 @@ class Dense(Op):
         return [(tuple(x.shape[:-1]) + (N,), "float32")]
 
     def reference(self, node, x, w, b=None):
-        w = dequantize(node.inputs[1]).astype(np.float32)
-        y = x.astype(np.float32) @ (w if node.attrs.get("packed") else w.T)
+        if node.attrs.get("packed"):
+            w = from_panels(node.inputs[1], [node.attrs["units"]])
+        else:
+            w = dequantize(node.inputs[1]).astype(np.float32).T
+        y = x.astype(np.float32) @ w
         return [(y + b if b is not None else y).astype(np.float32)]
 
     def pack(self, node):
         if node.attrs.get("packed"):
             return
-        node.inputs = [node.inputs[0], input_major(node.inputs[1])] + list(node.inputs[2:])
+        N = self.sizes(node)[1]
+        node.inputs = [node.inputs[0], to_panels(node.inputs[1])] + list(node.inputs[2:])
+        node.attrs["units"] = int(N)
         node.attrs["packed"] = True
 
     def emit(self, node, ctx):
@@ -73,9 +87,8 @@ class Dense(Op):
         xo, yo = ctx.work_off(x), ctx.work_off(y)
         wo, ws = ctx.matrix(node.inputs[1])
         bo = ctx.const_off(b) if b is not None else -1
-        tmp = ctx.scratch(n_out)
-        ctx.row(node, OP_DENSE, [xo, yo, wo, ws, bo, m_rows, k_in, n_out, tmp],
-                reads=[(REGION_WORK, xo, x.size)], writes=[(yo, y.size), (tmp, n_out)])
+        ctx.row(node, OP_DENSE, [xo, yo, wo, ws, bo, m_rows, k_in, n_out],
+                reads=[(REGION_WORK, xo, x.size)], writes=[(yo, y.size)])
 
     def flops(self, node):
         return 2 * node.outputs[0].size * self.sizes(node)[0]

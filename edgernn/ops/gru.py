@@ -8,17 +8,18 @@
 
 Defaults f = sigmoid, g = tanh; clip bounds every activation's input. PyTorch and Keras'
 reset_after=True are linear_before_reset = 1.
-Kernel layout (pack pass): Wt [I, 3H] and Rt [H, 3H] input-major in ONNX gate order
-(float32 or int8, :mod:`edgernn.ops.matvec`); B [6H] = Wb | Rb as in ONNX.
+Kernel layout (pack pass): W and R as panel matrices in ONNX gate order (float32 or int8,
+:mod:`edgernn.ops.matvec`), [I -> 3H] and [H -> 3H]; with linear_before_reset = 0, R in two
+column groups [z r | h] so R_h runs alone. B [6H] = Wb | Rb as in ONNX.
 Row: [OP_GRU, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
-linear_before_reset, gx_scratch (3H), gh_scratch (3H), rh_scratch (H), tmp_scratch (3H)].
+linear_before_reset, gx_scratch (3H), gh_scratch (3H), rh_scratch (H)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate_inplace
-from .matvec import add_matvec, set_bias
+from .matvec import add_matvec, lanes_for, set_bias
 from .program import OP_GRU
 from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
 
@@ -30,20 +31,22 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     Rows are independent streams, or with ``seq`` consecutive frames of one stream (W x for
     all frames at once, the rest frame by frame)."""
     xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    wo, ws, ro, rs, bo, lbr, gx, gh, rh, tmp = row[11:21]
+    wo, ws, ro, rs, bo, lbr, gx, gh, rh = row[11:20]
     G = 3 * H
     n_rec = G if lbr else 2 * H
+    r_lanes = lanes_for(G if lbr else H)                # R's column groups: [z r h] or [z r | h]
     set_bias(consts, bo, G, work, gx)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gx, tmp)
+    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G))
     for t in range(work.shape[0] if seq else 1):
         rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         set_bias(consts, bo + G, n_rec, rows, gh)
-        add_matvec(consts, qconsts, ro, rs, H, n_rec, G, rows, h_in, gh, tmp)
+        add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes)
         for s in range(rows.shape[0]):
             gru_reset(row, fparams, rows[s])
         if not lbr:
             set_bias(consts, bo + G + 2 * H, H, rows, gh + 2 * H)
-            add_matvec(consts, qconsts, ro + 2 * H, rs + 2 * H if rs >= 0 else -1, H, H, G, rows, rh, gh + 2 * H, tmp)
+            zr = (2 * H + r_lanes - 1) // r_lanes * r_lanes       # R_h: the second column group
+            add_matvec(consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh, gh + 2 * H, r_lanes)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
 
@@ -101,6 +104,10 @@ class GRU(RecurrentOp):
     gates = 3
     n_acts = 2
 
+    def column_groups(self, node):
+        H = self.hidden(node)
+        return [3 * H] if node.attrs.get("linear_before_reset", 0) else [2 * H, H]
+
     def step_ref(self, node, x, prev):
         W, R, Bv = self.params(node)
         H = self.hidden(node)
@@ -125,10 +132,10 @@ class GRU(RecurrentOp):
     def emit(self, node, ctx):
         H = self.hidden(node)
         fields, reads, writes = self.emit_common(node, ctx)
-        gx, gh, rh, tmp = ctx.scratch(3 * H), ctx.scratch(3 * H), ctx.scratch(H), ctx.scratch(3 * H)
-        fields += [*self.weight_fields(node, ctx), int(node.attrs.get("linear_before_reset", 0)), gx, gh, rh, tmp]
+        gx, gh, rh = ctx.scratch(3 * H), ctx.scratch(3 * H), ctx.scratch(H)
+        fields += [*self.weight_fields(node, ctx), int(node.attrs.get("linear_before_reset", 0)), gx, gh, rh]
         ctx.row(node, OP_GRU, fields, reads=reads,
-                writes=writes + [(gx, 3 * H), (gh, 3 * H), (rh, H), (tmp, 3 * H)])
+                writes=writes + [(gx, 3 * H), (gh, 3 * H), (rh, H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

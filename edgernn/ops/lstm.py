@@ -10,17 +10,17 @@
 Defaults f = sigmoid, g = h = tanh; clip bounds every activation's input to [-clip, clip].
 attr cell_clip (TFLite's cell_clip; None in ONNX): c = min(max(c, -cell_clip), cell_clip)
 right after c is computed, before o's peephole and h(c) read it.
-Kernel layout (pack pass): gates reordered to i, f, c, o; Wt [I, 4H] and Rt [H, 4H]
-input-major (float32 or int8, :mod:`edgernn.ops.matvec`); B summed to [4H]; P as in ONNX.
+Kernel layout (pack pass): gates reordered to i, f, c, o; W [I -> 4H] and R [H -> 4H] panel
+matrices (float32 or int8, :mod:`edgernn.ops.matvec`); B summed to [4H]; P as in ONNX.
 Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, w_off, w_scale, r_off, r_scale,
-b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (4H), cell_clip_fp_index (-1)].
+b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (H), cell_clip_fp_index (-1)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate_inplace
-from .matvec import add_matvec, set_bias
+from .matvec import add_matvec, lanes_for, set_bias
 from .program import OP_LSTM
 from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_rows
 
@@ -36,12 +36,12 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
         row[17], row[20], row[21]
     G = 4 * H
     set_bias(consts, bo, G, work, gates)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, G, work, xo, gates, tmp)
+    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gates, lanes_for(G))
     for t in range(work.shape[0] if seq else 1):
         if seq:
             carry_state(work, t, c_out, c_in, H)
         rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
-        add_matvec(consts, qconsts, ro, rs, H, G, G, rows, h_in, gates, tmp)
+        add_matvec(consts, qconsts, ro, rs, H, G, rows, h_in, gates, lanes_for(G))
         for s in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[s])
 
@@ -142,13 +142,13 @@ class LSTM(RecurrentOp):
         fields, reads, writes = self.emit_common(node, ctx)
         c_in = ctx.work_off(node.inputs[6])
         c_out = ctx.work_off(node.outputs[2])
-        gates, tmp = ctx.scratch(4 * H), ctx.scratch(4 * H)
+        gates, tmp = ctx.scratch(4 * H), ctx.scratch(H)
         fields += [c_in, c_out, *self.weight_fields(node, ctx),
                    ctx.const_off(P) if P is not None else -1,
                    int(node.attrs.get("input_forget", 0)), gates, tmp,
                    ctx.fparam(node.attrs["cell_clip"]) if node.attrs.get("cell_clip") is not None else -1]
         ctx.row(node, OP_LSTM, fields, reads=reads + [(1, c_in, H)],
-                writes=writes + [(c_out, H), (gates, 4 * H), (tmp, 4 * H)])
+                writes=writes + [(c_out, H), (gates, 4 * H), (tmp, H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

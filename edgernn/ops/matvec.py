@@ -1,106 +1,191 @@
 """The weight-times-vector kernel every dense and recurrent op uses, and its weight layout.
 
-Weights are packed at load time (:mod:`edgernn.passes.pack`) input-major: a matrix
-``Wt[K, N]`` (K inputs, N outputs; row k holds input k's weight for every output), float32 in
-``consts`` or int8 in ``qconsts`` with a float32 scale per output (:mod:`edgernn.quant`).
-Input-major lets the inner loop run over contiguous outputs, ``out[j] += Wt[k, j] * v[k]``:
-it vectorises without reassociating a sum (so without fastmath) and reads each weight once.
-Four inputs per pass over the outputs, summed as ((o + w0 x0) + w1 x1) + (w2 x2 + w3 x3):
-under fastmath 'contract' that is three fused multiply-adds, one multiply and one add (two
-pairs would leave two products unfused; one chain of four FMAs makes an in-order core such as
-the Cortex-A53 wait on four dependent FMAs). The order is fixed, so results are the same from
-run to run and across batch sizes.
+Layout (the pack pass, :func:`to_panels`): a weight matrix W [N, K] (N outputs, K inputs) is
+stored in panels of L outputs, a constant [P, K, L]: panel p, row k holds input k's weight
+for outputs p*L .. p*L + L-1, so one panel is a contiguous stream of K rows. L is 64
+(``PANEL``), or 16 (``NARROW``) for a matrix whose narrowest column group has fewer than 64
+outputs (a classifier head: less padding, a smaller file). The outputs may be split into
+column groups that each start a new panel (GRU's [z r | h] when R_h is applied to r * h);
+the last panel of a group is padded with zero weights. Weights are float32 in ``consts``, or
+int8 in ``qconsts`` with a float32 scale per output, [P * L] (padding: scale 1;
+:mod:`edgernn.quant`).
 
-    float: out[j] += sum_k Wt[k, j] * v[k]
-    int8:  out[j] += scale[j] * sum_k q[k, j] * v[k]       (the sum kept in ``tmp``)
-for j < n, over columns ``col0 .. col0 + n`` of a matrix with ``ld`` columns, for every
-stream of the batch at once (the weights are read once for all of them).
+Kernel (:func:`add_matvec`), per panel and per block of ``ROWS`` rows of ``work`` (streams, or
+the frames of a chunk): the L outputs of each row are held in registers (a stack array that
+LLVM promotes, :func:`_stack_floats`) for a whole pass over the panel, so the inner loop does
+one weight load per vector and ROWS fused multiply-adds with it, nothing else:
+
+    acc[r, j] = 0;  acc[r, j] += W[p][k, j] * v_r[k]   for k = 0 .. K-1 in order
+    float: out_r[j] += acc[r, j]        int8: out_r[j] += scale[j] * acc[r, j]
+
+Every output has its own chain of K FMAs (fastmath 'contract' only), whatever the blocking of
+rows: results are the same for any batch size, and a chunk equals its steps, bit for bit. 64
+outputs are 4 AVX-512 or 16 NEON registers per row: enough independent chains to hide the
+FMA latency, few enough to leave room for the weights. ``ROWS`` is 2 on x86-64 (32 vector
+registers hold two rows' accumulators) and 1 elsewhere (two rows would take all 32 NEON
+registers and spill).
 """
+import platform
+
 import numpy as np
+from numba import carray, literally, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..config import jit
 from ..ir.graph import Value
 
+PANEL = 64
+NARROW = 16
+ROWS = 2 if platform.machine().lower() in ("x86_64", "amd64") else 1
+
 
 def input_major(v, rows=None):
     """A constant weight [..., N, K] (leading axes of size 1; float, or int8 with one scale per
-    row N) as the kernels read it: a Value [K, N], its rows (outputs) reordered by ``rows``
-    when given, int8 scales along the last axis."""
+    row N) as [K, N] arrays: (weights, scales or None), its rows (outputs) reordered by
+    ``rows`` when given."""
     w = v.const.reshape(v.const.shape[-2:])
     scale = None if v.scale is None else v.scale.reshape(-1)
     if rows is not None:
         w = w[rows]
         scale = None if scale is None else scale[rows]
-    const = np.ascontiguousarray(w.T)
+    return w.T, scale
+
+
+@jit
+def lanes_for(narrowest):
+    """L, the outputs per panel, of a matrix whose narrowest column group has this many."""
+    return PANEL if narrowest >= PANEL else NARROW
+
+
+def panel_lanes(groups):
+    return lanes_for(min(groups))
+
+
+def panel_shape(k, groups):
+    """The [P, K, L] shape of a panel matrix with k inputs and these column groups."""
+    L = panel_lanes(groups)
+    return (sum(-(-int(g) // L) for g in groups), int(k), L)
+
+
+def to_panels(v, rows=None, groups=None):
+    """A constant weight [..., N, K] as the kernel reads it: a Value [P, K, L] (module doc).
+
+    rows: output reorder. groups: sizes of the column groups (sum N), each starting a panel;
+    default one group."""
+    wt, scale = input_major(v, rows)
+    K, N = wt.shape
+    groups = [N] if groups is None else list(groups)
+    L = panel_lanes(groups)
+    parts, scales, c0 = [], [], 0
+    for g in groups:
+        P = -(-g // L)
+        block = np.zeros((K, P * L), wt.dtype)
+        block[:, :g] = wt[:, c0:c0 + g]
+        parts.append(block.reshape(K, P, L).transpose(1, 0, 2))
+        if scale is not None:
+            s = np.ones(P * L, np.float32)
+            s[:g] = scale[c0:c0 + g]
+            scales.append(s)
+        c0 += g
+    const = np.ascontiguousarray(np.concatenate(parts))
     return Value(v.name, shape=const.shape, dtype=v.dtype, const=const, scale_axis=-1,
-                 scale=None if scale is None else np.ascontiguousarray(scale, np.float32))
+                 scale=np.concatenate(scales) if scales else None)
+
+
+def from_panels(v, groups):
+    """float32 [K, N] (input-major, dequantised) from a panel Value and its column groups."""
+    P, K, L = v.const.shape
+    w = v.const.astype(np.float32)
+    if v.scale is not None:
+        w = w * v.scale.reshape(P, 1, L)
+    cols, p0 = [], 0
+    for g in groups:
+        n = -(-g // L)
+        cols.append(w[p0:p0 + n].transpose(1, 0, 2).reshape(K, n * L)[:, :g])
+        p0 += n
+    return np.concatenate(cols, axis=1)
+
+
+@intrinsic
+def _stack_floats(typingctx, rows, lanes):
+    """float32* to ``rows * lanes`` floats on the stack (both compile-time literals).
+
+    An array from ``np.empty`` is a heap block LLVM cannot see through, so ``acc[j] += ...``
+    would load and store memory on every pass; an ``alloca`` indexed by constants (after
+    unrolling) is promoted to registers."""
+    if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
+        return None
+    count = rows.literal_value * lanes.literal_value
+
+    def codegen(context, builder, sig, args):
+        return cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
+
+    return types.CPointer(types.float32)(rows, lanes), codegen
 
 
 @jit
-def _accumulate(wt, w_off, k_in, n, ld, work, v_off, acc_off):
-    """work[s, acc_off + j] += sum_k wt[w_off + k * ld + j] * work[s, v_off + k] for every
-    stream s (row of ``work``).
-
-    Four rows of wt at a time, held while every stream uses them, so the weights are read
-    once per step whatever the batch; two streams share each load of those rows (the loop
-    over j then does twice the arithmetic per weight load). Slices (indices from 0) let
-    LLVM drop Numba's negative-index wraparound and vectorise the j loop."""
-    n_streams = work.shape[0]
-    k = 0
-    while k + 4 <= k_in:
-        b = w_off + k * ld
-        r0, r1 = wt[b:b + n], wt[b + ld:b + ld + n]
-        r2, r3 = wt[b + 2 * ld:b + 2 * ld + n], wt[b + 3 * ld:b + 3 * ld + n]
-        s = 0
-        while s + 2 <= n_streams:
-            wa, wb = work[s], work[s + 1]
-            a0, a1, a2, a3 = wa[v_off + k], wa[v_off + k + 1], wa[v_off + k + 2], wa[v_off + k + 3]
-            b0, b1, b2, b3 = wb[v_off + k], wb[v_off + k + 1], wb[v_off + k + 2], wb[v_off + k + 3]
-            oa, ob = wa[acc_off:acc_off + n], wb[acc_off:acc_off + n]
-            for j in range(n):
-                q0, q1, q2, q3 = np.float32(r0[j]), np.float32(r1[j]), np.float32(r2[j]), np.float32(r3[j])
-                oa[j] = ((oa[j] + q0 * a0) + q1 * a1) + (q2 * a2 + q3 * a3)
-                ob[j] = ((ob[j] + q0 * b0) + q1 * b1) + (q2 * b2 + q3 * b3)
-            s += 2
-        if s < n_streams:
-            w = work[s]
-            x0, x1, x2, x3 = w[v_off + k], w[v_off + k + 1], w[v_off + k + 2], w[v_off + k + 3]
-            o = w[acc_off:acc_off + n]
-            for j in range(n):
-                o[j] = ((o[j] + np.float32(r0[j]) * x0) + np.float32(r1[j]) * x1) + \
-                       (np.float32(r2[j]) * x2 + np.float32(r3[j]) * x3)
-        k += 4
-    while k < k_in:
-        r = wt[w_off + k * ld:w_off + k * ld + n]
-        for s in range(n_streams):
-            w = work[s]
-            x = w[v_off + k]
-            o = w[acc_off:acc_off + n]
-            for j in range(n):
-                o[j] += np.float32(r[j]) * x
-        k += 1
+def _panel_block(w, w_off, k_in, width, work, r0, v_off, out_off, consts, s_off, rows, lanes):
+    """work[r, out_off + j] += (W v_r)[j], j < width, for the ``rows`` rows r0 .. of ``work``:
+    one panel of ``lanes`` outputs at w[w_off:] (``rows``, ``lanes``: literals), int8 scales
+    at consts[s_off:] when s_off >= 0."""
+    literally(rows)
+    literally(lanes)
+    acc = carray(_stack_floats(rows, lanes), rows * lanes)
+    for j in range(rows * lanes):
+        acc[j] = np.float32(0.0)
+    panel = w[w_off:w_off + k_in * lanes]          # slices taken once: indices from 0 inside
+    for k in range(k_in):                          # the loop need no negative-index checks
+        for r in range(rows):
+            x = work[r0 + r, v_off:v_off + k_in][k]
+            for j in range(lanes):
+                acc[r * lanes + j] += np.float32(panel[k * lanes + j]) * x
+    for r in range(rows):
+        o = work[r0 + r, out_off:out_off + width]
+        if s_off < 0:
+            for j in range(width):
+                o[j] += acc[r * lanes + j]
+        else:
+            sc = consts[s_off:s_off + width]
+            for j in range(width):
+                o[j] += sc[j] * acc[r * lanes + j]
 
 
 @jit
-def add_matvec(consts, qconsts, w_off, s_off, k_in, n, ld, work, v_off, out_off, tmp_off):
-    """For every stream (row of ``work``): out[j] += (W v)[j] for j < n, v at ``v_off`` and
-    out at ``out_off`` in the stream's row. ``s_off`` < 0: float weights at consts[w_off];
-    else int8 weights at qconsts[w_off] with scales at consts[s_off], summed in the stream's
-    ``tmp_off`` scratch (n floats) first. ``w_off`` already points at the first column used."""
+def _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes):
+    literally(lanes)
+    n_rows = work.shape[0]
+    for p in range((n + lanes - 1) // lanes):
+        width = min(lanes, n - p * lanes)
+        wp, sp = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
+        r = 0
+        while r + ROWS <= n_rows:
+            _panel_block(w, wp, k_in, width, work, r, v_off, out_off + p * lanes, consts, sp, ROWS, lanes)
+            r += ROWS
+        while r < n_rows:
+            _panel_block(w, wp, k_in, width, work, r, v_off, out_off + p * lanes, consts, sp, 1, lanes)
+            r += 1
+
+
+@jit
+def add_matvec(consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, lanes):
+    """For every row (stream) of ``work``: out[j] += (W v)[j] for j < n, v at ``v_off`` and out
+    at ``out_off`` in the row. ``s_off`` < 0: float32 panels at consts[w_off]; else int8 panels
+    at qconsts[w_off] (a byte offset) with scales at consts[s_off]. ``w_off`` and ``s_off``
+    point at the first panel used (a column group's); ``lanes``: the matrix's L (PANEL or
+    NARROW)."""
     if s_off < 0:
-        _accumulate(consts, w_off, k_in, n, ld, work, v_off, out_off)
-        return
-    for s in range(work.shape[0]):
-        t = work[s, tmp_off:tmp_off + n]
-        for j in range(n):
-            t[j] = np.float32(0.0)
-    _accumulate(qconsts, w_off, k_in, n, ld, work, v_off, tmp_off)
-    sc = consts[s_off:s_off + n]
-    for s in range(work.shape[0]):
-        t = work[s, tmp_off:tmp_off + n]
-        o = work[s, out_off:out_off + n]
-        for j in range(n):
-            o[j] += t[j] * sc[j]
+        _add_lanes(consts, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes)
+    else:
+        _add_lanes(qconsts, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes)
+
+
+@jit
+def _add_lanes(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes):
+    if lanes == PANEL:
+        _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, PANEL)
+    else:
+        _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, NARROW)
 
 
 @jit

@@ -6,8 +6,8 @@ run for ONE frame: inputs are numbered as in ONNX (X, W, R, B, sequence_lens, in
 initial_c, P]) plus a frame counter after them; outputs are (Y, Y_h[, Y_c]). As imported, W,
 R, B, P are constants in ONNX gate order (W and R may be int8, see :mod:`edgernn.quant`).
 The pack pass (:meth:`RecurrentOp.pack`, attr ``packed``) rewrites W and R to the kernels'
-input-major layout (:mod:`edgernn.ops.matvec`), Wt [I, G*H] and Rt [H, G*H] in the kernel's
-gate order, and B to the op's bias layout; :meth:`RecurrentOp.params` gives the ONNX form
+panel layout (:mod:`edgernn.ops.matvec`), W [I -> G*H] and R [H -> G*H] in the kernel's gate
+order (R in the op's :meth:`~RecurrentOp.column_groups`), and B to the op's bias layout; :meth:`RecurrentOp.params` gives the ONNX form
 back, so the NumPy references read either.
 
 attrs: hidden_size, layout (0: X [T, B, I]; 1: X [B, T, I]), acts (list of (code, alpha,
@@ -22,7 +22,7 @@ from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op
 from .activations import activate_ref
-from .matvec import input_major
+from .matvec import from_panels, panel_shape, to_panels
 
 
 class RecurrentOp(Op):
@@ -89,8 +89,8 @@ class RecurrentOp(Op):
         ins = list(node.inputs) + [None] * max(0, 4 - len(node.inputs))
         B = ins[3]
         B = np.zeros(2 * GH, np.float32) if B is None else dequantize(B).astype(np.float32).reshape(-1)
-        ins[1] = input_major(ins[1], rows)
-        ins[2] = input_major(ins[2], rows)
+        ins[1] = to_panels(ins[1], rows)
+        ins[2] = to_panels(ins[2], rows, self.column_groups(node))
         bias = np.ascontiguousarray(self.pack_bias(node, B, rows))
         ins[3] = Value(f"{node.name}.bias", shape=bias.shape, const=bias)
         node.inputs = ins
@@ -98,17 +98,26 @@ class RecurrentOp(Op):
 
     def unpack(self, node):
         inv = np.argsort(self.gate_rows(node))
-        W = dequantize(node.inputs[1]).T[inv]
-        R = dequantize(node.inputs[2]).T[inv]
+        GH = self.gates * self.hidden(node)
+        W = from_panels(node.inputs[1], [GH]).T[inv]
+        R = from_panels(node.inputs[2], self.column_groups(node)).T[inv]
         return (W.astype(np.float32), R.astype(np.float32),
                 self.unpack_bias(node, node.inputs[3].const, inv).astype(np.float32))
 
+    def column_groups(self, node):
+        """Output groups of the packed R that a kernel runs apart (default: all G*H at once)."""
+        return [self.gates * self.hidden(node)]
+
     def check_packed(self, node, n_in):
         GH = self.gates * self.hidden(node)
-        for slot, k in ((1, n_in), (2, self.hidden(node))):
+        for slot, k, groups in ((1, n_in, [GH]), (2, self.hidden(node), self.column_groups(node))):
             v = node.input(slot)
-            if v is None or not v.is_const or tuple(v.const.shape) != (k, GH):
-                raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} is not [{k}, {GH}]")
+            want = panel_shape(k, groups)
+            if v is None or not v.is_const or tuple(v.const.shape) != want:
+                raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} is not a panel matrix {list(want)}")
+            if v.scale is not None and v.scale.shape != (want[0] * want[2],):
+                raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} has {v.scale.size} scales, "
+                                            f"expected {want[0] * want[2]}")
 
     def weight_fields(self, node, ctx):
         """(w_off, w_scale_off, r_off, r_scale_off, b_off) of the packed weights."""

@@ -2,17 +2,17 @@
 
     h = f(W x + R h_prev + Wb + Rb)        default f = tanh; clip bounds f's input.
 
-Kernel layout (pack pass): Wt [I, H] and Rt [H, H] input-major (float32 or int8,
+Kernel layout (pack pass): W [I -> H] and R [H -> H] panel matrices (float32 or int8,
 :mod:`edgernn.ops.matvec`); biases summed to [H].
 Row: [OP_RNN, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
-pre_scratch (H), tmp_scratch (H)].
+pre_scratch (H)].
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate_inplace
-from .matvec import add_matvec, set_bias
+from .matvec import add_matvec, lanes_for, set_bias
 from .program import OP_RNN
 from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
 
@@ -22,12 +22,12 @@ def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     """W x for every row of ``work`` at once, then R h and the activation per row (rows are
     streams, or with ``seq`` consecutive frames of one stream)."""
     xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    wo, ws, ro, rs, bo, pre, tmp = row[11:18]
+    wo, ws, ro, rs, bo, pre = row[11:17]
     set_bias(consts, bo, H, work, pre)
-    add_matvec(consts, qconsts, wo, ws, n_in, H, H, work, xo, pre, tmp)
+    add_matvec(consts, qconsts, wo, ws, n_in, H, work, xo, pre, lanes_for(H))
     for t in range(work.shape[0] if seq else 1):
         rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
-        add_matvec(consts, qconsts, ro, rs, H, H, H, rows, h_in, pre, tmp)
+        add_matvec(consts, qconsts, ro, rs, H, H, rows, h_in, pre, lanes_for(H))
         for s in range(rows.shape[0]):
             rnn_cell(row, fparams, rows[s])
 
@@ -66,9 +66,9 @@ class RNN(RecurrentOp):
     def emit(self, node, ctx):
         H = self.hidden(node)
         fields, reads, writes = self.emit_common(node, ctx)
-        pre, tmp = ctx.scratch(H), ctx.scratch(H)
-        fields += [*self.weight_fields(node, ctx), pre, tmp]
-        ctx.row(node, OP_RNN, fields, reads=reads, writes=writes + [(pre, H), (tmp, H)])
+        pre = ctx.scratch(H)
+        fields += [*self.weight_fields(node, ctx), pre]
+        ctx.row(node, OP_RNN, fields, reads=reads, writes=writes + [(pre, H)])
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

@@ -1,7 +1,7 @@
 """Quantise packed float32 weight matrices to int8 (weights only, see :mod:`edgernn.quant`).
 
-Runs after :mod:`.pack`: the matrices of dense and recurrent ops (inputs Wt, Rt) become int8
-with a float32 scale per output column. Biases, peepholes, norms and activations stay float32.
+Runs after :mod:`.pack`: the panel matrices of dense and recurrent ops (inputs W, R) become
+int8 with a float32 scale per output column. Biases, peepholes, norms and activations stay float32.
 """
 from ..ir.graph import Value
 from ..quant import quantize_columns
@@ -18,7 +18,7 @@ def quantize_weights(graph):
             continue
         for slot in MATRIX_SLOTS.get(n.op, ()):
             v = n.input(slot)
-            if v is None or v.scale is not None or v.const.ndim != 2:
+            if v is None or v.scale is not None or v.const.ndim != 3:
                 continue
             if id(v) not in done:
                 q, scale = quantize_columns(v.const)
