@@ -88,11 +88,13 @@ def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_ma
     frame is the stream's state after the chunk."""
     T = frames.shape[0]
     for s in range(work.shape[0]):
-        rows[0, :] = work[s]
+        for j in range(work.shape[1]):
+            rows[0, j] = work[s, j]
         for t in range(T):
             load_frame(rows[t], frames[t, s], in_map)
         execute(prog, fparams, consts, qconsts, rows, True)
-        work[s, state_off:state_off + state_len] = rows[T - 1, state_off:state_off + state_len]
+        for j in range(state_off, state_off + state_len):
+            work[s, j] = rows[T - 1, j]
         for t in range(T):
             store_frame(rows[t], outs[t, s], out_map)
 
@@ -104,12 +106,13 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
     x: float32, B * F_in values in stream order (any shape; read flat); y: float32 [B * F_out],
     written; io: int64 [in_off, F_in, out_off, F_out]. Fewer arguments and no packing make
     the Python side of a step cheaper than :func:`run_frames` with T = 1."""
-    xf = x.ravel()
     in_off, n_in, out_off, n_out = io[0], io[1], io[2], io[3]
-    for s in range(work.shape[0]):
-        w = work[s]
-        for j in range(n_in):
-            w[in_off + j] = xf[s * n_in + j]
+    s, j = 0, 0
+    for v in x.flat:
+        work[s, in_off + j] = v
+        j += 1
+        if j == n_in:
+            s, j = s + 1, 0
     execute(prog, fparams, consts, qconsts, work, False)
     for s in range(work.shape[0]):
         w = work[s]

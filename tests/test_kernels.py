@@ -216,3 +216,35 @@ def test_step_takes_non_contiguous_frames(batch):
     a, b = m.stream(batch=batch), m.stream(batch=batch)
     for _ in range(3):
         np.testing.assert_array_equal(a.step(view), b.step(np.ascontiguousarray(view)))
+
+
+def _unusual_layouts(frame):
+    """The same values as strided, read-only, misaligned, byte-swapped and Fortran arrays."""
+    strided = np.stack([frame, frame], axis=-1)[..., 0]
+    readonly = frame.copy()
+    readonly.flags.writeable = False
+    raw = np.zeros(frame.nbytes + 1, np.uint8)
+    misaligned = np.frombuffer(raw[1:].data, np.float32).reshape(frame.shape)
+    misaligned[...] = frame
+    swapped = frame.astype(frame.dtype.newbyteorder(">"))
+    out = [strided, readonly, misaligned, swapped]
+    if frame.ndim == 2:
+        out.append(np.asfortranarray(frame))
+    return out
+
+
+@pytest.mark.parametrize("batch", [None, 3])
+def test_step_gives_the_same_for_every_array_layout(batch):
+    """Stream.step calls the compiled kernel without Numba's dispatch for aligned C-contiguous
+    float32 frames once it has seen one; any other array must still take the checked path
+    and give what its contiguous copy gives."""
+    m = edgernn.load(CASES["lstm_wide"](), time_axis=0)
+    B = 1 if batch is None else batch
+    a, b = m.stream(batch=batch), m.stream(batch=batch)
+    for t in range(4):
+        frame = rand(*((B,) if batch else ()), *m.inputs[0].frame_shape)
+        np.testing.assert_array_equal(a.step(frame), b.step(frame.copy()))    # the direct call
+        for odd in _unusual_layouts(frame):
+            assert not (odd.flags.c_contiguous and odd.flags.aligned and odd.dtype == np.float32
+                        and odd.dtype.isnative) or odd.flags.writeable is False
+            np.testing.assert_array_equal(a.step(odd), b.step(frame.copy()), err_msg=str(odd.flags))

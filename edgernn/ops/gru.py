@@ -38,7 +38,8 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     set_bias(consts, bo, G, work, gx)
     add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G))
     for t in range(work.shape[0] if seq else 1):
-        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        rows = work[r0:r1]
         set_bias(consts, bo + G, n_rec, rows, gh)
         add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes)
         for s in range(rows.shape[0]):

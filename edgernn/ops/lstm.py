@@ -40,7 +40,8 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
     for t in range(work.shape[0] if seq else 1):
         if seq:
             carry_state(work, t, c_out, c_in, H)
-        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        rows = work[r0:r1]
         add_matvec(consts, qconsts, ro, rs, H, G, rows, h_in, gates, lanes_for(G))
         for s in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[s])

@@ -28,7 +28,7 @@ registers and spill).
 import platform
 
 import numpy as np
-from numba import carray, literally, types
+from numba import literally, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -109,19 +109,25 @@ def from_panels(v, groups):
 
 @intrinsic
 def _stack_floats(typingctx, rows, lanes):
-    """float32* to ``rows * lanes`` floats on the stack (both compile-time literals).
+    """A float32 array of ``rows * lanes`` elements on the stack (both compile-time literals).
 
     An array from ``np.empty`` is a heap block LLVM cannot see through, so ``acc[j] += ...``
     would load and store memory on every pass; an ``alloca`` indexed by constants (after
-    unrolling) is promoted to registers."""
+    unrolling) is promoted to registers. The array has no owner (no NRT meminfo)."""
     if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
         return None
     count = rows.literal_value * lanes.literal_value
+    arr_t = types.Array(types.float32, 1, "C")
 
     def codegen(context, builder, sig, args):
-        return cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
+        data = cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
+        arr = context.make_array(arr_t)(context, builder)
+        intp = context.get_value_type(types.intp)
+        context.populate_array(arr, data=data, shape=[intp(count)], strides=[intp(4)], itemsize=intp(4),
+                               meminfo=None)
+        return arr._getvalue()
 
-    return types.CPointer(types.float32)(rows, lanes), codegen
+    return arr_t(rows, lanes), codegen
 
 
 @jit
@@ -131,7 +137,7 @@ def _panel_block(w, w_off, k_in, width, work, r0, v_off, out_off, consts, s_off,
     at consts[s_off:] when s_off >= 0."""
     literally(rows)
     literally(lanes)
-    acc = carray(_stack_floats(rows, lanes), rows * lanes)
+    acc = _stack_floats(rows, lanes)
     for j in range(rows * lanes):
         acc[j] = np.float32(0.0)
     panel = w[w_off:w_off + k_in * lanes]          # slices taken once: indices from 0 inside

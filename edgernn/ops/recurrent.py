@@ -265,14 +265,16 @@ def carry_state(work, t, src, dst, n):
 
 @jit
 def recurrent_rows(work, t, seq, h_out, h_in, H, cnt):
-    """The rows the recurrent half of a kernel runs on at pass t: every stream (not ``seq``,
-    one pass), or in sequence mode frame t alone, after it takes over frame t-1's h and
-    frame counter (the caller carries any other state, e.g. LSTM's c)."""
+    """(first, end) of the rows the recurrent half of a kernel runs on at pass t: every
+    stream (not ``seq``, one pass), or in sequence mode frame t alone, after it takes over
+    frame t-1's h and frame counter (the caller carries any other state, e.g. LSTM's c).
+    Bounds, not a view: kernels compile without Numba's reference counting (config.py), and
+    then a function may only return the arrays it was given."""
     if not seq:
-        return work
+        return 0, work.shape[0]
     carry_state(work, t, h_out, h_in, H)
     carry_state(work, t, cnt, cnt, 1)
-    return work[t:t + 1]
+    return t, t + 1
 
 
 @jit

@@ -26,7 +26,8 @@ def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     set_bias(consts, bo, H, work, pre)
     add_matvec(consts, qconsts, wo, ws, n_in, H, work, xo, pre, lanes_for(H))
     for t in range(work.shape[0] if seq else 1):
-        rows = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        rows = work[r0:r1]
         add_matvec(consts, qconsts, ro, rs, H, H, rows, h_in, pre, lanes_for(H))
         for s in range(rows.shape[0]):
             rnn_cell(row, fparams, rows[s])
