@@ -21,9 +21,10 @@ one weight load per vector and ROWS fused multiply-adds with it, nothing else:
 Every output has its own chain of K FMAs (fastmath 'contract' only), whatever the blocking of
 rows: results are the same for any batch size, and a chunk equals its steps, bit for bit. 64
 outputs are 4 AVX-512 or 16 NEON registers per row: enough independent chains to hide the
-FMA latency, few enough to leave room for the weights. ``ROWS`` is 2 on x86-64 (32 vector
-registers hold two rows' accumulators) and 1 elsewhere (two rows would take all 32 NEON
-registers and spill).
+FMA latency, few enough to leave room for the weights. ``ROWS`` is 4 on x86-64 (4 x 4 AVX-512
+accumulators leave 16 of the 32 registers for weights and broadcasts; B = 64 ran at 82-99
+GFLOP/s with 4 rows against 73-92 with 2, ``benchmarks/perf.py``) and 1 elsewhere (two rows
+would take all 32 NEON registers and spill).
 """
 import platform
 
@@ -37,7 +38,7 @@ from ..ir.graph import Value
 
 PANEL = 64
 NARROW = 16
-ROWS = 2 if platform.machine().lower() in ("x86_64", "amd64") else 1
+ROWS = 4 if platform.machine().lower() in ("x86_64", "amd64") else 1
 
 
 def input_major(v, rows=None):
