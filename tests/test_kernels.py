@@ -120,7 +120,7 @@ CASES = {
 WEIGHTED = [name for name in CASES if name.split("_")[0] in ("lstm", "gru", "rnn", "dense", "gemm")]
 
 
-@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("batch", [None, 5])    # 5: a block of 4 rows (x86) and 1
 @pytest.mark.parametrize("name,weights", [(n, "float32") for n in sorted(CASES)] + [(n, "int8") for n in WEIGHTED])
 def test_kernel_matches_numpy_reference(name, weights, batch):
     """int8: the reference multiplies by the dequantised weights (q * scale, in NumPy); the
@@ -182,7 +182,7 @@ def test_int8_weights_are_int8_in_the_engine():
 
 
 @pytest.mark.parametrize("rows", [128, 5])
-@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("batch", [None, 5])    # 5: a block of 4 rows (x86) and 1
 @pytest.mark.parametrize("name,weights", [(n, w) for n in sorted(CASES) if n.split("_")[0] in ("lstm", "gru", "rnn")
                                           for w in ("float32", "int8")])
 def test_chunk_runs_op_by_op_and_equals_steps(name, weights, batch, rows, monkeypatch):
@@ -205,7 +205,7 @@ def test_chunk_runs_op_by_op_and_equals_steps(name, weights, batch, rows, monkey
             np.testing.assert_array_equal(v, s_step.state[key])
 
 
-@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("batch", [None, 5])    # 5: a block of 4 rows (x86) and 1
 def test_step_takes_non_contiguous_frames(batch):
     """The fast path reads frames flat: a strided view must give what its copy gives."""
     m = edgernn.load(CASES["gru_lbr1_clip"](), time_axis=0)
@@ -233,7 +233,7 @@ def _unusual_layouts(frame):
     return out
 
 
-@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("batch", [None, 5])    # 5: a block of 4 rows (x86) and 1
 def test_step_gives_the_same_for_every_array_layout(batch):
     """Stream.step calls the compiled kernel without Numba's dispatch for aligned C-contiguous
     float32 frames once it has seen one; any other array must still take the checked path
@@ -248,3 +248,19 @@ def test_step_gives_the_same_for_every_array_layout(batch):
             assert not (odd.flags.c_contiguous and odd.flags.aligned and odd.dtype == np.float32
                         and odd.dtype.isnative) or odd.flags.writeable is False
             np.testing.assert_array_equal(a.step(odd), b.step(frame.copy()), err_msg=str(odd.flags))
+
+
+@pytest.mark.parametrize("weights", ["float32", "int8"])
+def test_a_batch_gives_each_stream_what_it_gets_alone(weights):
+    """Streams stepped together share each weight load (blocks of rows in ops/matvec.py);
+    every output's sum keeps its order, so each stream's result is bit for bit its own."""
+    m = edgernn.load(CASES["gru_lbr0_wide"](), time_axis=0, weights=weights)
+    B = 7
+    together, alone = m.stream(batch=B), [m.stream() for _ in range(B)]
+    for _ in range(5):
+        frames = rand(B, *m.inputs[0].frame_shape, scale=1.5)
+        got = together.step(frames)
+        got = got[0] if isinstance(got, tuple) else got
+        for b in range(B):
+            want = alone[b].step(frames[b])
+            np.testing.assert_array_equal(got[b], want[0] if isinstance(want, tuple) else want)
