@@ -18,6 +18,15 @@ Modes:
   per layer, the dense head), timed the same way: how long reading the weights once takes.
 Start-up: a fresh process loads the model and steps once with the Numba cache warm, and with
 EDGERNN_NO_CACHE=1 (a first compile, as on a fresh machine).
+
+Bounds, measured in the same run, for the targets a machine may not allow:
+- the call floor: Stream.step of a one-op model (Relu): what any step costs in Python and
+  dispatch; ORT / (call floor + engine compute) is the best single-frame ratio there is;
+- the GEMM peak: numpy's sgemm (one thread, 512 x 512), the most FLOP/s this core gives; B=64
+  can be at most peak / (B=1 GFLOP/s) times faster than B=1;
+- the engine's dense kernel in cache (the 256 x 256 probe of edgernn.devices), float32 and
+  int8 weights, B=1: int8 cannot take less than FLOP / (int8 rate) per step.
+BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, set before numpy loads), as does everything.
 """
 import argparse
 import os
@@ -27,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,9 +73,11 @@ def stats(ts):
 
 # ---------------------------------------------------------------- runners
 def edgernn_runs(path, frames, weights):
+    from edgernn.breakdown import time_rows
     m = edgernn.load(path, weights=weights)
     s = m.stream()
     single = stats(timed(s.step, frames))
+    engine_us = time_rows(m.plan, s._work.copy(), m.plan.prog) * 1e6     # the program alone, no Python
     chunks = frames[:len(frames) // CHUNK * CHUNK].reshape(-1, CHUNK, frames.shape[1])
     per_frame = timed(s.run, chunks, warm=2) / CHUNK
     batched = {}
@@ -77,7 +90,7 @@ def edgernn_runs(path, frames, weights):
     chunk_us = float(np.median(per_frame) * 1e6)
     flops = m.flops_per_step()
     rates = {"chunk": flops / chunk_us / 1e3, **{f"B={b}": flops * batched[b]["frames_per_s"] / 1e9 for b in BATCHES}}
-    return {"single": single, "chunk_per_frame_us": chunk_us, "batched": batched,
+    return {"single": single, "engine_us": engine_us, "chunk_per_frame_us": chunk_us, "batched": batched,
             "weight_bytes": m.weight_bytes(), "flops_per_step": flops, "gflops": rates}
 
 
@@ -149,6 +162,28 @@ def floor_run(name, frames):
     return {"single": stats(timed(step, frames)), "bytes": int(sum(w.nbytes for w in mats))}
 
 
+def bounds(frames):
+    """The call floor (us), GEMM peak and in-cache dense kernel rates (GFLOP/s); module doc."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgernn.devices import measure_engine_gflops
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "floor",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, frames.shape[1]])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    s = edgernn.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), time_axis=0).stream()
+    call_us = stats(timed(s.step, frames))["p50_us"]
+    a, b = (np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32) for _ in range(2))
+    a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 0.5:
+        a @ b
+        n += 1
+    peak = 2 * 512 ** 3 * n / (time.perf_counter() - t0) / 1e9
+    return {"call_floor_us": call_us, "sgemm_peak_gflops": peak,
+            "dense_f32_gflops": measure_engine_gflops(False), "dense_int8_gflops": measure_engine_gflops(True)}
+
+
 def startup(path, cold):
     code = ("import time, numpy as np; t = time.perf_counter(); import edgernn; "
             f"m = edgernn.load({str(path)!r}); m.stream().step(np.zeros(m.inputs[0].frame_shape, np.float32)); "
@@ -166,9 +201,12 @@ def targets(r):
         runs = r["models"][model]
         return (runs["edgernn"][weights] if who == "edgernn" else runs[who])["single"]["p50_us"]
     rows = []
+    bd = r["bounds"]
     for model, k in (("gru1x37", 10), ("lstm2x128", 3)):
         ratio = single(model, "ort") / single(model, "edgernn")
         rows.append((f"{model}: ORT / edgernn single frame (float32)", ratio, f">= {k}", ratio >= k))
+        best = single(model, "ort") / (bd["call_floor_us"] + r["models"][model]["edgernn"]["float32"]["engine_us"])
+        rows.append(("  bound: ORT / (call floor + engine compute)", best, "report", None))
     for model in ("lstm2x128", "lstm3x256"):
         ratio = single(model, "edgernn") / single(model, "floor")
         rows.append((f"{model}: edgernn / BLAS floor", ratio, "<= 1.3", ratio <= 1.3))
@@ -180,6 +218,10 @@ def targets(r):
         ratio = single(model, "edgernn", "int8") / single(model, "edgernn")
         limit = 0.5 if model == "lstm3x256" else 1.0
         rows.append((f"{model}: int8 / float32 single frame", ratio, f"<= {limit}", ratio <= limit))
+        if model == "lstm3x256":
+            e = r["models"][model]["edgernn"]
+            least = e["int8"]["flops_per_step"] / (bd["dense_int8_gflops"] * 1e3) / single(model, "edgernn")
+            rows.append(("  bound: FLOP / in-cache int8 kernel rate, / float32", least, "report", None))
     for model in MODELS:
         runs = r["models"][model]
         ratio = runs["edgernn"]["float32"]["chunk_per_frame_us"] / runs["ort"]["chunk_per_frame_us"]
@@ -188,6 +230,8 @@ def targets(r):
         b = r["models"][model]["edgernn"]["float32"]["batched"]
         ratio = b["64"]["frames_per_s"] / b["1"]["frames_per_s"] if "64" in b else b[64]["frames_per_s"] / b[1]["frames_per_s"]
         rows.append((f"{model}: frames/s B=64 / B=1", ratio, ">= 8", ratio >= 8))
+        ceiling = bd["sgemm_peak_gflops"] / r["models"][model]["edgernn"]["float32"]["gflops"]["B=1"]
+        rows.append(("  bound: sgemm peak / B=1 GFLOP/s", ceiling, "report", None))
     warm = r["startup_s"]["cached"]
     rows.append(("start-up with the Numba cache (s)", warm, "< 1", warm < 1))
     for model in MODELS:          # reported, no target: LiteRT in its fastest streaming form
@@ -220,6 +264,7 @@ def main(argv=None):
                     runs[key] = litert_runs(tfl, frames)
             report["models"][name] = runs
             print(f"measured {name}", file=sys.stderr)
+        report["bounds"] = bounds(frames)
         report["startup_s"] = {"cached": startup(Path(d) / "lstm2x128.onnx", cold=False),
                                "first_compile": startup(Path(d) / "lstm2x128.onnx", cold=True)}
     print(f"machine: {report['machine']}\n")
@@ -241,6 +286,10 @@ def main(argv=None):
             g = e["gflops"]
             print(f"{name:<11}{w:<9}{e['flops_per_step'] / 1e6:>11.3f}   {g['chunk']:.1f}, {g['B=1']:.1f}, "
                   f"{g['B=8']:.1f}, {g['B=64']:.1f}")
+    bd = report["bounds"]
+    print(f"\nbounds: call floor {bd['call_floor_us']:.2f} us (Stream.step of a one-op model); sgemm peak "
+          f"{bd['sgemm_peak_gflops']:.1f} GFLOP/s (1 thread); engine dense 256x256 in cache, B=1: "
+          f"{bd['dense_f32_gflops']:.1f} GFLOP/s float32, {bd['dense_int8_gflops']:.1f} int8")
     print(f"\nstart-up (load + first step, fresh process): {report['startup_s']['cached']:.2f} s with the Numba "
           f"cache, {report['startup_s']['first_compile']:.2f} s compiling (fresh machine)\n")
     report["targets"] = []

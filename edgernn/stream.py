@@ -9,19 +9,20 @@ SEQUENCE_ROWS = 128
 _FLOAT32 = np.dtype(np.float32)
 
 
-def _native_entry(dispatcher, args):
-    """The compiled entry of ``dispatcher`` for these arguments' types when every one is an
-    aligned C-contiguous array (calling it skips Numba's type dispatch, ~0.2 us of a step),
-    else None. It does not check its arguments: the caller passes only arrays of exactly
-    these types (x: a C-contiguous, aligned, native float32 array of the frame shape; the
-    other arguments are fixed per stream)."""
-    if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.aligned for a in args):
-        return None
+def _native_step(engine_args, x_ndim, out_size):
+    """``engine.step_frame`` compiled for a float32 frame of any layout with ``x_ndim`` axes,
+    as its native entry point: calling it skips Numba's type dispatch (~0.2 us of a step) and
+    does not check its arguments, so the caller passes exactly these types (x: a native
+    float32 ndarray of the frame shape; any strides, read-only or not). The dispatcher itself
+    when this Numba has no such entry (it then checks and dispatches every call)."""
+    from numba import typeof, types
+    y, io = np.empty(out_size, np.float32), np.zeros(4, np.int64)
+    sig = tuple(typeof(a) for a in engine_args) + (types.Array(types.float32, x_ndim, "A"), typeof(y), typeof(io))
     try:
-        sig = tuple(dispatcher.typeof_pyval(a) for a in args)
-        return dispatcher.overloads[sig].entry_point
-    except (AttributeError, KeyError):          # another Numba: keep using the dispatcher
-        return None
+        step_frame.compile(sig)
+        return step_frame.overloads[sig].entry_point
+    except Exception:                       # noqa: BLE001 -- any failure: the checked path
+        return step_frame
 
 
 class Stream:
@@ -46,10 +47,11 @@ class Stream:
         self._out_shape = lead + tuple(model.outputs[0].frame_shape)
         self._out_flat = (self._B * model._out_width,)
         self._flat_out = self._out_flat == self._out_shape
-        self._step_native = None
         if self._fast:
             self._io = np.array([model._in_map[0, 1], model._in_map[0, 2],
                                  model._out_map[0, 1], model._out_map[0, 2]], np.int64)
+            native = _native_step(self._engine_args, len(self._in_shape), self._out_flat)
+            self._hot = self._engine_args + (self._io, native)
         self.reset()
 
     # ------------------------------------------------------------ running
@@ -107,12 +109,8 @@ class Stream:
             x = frames[0]
             if type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == self._in_shape:
                 y = np.empty(self._out_flat, _FLOAT32)
-                flags = x.flags
-                if flags.c_contiguous and flags.aligned and self._step_native is not None:
-                    self._step_native(*self._engine_args, x, y, self._io)
-                else:
-                    step_frame(*self._engine_args, x, y, self._io)
-                    self._step_native = _native_entry(step_frame, self._engine_args + (x, y, self._io))
+                prog, fparams, consts, qconsts, work, io, native = self._hot
+                native(prog, fparams, consts, qconsts, work, x, y, io)
                 return y if self._flat_out else y.reshape(self._out_shape)
         return self._unpack(self._run(self._pack(frames, ())), False)
 
