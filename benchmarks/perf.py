@@ -13,7 +13,8 @@ Modes:
 - single frame per call: p50, p99 and max of each step's wall time (perf_counter_ns around
   the call, after a warm-up);
 - a chunk of 100 frames per call, per frame;
-- B = 1, 8, 64 streams stepped together: frames per second;
+- B = 1, 8, 64 streams stepped together: frames per second; B = 64 also with threads=2 (the
+  streams split in two blocks on two cores);
 - the floor: numpy's BLAS sgemv over every weight matrix of one step ([gates*H, inputs+H]
   per layer, the dense head), timed the same way: how long reading the weights once takes.
 Start-up: a fresh process loads the model and steps once with the Numba cache warm, and with
@@ -51,6 +52,7 @@ MODELS = list(SHAPES)
 TFLITE = ROOT / "benchmarks" / "models"
 CHUNK = 100
 BATCHES = (1, 8, 64)
+THREADS = 2             # B = 64 is also stepped with Stream(batch=64, threads=THREADS)
 
 
 def timed(fn, frames, warm=200):
@@ -81,12 +83,12 @@ def edgernn_runs(path, frames, weights):
     chunks = frames[:len(frames) // CHUNK * CHUNK].reshape(-1, CHUNK, frames.shape[1])
     per_frame = timed(s.run, chunks, warm=2) / CHUNK
     batched = {}
-    for b in BATCHES:
-        sb = m.stream(batch=b)
+    for b, threads in [(b, 1) for b in BATCHES] + [(BATCHES[-1], THREADS)]:
+        sb = m.stream(batch=b, threads=threads)
         fb = np.ascontiguousarray(np.broadcast_to(frames[:, None, :], (len(frames), b, frames.shape[1])))
         n = max(200, len(frames) // b)
         t = np.median(timed(sb.step, fb[:n], warm=20))
-        batched[b] = {"step_us": float(t * 1e6), "frames_per_s": float(b / t)}
+        batched[b if threads == 1 else f"{b}x{threads}"] = {"step_us": float(t * 1e6), "frames_per_s": float(b / t)}
     chunk_us = float(np.median(per_frame) * 1e6)
     flops = m.flops_per_step()
     rates = {"chunk": flops / chunk_us / 1e3, **{f"B={b}": flops * batched[b]["frames_per_s"] / 1e9 for b in BATCHES}}
@@ -230,6 +232,9 @@ def targets(r):
         b = r["models"][model]["edgernn"]["float32"]["batched"]
         ratio = b["64"]["frames_per_s"] / b["1"]["frames_per_s"] if "64" in b else b[64]["frames_per_s"] / b[1]["frames_per_s"]
         rows.append((f"{model}: frames/s B=64 / B=1", ratio, ">= 8", ratio >= 8))
+        key = f"64x{THREADS}"
+        with_threads = b[key]["frames_per_s"] / b[1]["frames_per_s"]
+        rows.append((f"  with threads={THREADS}: B=64 / B=1", with_threads, "report", None))
         ceiling = bd["sgemm_peak_gflops"] / r["models"][model]["edgernn"]["float32"]["gflops"]["B=1"]
         rows.append(("  bound: sgemm peak / B=1 GFLOP/s", ceiling, "report", None))
     warm = r["startup_s"]["cached"]
@@ -269,7 +274,7 @@ def main(argv=None):
                                "first_compile": startup(Path(d) / "lstm2x128.onnx", cold=True)}
     print(f"machine: {report['machine']}\n")
     print(f"{'model':<11}{'runtime':<16}{'p50 us':>9}{'p99 us':>9}{'max us':>9}{'chunk us/f':>12}"
-          f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}")
+          f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}{f'B=64 x{THREADS}':>11}")
     for name, runs in report["models"].items():
         rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in ("float32", "int8")] + \
                [(who, runs[who]) for who in ("ort", "litert", "litert int8", "floor") if who in runs]
@@ -277,7 +282,8 @@ def main(argv=None):
             s = run["single"]
             chunk = f"{run['chunk_per_frame_us']:>12.2f}" if "chunk_per_frame_us" in run else " " * 12
             b = run.get("batched", {})
-            fps = "".join(f"{b[k]['frames_per_s']:>{10 if k != 64 else 11},.0f}" for k in BATCHES) if b else ""
+            keys = list(BATCHES) + [f"64x{THREADS}"]
+            fps = "".join(f"{b[k]['frames_per_s']:>{10 if k in (1, 8) else 11},.0f}" for k in keys) if b else ""
             print(f"{name:<11}{label:<16}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['max_us']:>9.1f}{chunk}{fps}")
     print(f"\n{'model':<11}{'weights':<9}{'MFLOP/step':>11}   GFLOP/s: chunk, B=1, B=8, B=64 (edgernn)")
     for name, runs in report["models"].items():

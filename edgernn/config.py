@@ -38,6 +38,14 @@ def jit(fn):
     return numba.njit(**JIT_OPTIONS)(fn)
 
 
+def jit_parallel(fn):
+    """The same options with ``parallel=True``: ``numba.prange`` loops run on Numba's threads
+    (batched streams with ``threads`` > 1; the thread count is set per call)."""
+    import numba
+
+    return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
+
+
 def drop_stale_cache():
     """Delete edgernn's Numba cache files when any of its sources changed since they were
     written (stamp: a hash of the sources in __pycache__/kernels.hash). Best effort: a

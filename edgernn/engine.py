@@ -9,7 +9,9 @@ frames. It is compiled once for every model (the program is data), and cached by
     out_map int64 [n_out, 3]       (column, work offset, size) per output
     work    float32 [B, W]         one row per stream; state lives in it between calls
 """
-from .config import jit
+from numba import prange
+
+from .config import jit, jit_parallel
 from .ops.dense import dense_kernel
 from .ops.elementwise import binary_kernel, unary_kernel
 from .ops.gru import gru_kernel
@@ -118,3 +120,23 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
         w = work[s]
         for j in range(n_out):
             y[s * n_out + j] = w[out_off + j]
+
+
+@jit_parallel
+def run_frames_threaded(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map, bounds):
+    """:func:`run_frames` with the streams split into blocks (rows bounds[b] .. bounds[b + 1]
+    of ``work``), one block per thread: the blocks share nothing but the read-only weights."""
+    for b in prange(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        run_frames(prog, fparams, consts, qconsts, work[r0:r1], frames[:, r0:r1], in_map, outs[:, r0:r1], out_map)
+
+
+@jit_parallel
+def run_chunk_threaded(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map, rows, state_off,
+                       state_len, bounds):
+    """:func:`run_chunk` with the streams split into blocks as in :func:`run_frames_threaded`;
+    block b uses the scratch ``rows[b]``."""
+    for b in prange(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        run_chunk(prog, fparams, consts, qconsts, work[r0:r1], frames[:, r0:r1], in_map, outs[:, r0:r1], out_map,
+                  rows[b], state_off, state_len)

@@ -38,13 +38,15 @@ class Model:
         self._in_width = int(sum(s.size for s in p.inputs))
         self._out_width = int(sum(s.size for s in p.outputs))
 
-    def stream(self, batch=None):
+    def stream(self, batch=None, threads=1):
         """A new :class:`~edgernn.stream.Stream` starting from the initial state.
 
         batch=None: frames have the per-frame input shape. batch=B: B independent streams
-        stepped together; frames have shape (B, *frame_shape)."""
+        stepped together; frames have shape (B, *frame_shape). threads=N (batch >= N): the
+        streams are split into N blocks stepped on N of Numba's threads (default 1: a Pi
+        runs its audio stack on the other cores)."""
         from .stream import Stream
-        return Stream(self, batch)
+        return Stream(self, batch, threads)
 
     # ------------------------------------------------------------ facts for `edgernn info`
     def op_counts(self):

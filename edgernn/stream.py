@@ -1,7 +1,7 @@
 """Stream: one sequence (or B sequences in step) with its state kept inside."""
 import numpy as np
 
-from .engine import run_chunk, run_frames, step_frame
+from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame
 from .errors import FrameShapeError, StateError
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
@@ -25,15 +25,37 @@ def _native_step(engine_args, x_ndim, out_size):
         return step_frame
 
 
+def _thread_blocks(threads, B):
+    """Row bounds of ``threads`` blocks of B streams (None for one thread)."""
+    import numba
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if threads == 1:
+        return None
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads={threads}, but Numba has {numba.config.NUMBA_NUM_THREADS} "
+                         "(NUMBA_NUM_THREADS, by default the number of cores)")
+    if threads > B:
+        raise ValueError(f"threads={threads} splits the batch of streams into blocks, one per thread; "
+                         f"it needs batch >= {threads}, got {B} stream(s)")
+    return np.linspace(0, B, threads + 1).round().astype(np.int64)
+
+
+def _set_threads(n):
+    import numba
+    numba.set_num_threads(n)
+
+
 class Stream:
     """Run frames one at a time (:meth:`step`) or a chunk at a time (:meth:`run`).
 
     The state (hidden and cell states, frame counters) lives in this object; :attr:`state`
     reads a copy and assigning it restores one. All streams of a model share its weights."""
 
-    def __init__(self, model, batch=None):
+    def __init__(self, model, batch=None, threads=1):
         if batch is not None and (int(batch) != batch or batch < 1):
             raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+        self._blocks = _thread_blocks(threads, 1 if batch is None else int(batch))
         self.model = model
         self.batch = batch
         self._B = 1 if batch is None else int(batch)
@@ -42,7 +64,7 @@ class Stream:
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
         # the one-input, one-output step needs no packing: precomputed shapes and buffers
         lead = () if batch is None else (self._B,)
-        self._fast = len(model.inputs) == 1 and len(model.outputs) == 1
+        self._fast = len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None
         self._in_shape = lead + tuple(model.inputs[0].frame_shape)       # a plan has >= 1 of each
         self._out_shape = lead + tuple(model.outputs[0].frame_shape)
         self._out_flat = (self._B * model._out_width,)
@@ -100,7 +122,11 @@ class Stream:
     def _run(self, packed):
         m = self.model
         outs = np.empty((packed.shape[0], self._B, m._out_width), np.float32)
-        run_frames(*self._engine_args, packed, m._in_map, outs, m._out_map)
+        if self._blocks is None:
+            run_frames(*self._engine_args, packed, m._in_map, outs, m._out_map)
+        else:
+            _set_threads(len(self._blocks) - 1)
+            run_frames_threaded(*self._engine_args, packed, m._in_map, outs, m._out_map, self._blocks)
         return outs
 
     def step(self, *frames):
@@ -127,11 +153,17 @@ class Stream:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]
         outs = np.empty((T, self._B, m._out_width), np.float32)
-        rows = np.empty((min(T, SEQUENCE_ROWS), p.work_size), np.float32)
+        blocks = self._blocks if self._blocks is not None else np.array([0, self._B], np.int64)
+        rows = np.empty((len(blocks) - 1, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
+        if self._blocks is not None:
+            _set_threads(len(blocks) - 1)
         for t0 in range(0, T, SEQUENCE_ROWS):
             t1 = min(T, t0 + SEQUENCE_ROWS)
-            run_chunk(*self._engine_args, packed[t0:t1], m._in_map, outs[t0:t1], m._out_map, rows[:t1 - t0],
-                      p.state_offset, p.state_init.size)
+            args = (*self._engine_args, packed[t0:t1], m._in_map, outs[t0:t1], m._out_map)
+            if self._blocks is None:
+                run_chunk(*args, rows[0, :t1 - t0], p.state_offset, p.state_init.size)
+            else:
+                run_chunk_threaded(*args, rows[:, :t1 - t0], p.state_offset, p.state_init.size, blocks)
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state

@@ -264,3 +264,31 @@ def test_a_batch_gives_each_stream_what_it_gets_alone(weights):
         for b in range(B):
             want = alone[b].step(frames[b])
             np.testing.assert_array_equal(got[b], want[0] if isinstance(want, tuple) else want)
+
+
+@pytest.mark.parametrize("name", ["lstm_wide", "gru_lbr0_wide"])
+def test_threads_split_the_batch_and_change_nothing(name):
+    """threads=2 steps two blocks of streams on two of Numba's threads; each stream's result
+    is bit for bit what one thread gives, step by step and chunk by chunk."""
+    m = edgernn.load(CASES[name](), time_axis=0)
+    one, two = m.stream(batch=5), m.stream(batch=5, threads=2)
+    frames = rand(9, 5, *m.inputs[0].frame_shape)
+    for f in frames:
+        for a, b in zip(*(r if isinstance(r, tuple) else (r,) for r in (one.step(f), two.step(f)))):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(*(r if isinstance(r, tuple) else (r,) for r in (one.run(frames), two.run(frames)))):
+        np.testing.assert_array_equal(a, b)
+    for key, v in one.state.items():
+        np.testing.assert_array_equal(v, two.state[key])
+
+
+def test_threads_are_checked():
+    import numba
+    m = edgernn.load(CASES["lstm"](), time_axis=0)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            m.stream(batch=4, threads=bad)
+    with pytest.raises(ValueError, match="needs batch >= 2"):
+        m.stream(threads=2)
+    with pytest.raises(ValueError, match="NUMBA_NUM_THREADS"):
+        m.stream(batch=64, threads=numba.config.NUMBA_NUM_THREADS + 1)
