@@ -53,14 +53,17 @@ def input_major(v, rows=None):
     return w.T, scale
 
 
-@jit
-def lanes_for(narrowest):
+def _lanes_for(narrowest):
     """L, the outputs per panel, of a matrix whose narrowest column group has this many."""
     return PANEL if narrowest >= PANEL else NARROW
 
 
+#: the same for the kernels (the Python one keeps loading a model free of Numba's compiler)
+lanes_for = jit(_lanes_for)
+
+
 def panel_lanes(groups):
-    return lanes_for(min(groups))
+    return _lanes_for(min(groups))
 
 
 def panel_shape(k, groups):
