@@ -12,9 +12,9 @@ can be tried per machine with ``EDGERNN_FASTMATH=1``.
 
 ``_nrt=False`` (a Numba option without a public name, stable since Numba 0.4x): the kernels
 allocate nothing (every buffer comes from the plan), so they need none of Numba's reference
-counting, which otherwise costs atomic increments and decrements on every array slice (0.13 us
-of the 0.62 us engine step of a 37-unit GRU here). In return a compiled function may only return
-arrays it was given, and may not allocate: an allocation fails to compile, it cannot leak.
+counting, which otherwise costs atomic increments and decrements on every array slice. In
+return a compiled function may only return arrays it was given, and may not allocate: an
+allocation fails to compile, it cannot leak.
 """
 import glob
 import hashlib
