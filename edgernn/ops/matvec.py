@@ -135,46 +135,60 @@ def _stack_floats(typingctx, rows, lanes):
 
 
 @jit
-def _panel_block(w, w_off, k_in, width, work, r0, v_off, out_off, consts, s_off, rows, lanes):
-    """work[r, out_off + j] += (W v_r)[j], j < width, for the ``rows`` rows r0 .. of ``work``:
-    one panel of ``lanes`` outputs at w[w_off:] (``rows``, ``lanes``: literals), int8 scales
-    at consts[s_off:] when s_off >= 0."""
+def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes):
+    """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``: the
+    panels of ``lanes`` outputs from w[w_off:] that hold those n outputs, one after another
+    (``rows``, ``lanes``: literals), int8 scales at consts[s_off:] when s_off >= 0."""
     literally(rows)
     literally(lanes)
     acc = _stack_floats(rows, lanes)
-    for j in range(rows * lanes):
-        acc[j] = np.float32(0.0)
-    panel = w[w_off:w_off + k_in * lanes]          # slices taken once: indices from 0 inside
-    for k in range(k_in):                          # the loop need no negative-index checks
+    for p in range((n + lanes - 1) // lanes):
+        for j in range(rows * lanes):
+            acc[j] = np.float32(0.0)
+        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # slices taken once:
+        for k in range(k_in):                      # indices from 0 inside the loop need no
+            for r in range(rows):                  # negative-index checks
+                x = work[r0 + r, v_off:v_off + k_in][k]
+                for j in range(lanes):
+                    acc[r * lanes + j] += np.float32(panel[k * lanes + j]) * x
+        width = min(lanes, n - p * lanes)
         for r in range(rows):
-            x = work[r0 + r, v_off:v_off + k_in][k]
-            for j in range(lanes):
-                acc[r * lanes + j] += np.float32(panel[k * lanes + j]) * x
-    for r in range(rows):
-        o = work[r0 + r, out_off:out_off + width]
-        if s_off < 0:
-            for j in range(width):
-                o[j] += acc[r * lanes + j]
-        else:
-            sc = consts[s_off:s_off + width]
-            for j in range(width):
-                o[j] += sc[j] * acc[r * lanes + j]
+            o = work[r0 + r, out_off + p * lanes:out_off + p * lanes + width]
+            if s_off < 0:
+                for j in range(width):
+                    o[j] += acc[r * lanes + j]
+            else:
+                sc = consts[s_off + p * lanes:s_off + p * lanes + width]
+                for j in range(width):
+                    o[j] += sc[j] * acc[r * lanes + j]
+
+
+@jit
+def _add_rows(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes):
+    """Every row of ``work`` through :func:`_panel_block`, ROWS rows per weight load."""
+    literally(lanes)
+    r = 0
+    while r + ROWS <= work.shape[0]:
+        _panel_block(w, w_off, k_in, n, work, r, v_off, out_off, consts, s_off, ROWS, lanes)
+        r += ROWS
+    while r < work.shape[0]:
+        _panel_block(w, w_off, k_in, n, work, r, v_off, out_off, consts, s_off, 1, lanes)
+        r += 1
 
 
 @jit
 def _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes):
+    """Up to ROWS rows: each row block runs every panel in one call (one call per matrix for
+    a single stream). More rows: panel by panel, each panel's rows back to back, so a panel
+    is read from memory once and then from cache (a matrix larger than the cache would
+    otherwise stream from memory once per block of rows)."""
     literally(lanes)
-    n_rows = work.shape[0]
+    if work.shape[0] <= ROWS:
+        _add_rows(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes)
+        return
     for p in range((n + lanes - 1) // lanes):
-        width = min(lanes, n - p * lanes)
-        wp, sp = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
-        r = 0
-        while r + ROWS <= n_rows:
-            _panel_block(w, wp, k_in, width, work, r, v_off, out_off + p * lanes, consts, sp, ROWS, lanes)
-            r += ROWS
-        while r < n_rows:
-            _panel_block(w, wp, k_in, width, work, r, v_off, out_off + p * lanes, consts, sp, 1, lanes)
-            r += 1
+        _add_rows(w, consts, w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1, k_in,
+                  min(lanes, n - p * lanes), work, v_off, out_off + p * lanes, lanes)
 
 
 @jit
