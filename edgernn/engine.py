@@ -57,8 +57,9 @@ def load_frame(row, frame, in_map):
     """One stream's packed frame (all inputs side by side) into its work row."""
     for k in range(in_map.shape[0]):
         col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
+        dst, src = row[off:off + size], frame[col:col + size]      # slices: loops from 0 vectorise
         for j in range(size):
-            row[off + j] = frame[col + j]
+            dst[j] = src[j]
 
 
 @jit
@@ -66,8 +67,9 @@ def store_frame(row, out, out_map):
     """One stream's outputs from its work row into the packed output frame."""
     for k in range(out_map.shape[0]):
         col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
+        dst, src = out[col:col + size], row[off:off + size]
         for j in range(size):
-            out[col + j] = row[off + j]
+            dst[j] = src[j]
 
 
 @jit
@@ -117,9 +119,9 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
             s, j = s + 1, 0
     execute(prog, fparams, consts, qconsts, work, False)
     for s in range(work.shape[0]):
-        w = work[s]
+        src, dst = work[s, out_off:out_off + n_out], y[s * n_out:(s + 1) * n_out]
         for j in range(n_out):
-            y[s * n_out + j] = w[out_off + j]
+            dst[j] = src[j]
 
 
 @jit_parallel

@@ -45,9 +45,9 @@ def unary_kernel(row, consts, work):
     code, xo, yo, n = row[1], row[2], row[3], row[4]
     zero = np.float32(0.0)
     for s in range(work.shape[0]):
-        w = work[s]
+        x, y = work[s, xo:xo + n], work[s, yo:yo + n]
         for i in range(n):
-            w[yo + i] = activate(code, w[xo + i], zero, zero)
+            y[i] = activate(code, x[i], zero, zero)
 
 
 def broadcast_shapes(node, a, b):

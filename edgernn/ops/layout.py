@@ -31,8 +31,9 @@ def copy_kernel(row, consts, work):
         dst = work[b]
         src = consts if region == REGION_CONST else work[b]
         if contiguous:
+            d, s = dst[dst_off:dst_off + total], src[src_off:src_off + total]
             for i in range(total):
-                dst[dst_off + i] = src[src_off + i]
+                d[i] = s[i]
         else:
             for i in range(total):
                 dst[dst_off + strided_offset(i, dims, dstr, rank)] = \

@@ -247,10 +247,13 @@ def frame_active(w, cnt_off, limit):
 @jit
 def hold_state(w, src, dst, n, y_off):
     """Past the frame limit: the state stays, Y is zero."""
+    d, s = w[dst:dst + n], w[src:src + n]
     for j in range(n):
-        w[dst + j] = w[src + j]
-        if y_off >= 0:
-            w[y_off + j] = np.float32(0.0)
+        d[j] = s[j]
+    if y_off >= 0:
+        y = w[y_off:y_off + n]
+        for j in range(n):
+            y[j] = np.float32(0.0)
 
 
 @jit
@@ -258,9 +261,9 @@ def carry_state(work, t, src, dst, n):
     """Sequence mode (rows of ``work`` are consecutive frames of ONE stream): row t starts
     from the state row t-1 ended with (src in row t-1 -> dst in row t). src < 0: none."""
     if t > 0 and src >= 0:
-        prev, cur = work[t - 1], work[t]
-        for j in range(n):
-            cur[dst + j] = prev[src + j]
+        prev, cur = work[t - 1, src:src + n], work[t, dst:dst + n]    # slices: indices from 0
+        for j in range(n):                                             # vectorise (no wraparound)
+            cur[j] = prev[j]
 
 
 @jit
