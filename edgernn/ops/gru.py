@@ -18,10 +18,10 @@ import numpy as np
 
 from ..config import jit
 from . import register
-from .activations import activate_inplace
+from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
 from .program import OP_GRU
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
+from .recurrent import RecurrentOp, clip_inplace, copy_into, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -35,6 +35,8 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     G = 3 * H
     n_rec = G if lbr else 2 * H
     r_lanes = lanes_for(G if lbr else H)                # R's column groups: [z r h] or [z r | h]
+    acts, clip_i = row[7], row[8]
+    fused = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and clip_i < 0
     set_bias(consts, bo, G, work, gx)
     add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G))
     for t in range(work.shape[0] if seq else 1):
@@ -42,6 +44,10 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
         rows = work[r0:r1]
         set_bias(consts, bo + G, n_rec, rows, gh)
         add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes)
+        if lbr and fused:
+            for s in range(rows.shape[0]):
+                gru_cell_fused(row, rows[s])
+            continue
         for s in range(rows.shape[0]):
             gru_reset(row, fparams, rows[s])
         if not lbr:
@@ -50,6 +56,28 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
             add_matvec(consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh, gh + 2 * H, r_lanes)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
+
+
+@jit
+def gru_cell_fused(row, w):
+    """:func:`gru_reset` and :func:`gru_update` in one loop over the units, for the common
+    case (linear_before_reset = 1 as PyTorch and Keras export, sigmoid and tanh, no clip):
+    every gate stays in registers. Each unit takes the general path's operations in its order."""
+    yo, H, cnt, limit, h_in, h_out, gx, gh = row[2], row[4], row[5], row[6], row[9], row[10], row[17], row[18]
+    if not frame_active(w, cnt, limit):
+        hold_state(w, h_in, h_out, H, yo)
+        return
+    one = np.float32(1.0)
+    x_z, x_r, x_n = w[gx:gx + H], w[gx + H:gx + 2 * H], w[gx + 2 * H:gx + 3 * H]
+    h_z, h_r, h_n = w[gh:gh + H], w[gh + H:gh + 2 * H], w[gh + 2 * H:gh + 3 * H]
+    h_prev, h = w[h_in:h_in + H], w[h_out:h_out + H]          # may be the same bytes
+    for j in range(H):                   # the new h to x_z's slot first: h and h_prev are often
+        z = fast_sigmoid(x_z[j] + h_z[j])  # the same bytes, which keeps a loop scalar (lstm.py)
+        n = fast_tanh(x_n[j] + fast_sigmoid(h_r[j] + x_r[j]) * h_n[j])
+        x_z[j] = (one - z) * n + z * h_prev[j]
+    copy_into(h, x_z)
+    if yo >= 0:
+        copy_into(w[yo:yo + H], h)
 
 
 @jit

@@ -19,10 +19,10 @@ import numpy as np
 
 from ..config import jit
 from . import register
-from .activations import activate_inplace
+from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
 from .program import OP_LSTM
-from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_rows
+from .recurrent import RecurrentOp, carry_state, clip_inplace, copy_into, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -64,6 +64,11 @@ def lstm_cell(row, fparams, consts, w):
     i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
     g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
     c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
+    if fc == SIGMOID and gc == TANH and hc == TANH and po < 0 and not input_forget and clip_i < 0 and row[22] < 0:
+        lstm_cell_fused(i, f, g, o, c_prev, c, w[h_out:h_out + H])
+        if yo >= 0:
+            copy_into(w[yo:yo + H], w[h_out:h_out + H])
+        return
     if po >= 0:
         p_i, p_f = consts[po:po + H], consts[po + 2 * H:po + 3 * H]
         for j in range(H):
@@ -97,6 +102,22 @@ def lstm_cell(row, fparams, consts, w):
         y = w[yo:yo + H]
         for j in range(H):
             y[j] = h[j]
+
+
+@jit
+def lstm_cell_fused(i, f, g, o, c_prev, c, h):
+    """The cell in two loops over the units, for the common case (sigmoid, tanh, tanh; no
+    peepholes, clip, cell clip or input_forget): the gates are activated in registers, not
+    written back. Each unit takes the general path's operations in its order.
+
+    The new c goes to f's slot first: c and c_prev are often the same bytes (state updated
+    in place), and a loop storing to one slice of the arena while loading an overlapping one
+    fails LLVM's run-time overlap check and runs scalar."""
+    for j in range(c.shape[0]):
+        f[j] = fast_sigmoid(f[j]) * c_prev[j] + fast_sigmoid(i[j]) * fast_tanh(g[j])
+    for j in range(c.shape[0]):
+        c[j] = f[j]
+        h[j] = fast_sigmoid(o[j]) * fast_tanh(f[j])
 
 
 @register

@@ -257,6 +257,13 @@ def hold_state(w, src, dst, n, y_off):
 
 
 @jit
+def copy_into(dst, src):
+    """dst[j] = src[j] over two equally long slices."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@jit
 def carry_state(work, t, src, dst, n):
     """Sequence mode (rows of ``work`` are consecutive frames of ONE stream): row t starts
     from the state row t-1 ended with (src in row t-1 -> dst in row t). src < 0: none."""
