@@ -138,29 +138,56 @@ def _stack_floats(typingctx, rows, lanes):
 def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``: the
     panels of ``lanes`` outputs from w[w_off:] that hold those n outputs, one after another
-    (``rows``, ``lanes``: literals), int8 scales at consts[s_off:] when s_off >= 0."""
+    (``rows``, ``lanes``: literals), int8 scales at consts[s_off:] when s_off >= 0.
+
+    A NARROW panel is read as 64-wide rows of four k at a time (x[4m + q] broadcast over the
+    q-th 16 lanes): LLVM fully unrolls a 16-lane loop before it can vectorise it, and it then
+    stays scalar. Each output then has four independent sums (k = q mod 4), added at the end
+    in the order q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0)."""
     literally(rows)
     literally(lanes)
-    acc = _stack_floats(rows, lanes)
+    acc = _stack_floats(rows, PANEL)
     for p in range((n + lanes - 1) // lanes):
-        for j in range(rows * lanes):
+        for j in range(rows * PANEL):
             acc[j] = np.float32(0.0)
         panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # slices taken once:
-        for k in range(k_in):                      # indices from 0 inside the loop need no
-            for r in range(rows):                  # negative-index checks
-                x = work[r0 + r, v_off:v_off + k_in][k]
-                for j in range(lanes):
-                    acc[r * lanes + j] += np.float32(panel[k * lanes + j]) * x
+        if lanes == PANEL:                         # indices from 0 inside the loops need no
+            for k in range(k_in):                  # negative-index checks
+                for r in range(rows):
+                    x = work[r0 + r, v_off:v_off + k_in][k]
+                    for j in range(PANEL):
+                        acc[r * PANEL + j] += np.float32(panel[k * PANEL + j]) * x
+        else:                                      # NARROW: four k per 64-wide row (docstring)
+            for m in range(k_in // 4):
+                for r in range(rows):
+                    x = work[r0 + r, v_off + 4 * m:v_off + 4 * m + 4]
+                    for j in range(PANEL):
+                        acc[r * PANEL + j] += np.float32(panel[m * PANEL + j]) * x[j // NARROW]
+            for k in range(k_in - k_in % 4, k_in):
+                for r in range(rows):
+                    x = work[r0 + r, v_off:v_off + k_in][k]
+                    for j in range(NARROW):
+                        acc[r * PANEL + j] += np.float32(panel[k * NARROW + j]) * x
         width = min(lanes, n - p * lanes)
         for r in range(rows):
             o = work[r0 + r, out_off + p * lanes:out_off + p * lanes + width]
+            a = acc[r * PANEL:(r + 1) * PANEL]
             if s_off < 0:
                 for j in range(width):
-                    o[j] += acc[r * lanes + j]
+                    o[j] += _lane_sum(a, j, lanes)
             else:
                 sc = consts[s_off + p * lanes:s_off + p * lanes + width]
                 for j in range(width):
-                    o[j] += sc[j] * acc[r * lanes + j]
+                    o[j] += sc[j] * _lane_sum(a, j, lanes)
+
+
+@jit
+def _lane_sum(a, j, lanes):
+    """Output j's sum from a row's accumulators: a[j], or for a NARROW panel its four partial
+    sums, added in the order q = 0, 1, 2, 3."""
+    if lanes == NARROW:
+        return ((a[j] + a[NARROW + j]) + a[2 * NARROW + j]) + a[3 * NARROW + j]
+    return a[j]
 
 
 @jit
