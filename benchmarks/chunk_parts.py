@@ -1,0 +1,149 @@
+"""Where a chunk's time goes: the parts of edgernn's op-by-op chunk, timed apart.
+
+    python -m benchmarks.chunk_parts [lstm2x128] [--frames 100]
+
+The model is one of exporters/synthetic.py's (the benchmark models of benchmarks/perf.py). Its
+chunk (``engine.run_chunk``, float32 weights) is timed whole, then each part alone on the same
+work rows, each with the engine's own kernels:
+- per recurrent layer: the input projections of all frames (bias + W x over every row), the
+  recurrent pass frame by frame (R h_{t-1}, one row; without the per-frame bias copy, and for a
+  GRU with linear_before_reset = 0 without its second pass), the cell frame by frame, and the
+  state carried from row to row;
+- the dense head over all rows.
+Every figure is µs per frame, the best of several loops. The parts run on the rows a real
+chunk left, so their values are those of a real chunk.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import edgernn  # noqa: E402
+from edgernn.config import jit  # noqa: E402
+from edgernn.engine import run_chunk  # noqa: E402
+from edgernn.ops.activations import SIGMOID, TANH  # noqa: E402
+from edgernn.ops.dense import dense_kernel  # noqa: E402
+from edgernn.ops.gru import gru_cell_fused, gru_reset, gru_update  # noqa: E402
+from edgernn.ops.lstm import lstm_cell  # noqa: E402
+from edgernn.ops.matvec import add_matvec, lanes_for, set_bias  # noqa: E402
+from edgernn.ops.program import OP_DENSE, OP_GRU, OP_LSTM  # noqa: E402
+from edgernn.ops.recurrent import carry_state, recurrent_rows  # noqa: E402
+from exporters.synthetic import SHAPES, named_model  # noqa: E402
+
+
+@jit
+def _projections(n, row, consts, qconsts, rows, gates_at, w_at, b_at, G):
+    for _ in range(n):
+        set_bias(consts, row[b_at], G, rows, row[gates_at])
+        add_matvec(consts, qconsts, row[w_at], row[w_at + 1], row[3], G, rows, row[1], row[gates_at], lanes_for(G))
+
+
+@jit
+def _recurrent(n, row, consts, qconsts, rows, gates_at, r_at, n_rec, lanes):
+    for _ in range(n):
+        for t in range(rows.shape[0]):
+            add_matvec(consts, qconsts, row[r_at], row[r_at + 1], row[4], n_rec, rows[t:t + 1], row[9],
+                       row[gates_at], lanes)
+
+
+@jit
+def _lstm_cells(n, row, fparams, consts, rows):
+    for _ in range(n):
+        for t in range(rows.shape[0]):
+            lstm_cell(row, fparams, consts, rows[t])
+
+
+@jit
+def _gru_cells(n, row, fparams, rows, fused):
+    for _ in range(n):
+        for t in range(rows.shape[0]):
+            if fused:
+                gru_cell_fused(row, rows[t])
+            else:
+                gru_reset(row, fparams, rows[t])
+                gru_update(row, fparams, rows[t])
+
+
+@jit
+def _carry(n, row, rows, c_at):
+    H, cnt, h_in, h_out = row[4], row[5], row[9], row[10]
+    for _ in range(n):
+        for t in range(rows.shape[0]):
+            if c_at > 0:
+                carry_state(rows, t, row[c_at + 1], row[c_at], H)
+            recurrent_rows(rows, t, True, h_out, h_in, H, cnt)
+
+
+@jit
+def _dense(n, row, consts, qconsts, rows):
+    for _ in range(n):
+        dense_kernel(row, consts, qconsts, rows)
+
+
+def best_us(fn, args, frames, loops=20, rounds=5):
+    """Best-of-rounds µs per frame of fn(loops, *args) over ``frames`` rows."""
+    fn(1, *args)
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn(loops, *args)
+        best = min(best, time.perf_counter() - t)
+    return best / loops / frames * 1e6
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", nargs="?", default="lstm2x128", choices=list(SHAPES))
+    ap.add_argument("--frames", type=int, default=100)
+    a = ap.parse_args(argv)
+    m = edgernn.load(named_model(a.model))
+    p, s, T = m.plan, m.stream(), a.frames
+    frames = np.random.default_rng(1).standard_normal((T, 1, m._in_width)).astype(np.float32)
+    outs = np.empty((T, 1, m._out_width), np.float32)
+    rows = np.empty((T, p.work_size), np.float32)
+    chunk_args = (*s._engine_args, frames, m._in_map, outs, m._out_map, rows, p.state_offset, p.state_init.size)
+
+    def chunk(n, *_):
+        for _ in range(n):
+            run_chunk(*chunk_args)
+
+    total = best_us(chunk, (), T)
+    print(f"{a.model}: chunk of {T} frames, float32 weights, µs per frame")
+    print(f"  {'whole chunk (engine.run_chunk)':<44}{total:8.3f}")
+    parts = 0.0
+    for i, row in enumerate(p.prog):
+        if row[0] == OP_LSTM:
+            H = row[4]
+            timed = [("input projections (bias + W x, all rows)", _projections, (row, p.consts, p.qconsts, rows, 20, 13, 17, 4 * H)),
+                     ("recurrent pass (R h, row by row)", _recurrent, (row, p.consts, p.qconsts, rows, 20, 15, 4 * H, lanes_for(4 * H))),
+                     ("cell (row by row)", _lstm_cells, (row, p.fparams, p.consts, rows)),
+                     ("state carried row to row", _carry, (row, rows, 11))]
+        elif row[0] == OP_GRU:
+            H, lbr = row[4], row[16]
+            fused = bool(lbr) and int(p.fparams[row[7]]) == SIGMOID and int(p.fparams[row[7] + 3]) == TANH and row[8] < 0
+            n_rec = 3 * H if lbr else 2 * H
+            timed = [("input projections (bias + W x, all rows)", _projections, (row, p.consts, p.qconsts, rows, 17, 11, 15, 3 * H)),
+                     ("recurrent pass (R h, row by row)", _recurrent,
+                      (row, p.consts, p.qconsts, rows, 18, 13, n_rec, lanes_for(3 * H if lbr else H))),
+                     ("cell (row by row)", _gru_cells, (row, p.fparams, rows, fused)),
+                     ("state carried row to row", _carry, (row, rows, -1))]
+        elif row[0] == OP_DENSE:
+            timed = [("dense (all rows)", _dense, (row, p.consts, p.qconsts, rows))]
+        else:
+            continue
+        for what, fn, args in timed:
+            us = best_us(fn, args, T)
+            parts += us
+            print(f"  op {i} {what:<39}{us:8.3f}")
+    print(f"  {'sum of the parts':<44}{parts:8.3f}")
+    print(f"  {'the rest (frame copies, interactions)':<44}{total - parts:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
