@@ -166,7 +166,6 @@ def floor_run(name, frames):
 
 def bounds(frames):
     """The call floor (us), GEMM peak and in-cache dense kernel rates (GFLOP/s); module doc."""
-    import onnx
     from onnx import TensorProto, helper
 
     from edgernn.devices import measure_engine_gflops

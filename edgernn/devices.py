@@ -264,7 +264,6 @@ def _activation_count(node):
 
 def workload_of(model, batch=1):
     """The :class:`Workload` of a loaded model: MACs by weight type from its packed matrices."""
-    from . import ops
     from .passes.quantize import MATRIX_SLOTS
     w = Workload(model.flops_per_step(), model.weight_bytes(), int(model.plan.work_size * 4), batch)
     for n in model.graph.nodes:

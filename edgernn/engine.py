@@ -19,7 +19,7 @@ from .ops.layernorm import layernorm_kernel
 from .ops.layout import copy_kernel
 from .ops.lstm import lstm_kernel
 from .ops.program import (OP_BINARY, OP_COPY, OP_DENSE, OP_GRU, OP_LAYERNORM, OP_LSTM, OP_RNN,
-                          OP_SOFTMAX, OP_UNARY)
+                          OP_SOFTMAX, OP_UNARY, copy_into)
 from .ops.rnn import rnn_kernel
 from .ops.softmax import softmax_kernel
 
@@ -57,9 +57,7 @@ def load_frame(row, frame, in_map):
     """One stream's packed frame (all inputs side by side) into its work row."""
     for k in range(in_map.shape[0]):
         col, off, size = in_map[k, 0], in_map[k, 1], in_map[k, 2]
-        dst, src = row[off:off + size], frame[col:col + size]      # slices: loops from 0 vectorise
-        for j in range(size):
-            dst[j] = src[j]
+        copy_into(row[off:off + size], frame[col:col + size])
 
 
 @jit
@@ -67,9 +65,7 @@ def store_frame(row, out, out_map):
     """One stream's outputs from its work row into the packed output frame."""
     for k in range(out_map.shape[0]):
         col, off, size = out_map[k, 0], out_map[k, 1], out_map[k, 2]
-        dst, src = out[col:col + size], row[off:off + size]
-        for j in range(size):
-            dst[j] = src[j]
+        copy_into(out[col:col + size], row[off:off + size])
 
 
 @jit
@@ -92,13 +88,11 @@ def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_ma
     frame is the stream's state after the chunk."""
     T = frames.shape[0]
     for s in range(work.shape[0]):
-        for j in range(work.shape[1]):
-            rows[0, j] = work[s, j]
+        copy_into(rows[0], work[s])
         for t in range(T):
             load_frame(rows[t], frames[t, s], in_map)
         execute(prog, fparams, consts, qconsts, rows, True)
-        for j in range(state_off, state_off + state_len):
-            work[s, j] = rows[T - 1, j]
+        copy_into(work[s, state_off:state_off + state_len], rows[T - 1, state_off:state_off + state_len])
         for t in range(T):
             store_frame(rows[t], outs[t, s], out_map)
 
@@ -119,9 +113,7 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
             s, j = s + 1, 0
     execute(prog, fparams, consts, qconsts, work, False)
     for s in range(work.shape[0]):
-        src, dst = work[s, out_off:out_off + n_out], y[s * n_out:(s + 1) * n_out]
-        for j in range(n_out):
-            dst[j] = src[j]
+        copy_into(y[s * n_out:(s + 1) * n_out], work[s, out_off:out_off + n_out])
 
 
 @jit_parallel

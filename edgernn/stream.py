@@ -154,21 +154,21 @@ class Stream:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]
         outs = np.empty((T, self._B, m._out_width), np.float32)
-        blocks = self._blocks if self._blocks is not None else np.array([0, self._B], np.int64)
+        n_blocks = 1 if self._blocks is None else len(self._blocks) - 1
         if self._rows is None or self._rows.shape[1] < min(T, SEQUENCE_ROWS):
             # scratch made once per stream and reused: a fresh one each call costs page faults
             # on first touch (a 100-frame chunk of LSTM 2x128: 1.2 MB)
-            self._rows = np.empty((len(blocks) - 1, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
+            self._rows = np.empty((n_blocks, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
         rows = self._rows
         if self._blocks is not None:
-            _set_threads(len(blocks) - 1)
+            _set_threads(n_blocks)
         for t0 in range(0, T, SEQUENCE_ROWS):
             t1 = min(T, t0 + SEQUENCE_ROWS)
             args = (*self._engine_args, packed[t0:t1], m._in_map, outs[t0:t1], m._out_map)
             if self._blocks is None:
                 run_chunk(*args, rows[0, :t1 - t0], p.state_offset, p.state_init.size)
             else:
-                run_chunk_threaded(*args, rows[:, :t1 - t0], p.state_offset, p.state_init.size, blocks)
+                run_chunk_threaded(*args, rows[:, :t1 - t0], p.state_offset, p.state_init.size, self._blocks)
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state

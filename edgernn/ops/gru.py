@@ -20,8 +20,8 @@ from ..config import jit
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
-from .program import OP_GRU
-from .recurrent import RecurrentOp, clip_inplace, copy_into, frame_active, hold_state, recurrent_rows
+from .program import OP_GRU, copy_into
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -122,9 +122,7 @@ def gru_update(row, fparams, w):
     for j in range(H):
         h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
     if yo >= 0:
-        y = w[yo:yo + H]
-        for j in range(H):
-            y[j] = h[j]
+        copy_into(w[yo:yo + H], h)
 
 
 @register

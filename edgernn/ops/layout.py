@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir.dims import Dim, concrete, divide, fmt_shape, is_symbolic, parts, product
 from . import Op, register
-from .program import OP_COPY, REGION_CONST, contiguous_strides, merge_axes, pad, strided_offset
+from .program import OP_COPY, REGION_CONST, contiguous_strides, copy_into, merge_axes, pad, strided_offset
 from ..config import jit
 
 
@@ -31,9 +31,7 @@ def copy_kernel(row, consts, work):
         dst = work[b]
         src = consts if region == REGION_CONST else work[b]
         if contiguous:
-            d, s = dst[dst_off:dst_off + total], src[src_off:src_off + total]
-            for i in range(total):
-                d[i] = s[i]
+            copy_into(dst[dst_off:dst_off + total], src[src_off:src_off + total])
         else:
             for i in range(total):
                 dst[dst_off + strided_offset(i, dims, dstr, rank)] = \

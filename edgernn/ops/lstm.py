@@ -21,8 +21,8 @@ from ..config import jit
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
-from .program import OP_LSTM
-from .recurrent import RecurrentOp, carry_state, clip_inplace, copy_into, frame_active, hold_state, recurrent_rows
+from .program import OP_LSTM, copy_into
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_rows
 
 
 @jit
@@ -32,8 +32,8 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
     with ``seq`` consecutive frames of one stream: then W x is computed for all frames at
     once and R h_{t-1} frame by frame."""
     xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    c_in, c_out, wo, ws, ro, rs, bo, gates, tmp = row[11], row[12], row[13], row[14], row[15], row[16], \
-        row[17], row[20], row[21]
+    c_in, c_out, wo, ws, ro, rs, bo, gates = row[11], row[12], row[13], row[14], row[15], row[16], \
+        row[17], row[20]
     G = 4 * H
     set_bias(consts, bo, G, work, gates)
     add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gates, lanes_for(G))
@@ -52,10 +52,6 @@ def lstm_cell(row, fparams, consts, w):
     """One stream's cell update from its gate pre-activations (in the gates scratch)."""
     yo, H, cnt, limit, acts, clip_i, h_in, h_out = row[2], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
     c_in, c_out, po, input_forget, gates, tmp = row[11], row[12], row[18], row[19], row[20], row[21]
-    fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
-    gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
-    hc, ha, hb = int(fparams[acts + 6]), fparams[acts + 7], fparams[acts + 8]
-    one = np.float32(1.0)
     G = 4 * H
     if not frame_active(w, cnt, limit):
         hold_state(w, h_in, h_out, H, yo)
@@ -64,17 +60,33 @@ def lstm_cell(row, fparams, consts, w):
     i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
     g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
     c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
-    if fc == SIGMOID and gc == TANH and hc == TANH and po < 0 and not input_forget and clip_i < 0 and row[22] < 0:
-        lstm_cell_fused(i, f, g, o, c_prev, c, w[h_out:h_out + H])
-        if yo >= 0:
-            copy_into(w[yo:yo + H], w[h_out:h_out + H])
-        return
+    h = w[h_out:h_out + H]
+    standard = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and int(fparams[acts + 6]) == TANH
+    if standard and po < 0 and not input_forget and clip_i < 0 and row[22] < 0:
+        lstm_cell_fused(i, f, g, o, c_prev, c, h)
+    else:
+        lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, w[tmp:tmp + H])
+    if yo >= 0:
+        copy_into(w[yo:yo + H], h)
+
+
+@jit
+def lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, hc_):
+    """The cell gate by gate, for any activations, peepholes, clips and input_forget; hc_ is
+    H floats of scratch for h(c)."""
+    H, acts, clip_i, po, input_forget = row[4], row[7], row[8], row[18], row[19]
+    fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
+    gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
+    hc, ha, hb = int(fparams[acts + 6]), fparams[acts + 7], fparams[acts + 8]
+    one = np.float32(1.0)
     if po >= 0:
         p_i, p_f = consts[po:po + H], consts[po + 2 * H:po + 3 * H]
         for j in range(H):
             i[j] += p_i[j] * c_prev[j]
             f[j] += p_f[j] * c_prev[j]
-    clip_inplace(w[gates:gates + 3 * H], clip_i, fparams)
+    clip_inplace(i, clip_i, fparams)
+    clip_inplace(f, clip_i, fparams)
+    clip_inplace(g, clip_i, fparams)
     activate_inplace(fc, i, fa, fb)
     if input_forget:
         for j in range(H):
@@ -91,17 +103,10 @@ def lstm_cell(row, fparams, consts, w):
             o[j] += p_o[j] * c[j]
     clip_inplace(o, clip_i, fparams)
     activate_inplace(fc, o, fa, fb)
-    hc_ = w[tmp:tmp + H]
-    for j in range(H):
-        hc_[j] = c[j]
+    copy_into(hc_, c)
     activate_inplace(hc, hc_, ha, hb)
-    h = w[h_out:h_out + H]
     for j in range(H):
         h[j] = o[j] * hc_[j]
-    if yo >= 0:
-        y = w[yo:yo + H]
-        for j in range(H):
-            y[j] = h[j]
 
 
 @jit

@@ -29,6 +29,15 @@ REGION_QCONST = 2        # int8 view of the constant bytes (validation only; ker
 
 
 @jit
+def copy_into(dst, src):
+    """dst[j] = src[j] over two equally long 1-D slices. Kernels copy through slices (indices
+    from 0): indexing a row at off + j keeps Numba's negative-index wraparound and LLVM then
+    leaves the loop scalar."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@jit
 def strided_offset(linear, dims, strides, rank):
     """Offset of element number `linear` (row-major over `dims`) given per-axis strides."""
     off = 0

@@ -230,6 +230,7 @@ class RecurrentOp(Op):
 
 # ------------------------------------------------------------ kernel helpers
 from ..config import jit  # noqa: E402
+from .program import copy_into  # noqa: E402
 
 
 @jit
@@ -247,9 +248,7 @@ def frame_active(w, cnt_off, limit):
 @jit
 def hold_state(w, src, dst, n, y_off):
     """Past the frame limit: the state stays, Y is zero."""
-    d, s = w[dst:dst + n], w[src:src + n]
-    for j in range(n):
-        d[j] = s[j]
+    copy_into(w[dst:dst + n], w[src:src + n])
     if y_off >= 0:
         y = w[y_off:y_off + n]
         for j in range(n):
@@ -257,20 +256,11 @@ def hold_state(w, src, dst, n, y_off):
 
 
 @jit
-def copy_into(dst, src):
-    """dst[j] = src[j] over two equally long slices."""
-    for j in range(dst.shape[0]):
-        dst[j] = src[j]
-
-
-@jit
 def carry_state(work, t, src, dst, n):
     """Sequence mode (rows of ``work`` are consecutive frames of ONE stream): row t starts
     from the state row t-1 ended with (src in row t-1 -> dst in row t). src < 0: none."""
     if t > 0 and src >= 0:
-        prev, cur = work[t - 1, src:src + n], work[t, dst:dst + n]    # slices: indices from 0
-        for j in range(n):                                             # vectorise (no wraparound)
-            cur[j] = prev[j]
+        copy_into(work[t, dst:dst + n], work[t - 1, src:src + n])
 
 
 @jit
