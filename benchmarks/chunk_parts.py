@@ -6,8 +6,9 @@ The model is one of exporters/synthetic.py's (the benchmark models of benchmarks
 chunk (``engine.run_chunk``, float32 weights) is timed whole, then each part alone on the same
 work rows, each with the engine's own kernels:
 - per recurrent layer: the input projections of all frames (bias + W x over every row), the
-  recurrent pass frame by frame (R h_{t-1}, one row; without the per-frame bias copy, and for a
-  GRU with linear_before_reset = 0 without its second pass), the cell frame by frame, and the
+  recurrent pass frame by frame (R h_{t-1}, one row, its panels in alternating order as in the
+  kernels; without the per-frame bias copy, and for a GRU with linear_before_reset = 0 without
+  its second pass), the cell frame by frame, and the
   state carried from row to row;
 - the dense head over all rows.
 Every figure is µs per frame, the best of several loops. The parts run on the rows a real
@@ -48,7 +49,7 @@ def _recurrent(n, row, consts, qconsts, rows, gates_at, r_at, n_rec, lanes):
     for _ in range(n):
         for t in range(rows.shape[0]):
             add_matvec(consts, qconsts, row[r_at], row[r_at + 1], row[4], n_rec, rows[t:t + 1], row[9],
-                       row[gates_at], lanes)
+                       row[gates_at], lanes, t % 2 == 1)
 
 
 @jit

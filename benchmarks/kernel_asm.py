@@ -37,8 +37,8 @@ def kernel_ir():
     from edgernn.ops.matvec import PANEL, _panel_block
     work = np.zeros((1, 256), np.float32)
     consts = np.ones(8 * PANEL, np.float32)
-    _panel_block(np.zeros(8 * PANEL, np.float32), 0, 8, PANEL, work, 0, 0, 64, consts, -1, 1, PANEL)
-    _panel_block(np.zeros(8 * PANEL, np.int8), 0, 8, PANEL, work, 0, 0, 64, consts, 0, 1, PANEL)
+    _panel_block(np.zeros(8 * PANEL, np.float32), 0, 8, PANEL, work, 0, 0, 64, consts, -1, 1, PANEL, False)
+    _panel_block(np.zeros(8 * PANEL, np.int8), 0, 8, PANEL, work, 0, 0, 64, consts, 0, 1, PANEL, False)
     activate_inplace(SIGMOID, np.zeros(64, np.float32), np.float32(0), np.float32(0))
     out = {}
     for sig, ir in _panel_block.inspect_llvm().items():

@@ -292,3 +292,35 @@ def test_threads_are_checked():
         m.stream(threads=2)
     with pytest.raises(ValueError, match="NUMBA_NUM_THREADS"):
         m.stream(batch=64, threads=numba.config.NUMBA_NUM_THREADS + 1)
+
+
+@pytest.mark.parametrize("rows", [1, 6])          # 6 > ROWS: the panel-by-panel path
+@pytest.mark.parametrize("n", [12, 200])          # NARROW panels; four PANEL panels, the last padded
+@pytest.mark.parametrize("int8", [False, True])
+def test_panel_order_changes_no_bit(rows, n, int8):
+    """add_matvec over the panels last first (what a chunk's recurrent passes do every other
+    frame) gives what the forward order gives, bit for bit, and both match float64 NumPy."""
+    from edgernn.ir.graph import Value
+    from edgernn.ops.matvec import add_matvec, panel_lanes, to_panels
+    from edgernn.quant import dequantize, quantize_columns
+    K = 37
+    w = rand(n, K)
+    packed = to_panels(Value("w", shape=w.shape, const=w))
+    if int8:
+        q, scale = quantize_columns(packed.const)
+        packed = Value("w", shape=q.shape, dtype="int8", const=q, scale=scale, scale_axis=-1)
+    P, _, L = packed.const.shape
+    dense = dequantize(packed).transpose(1, 0, 2).reshape(K, P * L)[:, :n]        # [K, n] as stored
+    consts = np.concatenate([packed.const.astype(np.float32).ravel() if not int8 else np.zeros(0, np.float32),
+                             packed.scale if int8 else np.zeros(0, np.float32)])
+    qconsts = packed.const.ravel() if int8 else np.zeros(1, np.int8)
+    w_off, s_off = (0, 0) if int8 else (0, -1)
+    work = rand(rows, K + n)
+    out = {}
+    for backward in (False, True):
+        wk = work.copy()
+        add_matvec(consts, qconsts, w_off, s_off, K, n, wk, 0, K, panel_lanes([n]), backward)
+        out[backward] = wk[:, K:]
+    np.testing.assert_array_equal(out[True], out[False])
+    want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)
+    np.testing.assert_allclose(out[False], want, rtol=1e-5, atol=1e-5)

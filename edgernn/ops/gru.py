@@ -43,7 +43,7 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
         set_bias(consts, bo + G, n_rec, rows, gh)
-        add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes)
+        add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes, t % 2 == 1)
         if lbr and fused:
             for s in range(rows.shape[0]):
                 gru_cell_fused(row, rows[s])
@@ -53,7 +53,8 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
         if not lbr:
             set_bias(consts, bo + G + 2 * H, H, rows, gh + 2 * H)
             zr = (2 * H + r_lanes - 1) // r_lanes * r_lanes       # R_h: the second column group
-            add_matvec(consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh, gh + 2 * H, r_lanes)
+            add_matvec(consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh, gh + 2 * H, r_lanes,
+                       t % 2 == 1)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
 

@@ -42,7 +42,7 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
             carry_state(work, t, c_out, c_in, H)
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
-        add_matvec(consts, qconsts, ro, rs, H, G, rows, h_in, gates, lanes_for(G))
+        add_matvec(consts, qconsts, ro, rs, H, G, rows, h_in, gates, lanes_for(G), t % 2 == 1)
         for s in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[s])
 

@@ -28,7 +28,7 @@ def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
-        add_matvec(consts, qconsts, ro, rs, H, H, rows, h_in, pre, lanes_for(H))
+        add_matvec(consts, qconsts, ro, rs, H, H, rows, h_in, pre, lanes_for(H), t % 2 == 1)
         for s in range(rows.shape[0]):
             rnn_cell(row, fparams, rows[s])
 
