@@ -26,7 +26,9 @@ Bounds, measured in the same run, for the targets a machine may not allow:
 - the GEMM peak: numpy's sgemm (one thread, 512 x 512), the most FLOP/s this core gives; B=64
   can be at most peak / (B=1 GFLOP/s) times faster than B=1;
 - the engine's dense kernel in cache (the 256 x 256 probe of edgernn.devices), float32 and
-  int8 weights, B=1: int8 cannot take less than FLOP / (int8 rate) per step.
+  int8 weights, B=1: int8 cannot take less than FLOP / (int8 rate) per step;
+- the tail: the BLAS floor's own p99/p50, a call reading the same bytes in the same run
+  (benchmarks/tail_latency.py sets a step's tail against controls of the same length).
 BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, set before numpy loads), as does everything.
 """
 import argparse
@@ -215,6 +217,8 @@ def targets(r):
         s = r["models"][model]["edgernn"]["float32"]["single"]
         ratio = s["p99_us"] / s["p50_us"]
         rows.append((f"{model}: p99 / p50 (float32)", ratio, "<= 1.5", ratio <= 1.5))
+        f = r["models"][model]["floor"]["single"]
+        rows.append(("  the BLAS floor's p99 / p50 (same bytes per call)", f["p99_us"] / f["p50_us"], "report", None))
     for model in MODELS:
         ratio = single(model, "edgernn", "int8") / single(model, "edgernn")
         limit = 0.5 if model == "lstm3x256" else 1.0
