@@ -28,7 +28,7 @@ def dense_kernel(row, consts, qconsts, work):
     for m in range(m_rows):
         y0 = yo + m * n_out
         set_bias(consts, bo, n_out, work, y0)
-        add_matvec(consts, qconsts, wo, ws, k_in, n_out, work, xo + m * k_in, y0, lanes_for(n_out))
+        add_matvec(consts, qconsts, wo, ws, k_in, n_out, work, xo + m * k_in, y0, lanes_for(n_out), False)
 
 
 def _contraction_check(node, dim):

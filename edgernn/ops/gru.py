@@ -38,7 +38,7 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     acts, clip_i = row[7], row[8]
     fused = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and clip_i < 0
     set_bias(consts, bo, G, work, gx)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G))
+    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G), False)
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]

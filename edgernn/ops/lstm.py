@@ -36,7 +36,7 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
         row[17], row[20]
     G = 4 * H
     set_bias(consts, bo, G, work, gates)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gates, lanes_for(G))
+    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gates, lanes_for(G), False)
     for t in range(work.shape[0] if seq else 1):
         if seq:
             carry_state(work, t, c_out, c_in, H)

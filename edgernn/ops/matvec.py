@@ -220,11 +220,11 @@ def _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, b
     for q in range(n_panels):
         p = n_panels - 1 - q if backward else q
         _add_rows(w, consts, w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1, k_in,
-                  min(lanes, n - p * lanes), work, v_off, out_off + p * lanes, lanes, False)
+                  min(lanes, n - p * lanes), work, v_off, out_off + p * lanes, lanes, backward)   # one panel
 
 
 @jit
-def add_matvec(consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward=False):
+def add_matvec(consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
     """For every row (stream) of ``work``: out[j] += (W v)[j] for j < n, v at ``v_off`` and out
     at ``out_off`` in the row. ``s_off`` < 0: float32 panels at consts[w_off]; else int8 panels
     at qconsts[w_off] (a byte offset) with scales at consts[s_off]. ``w_off`` and ``s_off``
@@ -233,8 +233,10 @@ def add_matvec(consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, lan
 
     ``backward``: the panels in reverse order (the sums are the same, bit for bit). A
     recurrent pass over a chunk alternates direction from frame to frame, so each pass
-    starts with the panels the previous one read last, still in L1 and L2: on a 1 MiB R
-    (LSTM 3x256), 10.5 µs a pass instead of 12.0 on this machine (``benchmarks/chunk_parts.py``)."""
+    starts with the panels the previous one read last, still in L1 and L2: on LSTM 3x256's
+    1 MiB R, 10.2 µs a pass instead of 11.2 on the development machine
+    (``python -m benchmarks.chunk_parts lstm3x256``)."""
+    backward = bool(backward)           # a constant False would compile every kernel below twice
     if s_off < 0:
         _add_lanes(consts, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward)
     else:

@@ -24,7 +24,7 @@ def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
     wo, ws, ro, rs, bo, pre = row[11:17]
     set_bias(consts, bo, H, work, pre)
-    add_matvec(consts, qconsts, wo, ws, n_in, H, work, xo, pre, lanes_for(H))
+    add_matvec(consts, qconsts, wo, ws, n_in, H, work, xo, pre, lanes_for(H), False)
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
