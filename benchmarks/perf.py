@@ -107,7 +107,7 @@ def interleaved(runners, warm, rounds=ROUNDS):
 def calls_for(fn, frames):
     """Single-frame calls to time: len(frames), or more for a fast runtime, enough to fill
     MIN_SECONDS (at most MAX_CALLS). A p99 over 3,000 calls of a 1 µs step spans 4 ms of
-    wall time, and one 100 µs disturbance of the host then decides it."""
+    wall time, and the few disturbances of the host that fall inside it then decide it."""
     t = float(np.median(timed(fn, frames[:50], warm=10)))
     return max(len(frames), min(MAX_CALLS, int(MIN_SECONDS / max(t, 1e-9))))
 

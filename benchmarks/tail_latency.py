@@ -4,7 +4,7 @@
 
 Every row is timed by the same loop as benchmarks/perf.py (perf_counter_ns around each call,
 after warm-up calls) and reports p50, p99, p99/p50, the share of calls slower than 1.5x p50
-and their median extra time:
+and their median extra time, and the longest burst of such calls in a row:
 - the model's ``Stream.step`` (one of exporters/synthetic.py's benchmark models);
 - the same step with the cache flushed before every call (4 MiB written, untimed): what a
   step costs when its weights come from L3 instead of L2;
@@ -69,11 +69,22 @@ def timed_us(fn, calls, warm=200, before=None):
     return out / 1e3
 
 
+def longest_run(mask):
+    """The most consecutive True values in a boolean array."""
+    best = run = 0
+    for m in mask:
+        run = run + 1 if m else 0
+        best = max(best, run)
+    return best
+
+
 def summary(ts):
     p50, p99 = np.percentile(ts, 50), np.percentile(ts, 99)
-    slow = ts[ts > 1.5 * p50]
+    is_slow = ts > 1.5 * p50
+    slow = ts[is_slow]
     return {"p50_us": float(p50), "p99_us": float(p99), "p99_over_p50": float(p99 / p50),
-            "slow_share": float(slow.size / ts.size), "slow_extra_us": float(np.median(slow) - p50) if slow.size else 0.0}
+            "slow_share": float(slow.size / ts.size), "slow_extra_us": float(np.median(slow) - p50) if slow.size else 0.0,
+            "longest_burst": longest_run(is_slow)}
 
 
 def main(argv=None):
@@ -110,10 +121,10 @@ def main(argv=None):
     rows.append((f"read of a quarter of them, 4 times ({nbytes / 4096:.0f} KiB)",
                  summary(timed_us(lambda: read(quarter, 4), a.calls))))
     print(f"{a.model} ({a.weights} weights, {nbytes / 1024:.0f} KiB): {a.calls} calls each")
-    print(f"  {'':<58}{'p50 us':>8}{'p99 us':>8}{'p99/p50':>9}{'>1.5x p50':>11}{'extra us':>10}")
+    print(f"  {'':<58}{'p50 us':>8}{'p99 us':>8}{'p99/p50':>9}{'>1.5x p50':>11}{'extra us':>10}{'burst':>7}")
     for what, r in rows:
         print(f"  {what:<58}{r['p50_us']:>8.2f}{r['p99_us']:>8.2f}{r['p99_over_p50']:>9.2f}"
-              f"{r['slow_share'] * 100:>10.2f}%{r['slow_extra_us']:>10.1f}")
+              f"{r['slow_share'] * 100:>10.2f}%{r['slow_extra_us']:>10.1f}{r['longest_burst']:>7}")
     return 0
 
 
