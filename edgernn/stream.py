@@ -57,6 +57,7 @@ class Stream:
         if batch is not None and (int(batch) != batch or batch < 1):
             raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
         self._blocks = _thread_blocks(threads, 1 if batch is None else int(batch))
+        self.threads = threads
         self.model = model
         self.batch = batch
         self._B = 1 if batch is None else int(batch)
@@ -187,6 +188,18 @@ class Stream:
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state
+    def __copy__(self):
+        """A new stream of the same model (the weights are shared, as between any two streams)
+        that starts from this one's state; from then on the two step independently.
+        ``copy.deepcopy`` does the same. Copying the attributes instead would leave the copy's
+        :meth:`step` bound to this stream's arrays."""
+        twin = Stream(self.model, batch=self.batch, threads=self.threads)
+        twin._work[:] = self._work
+        return twin
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
     def reset(self):
         """Back to the model's initial state."""
         p = self.model.plan
