@@ -101,16 +101,24 @@ def run_chunk(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_ma
 def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
     """One frame of a one-input, one-output model: the fast path of ``Stream.step``.
 
-    x: float32, B * F_in values in stream order (any shape; read flat); y: float32 [B * F_out],
-    written; io: int64 [in_off, F_in, out_off, F_out]. Fewer arguments and no packing make
-    the Python side of a step cheaper than :func:`run_frames` with T = 1."""
+    x: float32, B * F_in values in stream order (any shape and strides; read flat, by index
+    when it has one axis or one frame per row); y: float32 [B * F_out], written; io: int64
+    [in_off, F_in, out_off, F_out]. Fewer arguments and no packing make the Python side of a
+    step cheaper than :func:`run_frames` with T = 1."""
     in_off, n_in, out_off, n_out = io[0], io[1], io[2], io[3]
-    s, j = 0, 0
-    for v in x.flat:
-        work[s, in_off + j] = v
-        j += 1
-        if j == n_in:
-            s, j = s + 1, 0
+    if x.ndim == 1:                 # (known when compiled) indexing, not Numba's slower flat iterator
+        for s in range(work.shape[0]):
+            copy_into(work[s, in_off:in_off + n_in], x[s * n_in:(s + 1) * n_in])
+    elif x.ndim == 2 and x.shape[1] == n_in:        # (B, F): a frame per row
+        for s in range(work.shape[0]):
+            copy_into(work[s, in_off:in_off + n_in], x[s])
+    else:
+        s, j = 0, 0
+        for v in x.flat:
+            work[s, in_off + j] = v
+            j += 1
+            if j == n_in:
+                s, j = s + 1, 0
     execute(prog, fparams, consts, qconsts, work, False)
     for s in range(work.shape[0]):
         copy_into(y[s * n_out:(s + 1) * n_out], work[s, out_off:out_off + n_out])
