@@ -1,0 +1,43 @@
+"""The benchmark scripts that docs/performance.md quotes still run and print what it reads.
+
+Smoke tests, on the tiny benchmark model and a few calls: they catch a script broken by a
+change of the kernels' signatures (chunk_parts calls them directly) or of the Stream API. They
+check the output's structure and invariants, never a time.
+"""
+import re
+
+import pytest
+
+pytest.importorskip("onnx")
+
+from benchmarks import chunk_parts, tail_latency  # noqa: E402
+
+NUMBER = r"(-?\d+\.\d+)"
+
+
+def test_chunk_parts_times_every_part(capsys):
+    assert chunk_parts.main(["gru1x37", "--frames", "8"]) == 0
+    out = capsys.readouterr().out
+    whole = float(re.search(r"whole chunk \(engine\.run_chunk\)\s+" + NUMBER, out).group(1))
+    parts = [float(v) for v in re.findall(r"op \d+ .*?\s" + NUMBER + "$", out, re.M)]
+    names = re.findall(r"op \d+\s+(\S.*?)\s+-?\d+\.\d+$", out, re.M)
+    assert whole > 0 and parts and all(v > 0 for v in parts)
+    for part in ("input projections", "recurrent pass", "(the same, panels always forward)", "cell",
+                 "state carried"):
+        assert any(n.startswith(part) for n in names), part
+    total = float(re.search(r"sum of the parts\s+" + NUMBER, out).group(1))
+    forward_only = sum(float(v) for v in re.findall(r"panels always forward\)\s+" + NUMBER, out))
+    assert total == pytest.approx(sum(parts) - forward_only, abs=0.01)      # the forward-only row is not a part
+
+
+def test_tail_latency_prints_every_row(capsys):
+    assert tail_latency.main(["gru1x37", "--calls", "300"]) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^  (\S.*?)\s+" + r"\s+".join([NUMBER] * 3) + r"\s+(\d+\.\d+)%\s+" + NUMBER + r"\s+(\d+)$",
+                      out, re.M)
+    assert [r[0].split(" (")[0].split(",")[0] for r in rows] == [
+        "Stream.step", "Stream.step", "compute only", "read of the weights' bytes", "read of a quarter of them"]
+    for _, p50, p99, ratio, share, _extra, burst in rows:
+        assert 0 < float(p50) <= float(p99)
+        assert float(ratio) == pytest.approx(float(p99) / float(p50), abs=0.01)
+        assert 0 <= float(share) <= 100 and int(burst) <= 300
