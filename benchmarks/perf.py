@@ -34,7 +34,10 @@ Bounds, measured in the same run, for the targets a machine may not allow:
 - the engine's dense kernel in cache (the 256 x 256 probe of edgernn.devices), float32 and
   int8 weights, B=1: int8 cannot take less than FLOP / (int8 rate) per step;
 - the tail: the BLAS floor's own p99/p50, a call reading the same bytes in the same run
-  (benchmarks/tail_latency.py sets a step's tail against controls of the same length).
+  (benchmarks/tail_latency.py sets a step's tail against controls of the same length);
+- the chunk: the recurrent passes (R h, one frame at a time) at the in-cache B=1 rate and
+  every other FLOP at the sgemm peak, cells and copies free: no chunk can be faster.
+``--from-json PATH`` prints a saved run's tables and targets again, measuring nothing.
 BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, set before numpy loads), as does everything.
 """
 import argparse
@@ -307,6 +310,12 @@ def targets(r):
         runs = r["models"][model]
         ratio = runs["edgernn"]["float32"]["chunk_per_frame_us"] / runs["ort"]["chunk_per_frame_us"]
         rows.append((f"{model}: edgernn / ORT, 100-frame chunk per frame", ratio, "<= 1", ratio <= 1))
+        cell, layers, hidden, _, _ = SHAPES[model]
+        recurrent = layers * 2 * {"lstm": 4, "gru": 3}[cell] * hidden * hidden        # R h per frame
+        flops = runs["edgernn"]["float32"]["flops_per_step"]
+        least = (recurrent / bd["dense_f32_gflops"] + (flops - recurrent) / bd["sgemm_peak_gflops"]) / 1e3
+        rows.append(("  bound: R h at B=1 rate + rest at peak, / ORT", least / runs["ort"]["chunk_per_frame_us"],
+                     "report", None))
     for model in MODELS:
         b = r["models"][model]["edgernn"]["float32"]["batched"]
         ratio = b["64"]["frames_per_s"] / b["1"]["frames_per_s"] if "64" in b else b[64]["frames_per_s"] / b[1]["frames_per_s"]
@@ -331,21 +340,41 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=3000,
                     help="timed single-frame calls per runtime (at least: more for fast ones, calls_for())")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "perf.json"))
+    ap.add_argument("--from-json", metavar="PATH",
+                    help="measure nothing: print the tables and targets of a run saved with --json")
     args = ap.parse_args(argv)
+    if args.from_json:
+        import json
+        report = json.loads(Path(args.from_json).read_text())
+        for runs in report["models"].values():        # JSON object keys are strings: B = 1, 8, 64
+            for e in runs["edgernn"].values():
+                e["batched"] = {int(k) if k.isdigit() else k: v for k, v in e["batched"].items()}
+        print_report(report)
+        return
+    report = measure(args.frames)
+    print_report(report)
+    write_json(report, args.json)
+
+
+def measure(n_frames):
     import onnx
     report = {"machine": machine(), "models": {}}
     litert_version = report["machine"]["ai_edge_litert"]
-
     with tempfile.TemporaryDirectory() as d:
         for name in MODELS:
             path = Path(d) / f"{name}.onnx"
             onnx.save(named_model(name, state_io=True), path)
-            frames = np.random.default_rng(1).standard_normal((args.frames, SHAPES[name][3])).astype(np.float32)
+            frames = np.random.default_rng(1).standard_normal((n_frames, SHAPES[name][3])).astype(np.float32)
             report["models"][name] = measure_model(name, path, frames, litert_version)
             print(f"measured {name}", file=sys.stderr)
         report["bounds"] = bounds(frames)
         report["startup_s"] = {"cached": startup(Path(d) / "lstm2x128.onnx", cold=False),
                                "first_compile": startup(Path(d) / "lstm2x128.onnx", cold=True)}
+    return report
+
+
+def print_report(report):
+    """The tables, bounds and targets of a run; sets report["targets"]."""
     print(f"machine: {report['machine']}\n")
     print(f"{'model':<11}{'runtime':<16}{'p50 us':>9}{'p99 us':>9}{'max us':>9}{'chunk us/f':>12}"
           f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}{f'B=64 x{THREADS}':>11}")
@@ -377,7 +406,8 @@ def main(argv=None):
     for desc, ratio, goal, ok in targets(report):
         report["targets"].append({"target": desc, "ratio": ratio, "goal": goal, "holds": ok})
         print(f"{desc:<52}{ratio:>8.2f}  {goal:<7} {'-' if ok is None else 'yes' if ok else 'NO'}")
-    write_json(report, args.json)
+
+
 
 
 if __name__ == "__main__":
