@@ -64,30 +64,27 @@ class Stream:
         self._work = np.zeros((self._B, model.plan.work_size), np.float32)
         p = model.plan
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
-        # the one-input, one-output step needs no packing: precomputed shapes and buffers
-        lead = () if batch is None else (self._B,)
-        self._fast = len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None
-        self._in_shape = lead + tuple(model.inputs[0].frame_shape)       # a plan has >= 1 of each
-        self._out_shape = lead + tuple(model.outputs[0].frame_shape)
-        self._out_flat = (self._B * model._out_width,)
-        self._flat_out = self._out_flat == self._out_shape
         self._rows = None                                  # Stream.run's scratch, made by the first run
-        if self._fast:
-            self._io = np.array([model._in_map[0, 1], model._in_map[0, 2],
-                                 model._out_map[0, 1], model._out_map[0, 2]], np.int64)
-            self.step = self._bind_fast_step(_native_step(self._engine_args, len(self._in_shape), self._out_flat))
+        if len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None:
+            self.step = self._bind_fast_step()
         self.reset()
 
-    def _bind_fast_step(self, native):
+    def _bind_fast_step(self):
         """:meth:`step` for a one-input, one-output stream, as a closure over the arrays it
         passes to the native ``engine.step_frame``: a float32 frame of the input's shape goes
-        straight to native code; anything else to the checked general path. A method would
-        look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs with a
-        bound method, 0.86 µs with the closure)."""
+        straight to native code (no packing); anything else to the checked general path. A
+        method would look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs
+        with a bound method, 0.86 µs with the closure)."""
         import weakref
+        m = self.model
+        lead = () if self.batch is None else (self._B,)
+        in_shape = lead + tuple(m.inputs[0].frame_shape)
+        out_shape = lead + tuple(m.outputs[0].frame_shape)
+        out_flat = (self._B * m._out_width,)
+        flat, empty, ndarray, f32 = out_flat == out_shape, np.empty, np.ndarray, _FLOAT32
+        io = np.array([m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2]], np.int64)
         prog, fparams, consts, qconsts, work = self._engine_args
-        io, in_shape, out_flat, out_shape = self._io, self._in_shape, self._out_flat, self._out_shape
-        flat, empty, ndarray, f32 = self._flat_out, np.empty, np.ndarray, _FLOAT32
+        native = _native_step(self._engine_args, len(in_shape), out_flat)
         stream = weakref.ref(self)
 
         def step(x=_NO_FRAME, *more):
