@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
-from benchmarks.report import machine, write_json  # noqa: E402
+from benchmarks.report import machine, timed, write_json  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 MODELS = list(SHAPES)
@@ -68,19 +68,6 @@ ROUNDS = 5              # blocks per runtime in the interleaved timing (interlea
 WARM = 100              # untimed calls before each block of single frames
 MIN_SECONDS = 0.5       # single frames: each runtime is timed for at least this long (calls_for())
 MAX_CALLS = 200_000
-
-
-def timed(fn, frames, warm=200):
-    """Per-call times (seconds) of fn(frame) over frames, after `warm` untimed calls."""
-    for f in frames[:warm]:
-        fn(f)
-    out = np.empty(len(frames))
-    clock = time.perf_counter_ns
-    for k, f in enumerate(frames):
-        t = clock()
-        fn(f)
-        out[k] = clock() - t
-    return out * 1e-9
 
 
 def stats(ts):
@@ -98,12 +85,12 @@ def interleaved(runners, warm, rounds=ROUNDS):
     its own data). A machine that slows down for a while (a neighbour on a shared host) then
     slows every runtime alike, and the ratios of one run stay fair."""
     names = list(runners)
+    blocks = {k: np.array_split(np.arange(len(items)), rounds) for k, (_, items) in runners.items()}
     parts = {k: [] for k in names}
     for r in range(rounds):
         for k in names[r % len(names):] + names[:r % len(names)]:
             fn, items = runners[k]
-            block = np.array_split(np.arange(len(items)), rounds)[r]
-            parts[k].append(timed(fn, items[block], warm=warm))
+            parts[k].append(timed(fn, items[blocks[k][r]], warm=warm))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

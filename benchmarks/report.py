@@ -1,7 +1,11 @@
-"""What every benchmark report starts and ends with: the machine it ran on, and its JSON."""
+"""What every benchmark report starts and ends with: the machine it ran on, and its JSON; and
+the per-call timing loop they share."""
 import json
 import os
 import platform
+import time
+
+import numpy as np
 
 
 def machine():
@@ -26,3 +30,19 @@ def write_json(report, path):
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
     print(f"\nwrote {path}")
+
+
+def timed(fn, items, warm=200, before=None):
+    """Per-call times (seconds) of fn(item) over items, after `warm` untimed calls (on the
+    first items); ``before()``, when given, runs untimed before each timed call."""
+    for f in items[:warm]:
+        fn(f)
+    out = np.empty(len(items))
+    clock = time.perf_counter_ns
+    for k, f in enumerate(items):
+        if before is not None:
+            before()
+        t = clock()
+        fn(f)
+        out[k] = clock() - t
+    return out * 1e-9

@@ -19,7 +19,6 @@ that many bytes per call on this machine, not with the step's code.
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
+from benchmarks.report import timed  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 FLUSH_BYTES = 4 << 20
@@ -55,18 +55,8 @@ def _controls():
 
 
 def timed_us(fn, calls, warm=200, before=None):
-    """Per-call µs of fn() over ``calls`` calls; ``before()`` (untimed) runs before each."""
-    for _ in range(warm):
-        fn()
-    out = np.empty(calls)
-    clock = time.perf_counter_ns
-    for k in range(calls):
-        if before is not None:
-            before()
-        t = clock()
-        fn()
-        out[k] = clock() - t
-    return out / 1e3
+    """Per-call µs of ``calls`` calls fn(k) (perf.py's loop, benchmarks.report.timed)."""
+    return timed(fn, range(calls), warm, before) * 1e6
 
 
 def longest_run(mask):
@@ -98,7 +88,7 @@ def main(argv=None):
     frames = np.random.default_rng(0).standard_normal((a.calls + 200, m._in_width)).astype(np.float32)
     it = iter(range(10 ** 9))
 
-    def step():
+    def step(_):
         s.step(frames[next(it) % len(frames)])
 
     flush_buf = np.zeros(FLUSH_BYTES, np.uint8)
@@ -111,15 +101,15 @@ def main(argv=None):
     rows.append(("Stream.step, cache flushed before each call", summary(timed_us(step, a.calls, before=flush))))
     p50 = rows[0][1]["p50_us"]
     n = 1000
-    while np.median(timed_us(lambda: spin(n), 50, warm=5)) < p50:
+    while np.median(timed_us(lambda _: spin(n), 50, warm=5)) < p50:
         n = int(n * 1.25) + 1
-    rows.append((f"compute only, as long as the step ({n} FMAs in a chain)", summary(timed_us(lambda: spin(n), a.calls))))
+    rows.append((f"compute only, as long as the step ({n} FMAs in a chain)", summary(timed_us(lambda _: spin(n), a.calls))))
     nbytes = m.weight_bytes()
     whole = np.ones(max(1, nbytes // 4), np.float32)
     quarter = np.ones(max(1, nbytes // 16), np.float32)
-    rows.append((f"read of the weights' bytes ({nbytes / 1024:.0f} KiB)", summary(timed_us(lambda: read(whole, 1), a.calls))))
+    rows.append((f"read of the weights' bytes ({nbytes / 1024:.0f} KiB)", summary(timed_us(lambda _: read(whole, 1), a.calls))))
     rows.append((f"read of a quarter of them, 4 times ({nbytes / 4096:.0f} KiB)",
-                 summary(timed_us(lambda: read(quarter, 4), a.calls))))
+                 summary(timed_us(lambda _: read(quarter, 4), a.calls))))
     print(f"{a.model} ({a.weights} weights, {nbytes / 1024:.0f} KiB): {a.calls} calls each")
     print(f"  {'':<58}{'p50 us':>8}{'p99 us':>8}{'p99/p50':>9}{'>1.5x p50':>11}{'extra us':>10}{'burst':>7}")
     for what, r in rows:
