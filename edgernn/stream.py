@@ -1,7 +1,7 @@
 """Stream: one sequence (or B sequences in step) with its state kept inside."""
 import numpy as np
 
-from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame
+from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
 from .errors import FrameShapeError, StateError
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
@@ -10,20 +10,32 @@ _FLOAT32 = np.dtype(np.float32)
 _NO_FRAME = object()
 
 
-def _native_step(engine_args, x_ndim, out_size):
-    """``engine.step_frame`` compiled for a float32 frame of any layout with ``x_ndim`` axes,
-    as its native entry point: calling it skips Numba's type dispatch of eight arguments, and
-    does not check its arguments, so the caller passes exactly these types (x: a native
-    float32 ndarray of the frame shape; any strides, read-only or not). The dispatcher itself
-    when this Numba has no such entry (it then checks and dispatches every call)."""
-    from numba import typeof, types
-    y, io = np.empty(out_size, np.float32), np.zeros(4, np.int64)
-    sig = tuple(typeof(a) for a in engine_args) + (types.Array(types.float32, x_ndim, "A"), typeof(y), typeof(io))
+def _native_step(x_ndim):
+    """``engine.step_frame_at`` compiled for a float32 frame of any layout with ``x_ndim`` axes,
+    as its native entry point: calling it skips Numba's type dispatch, and does not check its
+    arguments, so the caller passes exactly these types (the handle: int64 [HANDLE_SIZE]; x: a
+    native float32 ndarray of the frame shape, any strides, read-only or not; y: float32
+    [B * F_out]). The dispatcher itself when this Numba has no such entry (it then checks and
+    dispatches every call)."""
+    from numba import types
+    vector = types.Array(types.float32, 1, "C")
+    sig = (types.Array(types.int64, 1, "C"), types.Array(types.float32, x_ndim, "A"), vector)
     try:
-        step_frame.compile(sig)
-        return step_frame.overloads[sig].entry_point
+        step_frame_at.compile(sig)
+        return step_frame_at.overloads[sig].entry_point
     except Exception:                       # noqa: BLE001 -- any failure: the checked path
-        return step_frame
+        return step_frame_at
+
+
+def _handle(engine_args, io):
+    """:func:`engine.step_frame_at`'s handle of the engine arrays (C-contiguous, of the engine's
+    dtypes: the plan and Stream make them so) and ``io``."""
+    prog, fparams, consts, qconsts, work = engine_args
+    for a, dtype in zip(engine_args, (np.int64, np.float32, np.float32, np.int8, np.float32)):
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            raise TypeError(f"engine array of {a.dtype}, {a.flags.c_contiguous=}: expected C-contiguous {dtype}")
+    return np.array([prog.ctypes.data, *prog.shape, fparams.ctypes.data, fparams.size, consts.ctypes.data,
+                     consts.size, qconsts.ctypes.data, qconsts.size, work.ctypes.data, *work.shape, *io], np.int64)
 
 
 def _thread_blocks(threads, B):
@@ -70,11 +82,11 @@ class Stream:
         self.reset()
 
     def _bind_fast_step(self):
-        """:meth:`step` for a one-input, one-output stream, as a closure over the arrays it
-        passes to the native ``engine.step_frame``: a float32 frame of the input's shape goes
+        """:meth:`step` for a one-input, one-output stream, as a closure over the handle it
+        passes to the native ``engine.step_frame_at``: a float32 frame of the input's shape goes
         straight to native code (no packing); anything else to the checked general path. A
         method would look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs
-        with a bound method, 0.86 µs with the closure)."""
+        with a bound method, 0.86 µs with the closure over eight arrays, 0.68 µs with the handle)."""
         import weakref
         m = self.model
         lead = () if self.batch is None else (self._B,)
@@ -82,19 +94,20 @@ class Stream:
         out_shape = lead + tuple(m.outputs[0].frame_shape)
         out_flat = (self._B * m._out_width,)
         flat, empty, ndarray, f32 = out_flat == out_shape, np.empty, np.ndarray, _FLOAT32
-        io = np.array([m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2]], np.int64)
-        prog, fparams, consts, qconsts, work = self._engine_args
-        native = _native_step(self._engine_args, len(in_shape), out_flat)
+        io = (m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2])
+        handle = _handle(self._engine_args, io)
+        native = _native_step(len(in_shape))
         stream = weakref.ref(self)
 
         def step(x=_NO_FRAME, *more):
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
                 y = empty(out_flat, f32)
-                native(prog, fparams, consts, qconsts, work, x, y, io)
+                native(handle, x, y)
                 return y if flat else y.reshape(out_shape)
             return Stream.step(stream(), *(() if x is _NO_FRAME else (x,)), *more)
 
         step.__doc__, step.__name__ = Stream.step.__doc__, "step"
+        step.engine_args = self._engine_args        # the arrays the handle points at live as long as step
         return step
 
     # ------------------------------------------------------------ running

@@ -13,6 +13,7 @@ snapshot/restore and reset.
 """
 import copy
 import functools
+import gc
 import json
 from pathlib import Path
 
@@ -234,3 +235,18 @@ def test_a_copied_stream_steps_on_its_own(how, batch):
     y = reference(name)["y"][40:]
     want = y if batch is None else np.repeat(y[:, None], batch, axis=1)
     assert max_err(rest_twin, want) <= 1e-5
+
+
+def test_a_step_outlives_its_stream():
+    """``step = model.stream().step`` keeps working after the stream object is gone: the native
+    step reads the stream's arrays by address, so the step function must keep them alive
+    (freed and reused memory would give wrong outputs, or crash). Checked against PyTorch's
+    recorded outputs, with allocations in between that would reuse freed memory."""
+    name = "gru_l1_bf_lin_dy.onnx"
+    frames = reference(name)["frames"]
+    step = model(name).stream().step
+    gc.collect()
+    junk = [np.full(n, 7.0, np.float32) for n in range(1, 4000, 7)]
+    y = np.stack([step(f) for f in frames])
+    del junk
+    assert max_err(y, reference(name)["y"]) <= 1e-5
