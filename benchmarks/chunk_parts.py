@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
-from edgernn.config import jit  # noqa: E402
+from edgernn.config import JIT_OPTIONS  # noqa: E402
 from edgernn.engine import run_chunk  # noqa: E402
 from edgernn.ops.activations import SIGMOID, TANH  # noqa: E402
 from edgernn.ops.dense import dense_kernel  # noqa: E402
@@ -37,6 +37,14 @@ from edgernn.ops.matvec import add_matvec, lanes_for, set_bias  # noqa: E402
 from edgernn.ops.program import OP_DENSE, OP_GRU, OP_LSTM  # noqa: E402
 from edgernn.ops.recurrent import carry_state, recurrent_rows  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
+
+
+def jit(fn):
+    """edgernn's Numba options without its cache: Numba keys a cached function on its own
+    file only, so a cached copy here would keep running the kernels it was compiled with after
+    they change (edgernn's own cache is dropped when its sources change; this file's is not)."""
+    import numba
+    return numba.njit(**{**JIT_OPTIONS, "cache": False})(fn)
 
 
 @jit
