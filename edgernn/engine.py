@@ -160,9 +160,9 @@ def step_frame_at(handle, x, y):
     ``handle`` = [prog address, rows, columns, fparams address, size, consts address, size,
     qconsts address, size, work address, B, W, in_off, F_in, out_off, F_out].
 
-    Every array passed to native code is unboxed on every call (~13 ns each on the
-    development machine): one handle instead of six arrays took ``benchmarks/perf.py``'s call
-    floor from 0.76 to 0.68 µs. Precondition (unchecked): the arrays are C-contiguous, of the
+    Numba unboxes every array argument on every call (``python -m benchmarks.call_parts``
+    times it): one handle instead of six arrays took ``benchmarks/perf.py``'s call floor from
+    0.76–0.90 to 0.68–0.70 µs. Precondition (unchecked): the arrays are C-contiguous, of the
     engine's dtypes, and outlive every call (``Stream`` keeps them)."""
     prog = _array_at(handle[0], (handle[1], handle[2]), np.int64)
     fparams = _array_at(handle[3], (handle[4],), np.float32)

@@ -86,7 +86,7 @@ class Stream:
         passes to the native ``engine.step_frame_at``: a float32 frame of the input's shape goes
         straight to native code (no packing); anything else to the checked general path. A
         method would look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs
-        with a bound method, 0.86 µs with the closure over eight arrays, 0.68 µs with the handle)."""
+        with a bound method, 0.76–0.90 µs with the closure over eight arrays, 0.68–0.70 µs with the handle)."""
         import weakref
         m = self.model
         lead = () if self.batch is None else (self._B,)

@@ -1,8 +1,9 @@
 """The benchmark scripts that docs/performance.md quotes still run and print what it reads.
 
 Smoke tests, on the tiny benchmark model and a few calls: they catch a script broken by a
-change of the kernels' signatures (chunk_parts calls them directly) or of the Stream API. They
-check the output's structure and invariants, never a time.
+change of the kernels' signatures (chunk_parts calls them directly), of the Stream API or of
+its native entry (call_parts calls it as Stream.step does). They check the output's structure
+and invariants, never a time.
 """
 import re
 
@@ -10,7 +11,7 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from benchmarks import chunk_parts, tail_latency  # noqa: E402
+from benchmarks import call_parts, chunk_parts, tail_latency  # noqa: E402
 
 NUMBER = r"(-?\d+\.\d+)"
 
@@ -45,3 +46,12 @@ def test_tail_latency_prints_every_row(capsys):
         highest = (float(p99) + 0.005) / (float(p50) - 0.005) + 0.005
         assert lowest <= float(ratio) <= highest
         assert 0 <= float(share) <= 100 and int(burst) <= 300
+
+
+def test_call_parts_times_every_part(capsys):
+    assert call_parts.main(["--calls", "200"]) == 0
+    out = capsys.readouterr().out
+    names = re.findall(r"^  (\S.*?)\s+-?\d+\.\d+$", out, re.M)
+    assert names[:4] == ["Stream.step (the whole call)", "native entry, with the stream's handle",
+                         "np.empty of the output", "Python call and frame checks"]
+    assert sum(n.startswith("empty Numba entry") for n in names) == 4 and names[-1] == "perf_counter_ns()"
