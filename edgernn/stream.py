@@ -13,7 +13,7 @@ _NO_FRAME = object()
 def _native_step(x_ndim):
     """``engine.step_frame_at`` compiled for a float32 frame of any layout with ``x_ndim`` axes,
     as its native entry point: calling it skips Numba's type dispatch, and does not check its
-    arguments, so the caller passes exactly these types (the handle: int64 [HANDLE_SIZE]; x: a
+    arguments, so the caller passes exactly these types (the handle: int64 [16]; x: a
     native float32 ndarray of the frame shape, any strides, read-only or not; y: float32
     [B * F_out]). The dispatcher itself when this Numba has no such entry (it then checks and
     dispatches every call)."""
@@ -86,7 +86,9 @@ class Stream:
         passes to the native ``engine.step_frame_at``: a float32 frame of the input's shape goes
         straight to native code (no packing); anything else to the checked general path. A
         method would look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs
-        with a bound method, 0.76–0.90 µs with the closure over eight arrays, 0.68–0.70 µs with the handle)."""
+        with a bound method, 0.76–0.90 µs with the closure over eight arrays, 0.68–0.70 µs with
+        the handle). The closure holds its stream weakly (no reference cycle) and the engine's
+        arrays strongly: the native call reads them by address."""
         import weakref
         m = self.model
         lead = () if self.batch is None else (self._B,)
@@ -104,7 +106,12 @@ class Stream:
                 y = empty(out_flat, f32)
                 native(handle, x, y)
                 return y if flat else y.reshape(out_shape)
-            return Stream.step(stream(), *(() if x is _NO_FRAME else (x,)), *more)
+            owner = stream()
+            if owner is None:
+                raise StateError("this step function's Stream no longer exists, and only a float32 frame of "
+                                 f"shape {in_shape} can still be stepped; keep the Stream (s = model.stream(); "
+                                 "s.step(x)) to get its checks and conversions")
+            return Stream.step(owner, *(() if x is _NO_FRAME else (x,)), *more)
 
         step.__doc__, step.__name__ = Stream.step.__doc__, "step"
         step.engine_args = self._engine_args        # the arrays the handle points at live as long as step

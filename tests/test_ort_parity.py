@@ -250,3 +250,5 @@ def test_a_step_outlives_its_stream():
     y = np.stack([step(f) for f in frames])
     del junk
     assert max_err(y, reference(name)["y"]) <= 1e-5
+    with pytest.raises(edgernn.StateError, match="no longer exists"):
+        step(frames[0].astype(np.float64))              # the checked path needs the stream
