@@ -7,7 +7,7 @@ almost all call. Each row is the best of 15 rounds of ``--calls`` calls in a pla
 per-call clock; the rows take turns round by round), in ns per call:
 - ``Stream.step``: the whole call;
 - the native entry alone (``engine.step_frame_at``'s entry point with the stream's handle,
-  as the step calls it);
+  as the step calls it: ``Stream.step.native_call``);
 - ``np.empty`` of the output, as the step makes it;
 - a Python function with the step's signature and frame checks, doing nothing else;
 - the entry point of a Numba function with three and with eight 1-D array arguments that does
@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
+from benchmarks.models import call_floor_model  # noqa: E402
+from benchmarks.report import jit_uncached  # noqa: E402
 
 N_IN = 13
 ROUNDS = 15
@@ -47,20 +49,8 @@ def per_call_ns(fns, calls):
     return [b / calls * 1e9 for b in best]
 
 
-def floor_stream():
-    from onnx import TensorProto, helper
-    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "floor",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, N_IN])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    return edgernn.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), time_axis=0).stream()
-
-
 def empty_entries():
     """{(array arguments, nogil): entry point} of do-nothing Numba functions."""
-    import numba
-
-    from edgernn.config import JIT_OPTIONS
-
     def three(a, b, c):
         c[0] = a[0]
 
@@ -70,19 +60,17 @@ def empty_entries():
     out = {}
     for fn, n in ((three, 3), (eight, 8)):
         for nogil in (True, False):
-            jitted = numba.njit(**{**JIT_OPTIONS, "cache": False, "nogil": nogil})(fn)
+            jitted = jit_uncached(fn, nogil=nogil)
             jitted(*[v] * n)
             out[n, nogil] = jitted.overloads[jitted.signatures[0]].entry_point
     return out
 
 
 def measure(calls):
-    from edgernn.stream import _handle, _native_step
-    s = floor_stream()
+    s = edgernn.load(call_floor_model(N_IN), time_axis=0).stream()
     x = np.zeros(N_IN, np.float32)
     m = s.model
-    io = (m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2])
-    handle, native = _handle(s._engine_args, io), _native_step(1)
+    native, handle, _ = s.step.native_call
     y = np.empty(m._out_width, np.float32)
     shape, f32, ndarray, empty, clock = (N_IN,), np.dtype(np.float32), np.ndarray, np.empty, time.perf_counter_ns
 

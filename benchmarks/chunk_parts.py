@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edgernn  # noqa: E402
-from edgernn.config import JIT_OPTIONS  # noqa: E402
+from benchmarks.report import jit_uncached  # noqa: E402
 from edgernn.engine import run_chunk  # noqa: E402
 from edgernn.ops.activations import SIGMOID, TANH  # noqa: E402
 from edgernn.ops.dense import dense_kernel  # noqa: E402
@@ -39,22 +39,14 @@ from edgernn.ops.recurrent import carry_state, recurrent_rows  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 
-def jit(fn):
-    """edgernn's Numba options without its cache: Numba keys a cached function on its own
-    file only, so a cached copy here would keep running the kernels it was compiled with after
-    they change (edgernn's own cache is dropped when its sources change; this file's is not)."""
-    import numba
-    return numba.njit(**{**JIT_OPTIONS, "cache": False})(fn)
-
-
-@jit
+@jit_uncached
 def _projections(n, row, consts, qconsts, rows, gates_at, w_at, b_at, G):
     for _ in range(n):
         set_bias(consts, row[b_at], G, rows, row[gates_at])
         add_matvec(consts, qconsts, row[w_at], row[w_at + 1], row[3], G, rows, row[1], row[gates_at], lanes_for(G), False)
 
 
-@jit
+@jit_uncached
 def _recurrent(n, row, consts, qconsts, rows, gates_at, r_at, n_rec, lanes, alternate):
     for _ in range(n):
         for t in range(rows.shape[0]):
@@ -62,14 +54,14 @@ def _recurrent(n, row, consts, qconsts, rows, gates_at, r_at, n_rec, lanes, alte
                        row[gates_at], lanes, alternate and t % 2 == 1)
 
 
-@jit
+@jit_uncached
 def _lstm_cells(n, row, fparams, consts, rows):
     for _ in range(n):
         for t in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[t])
 
 
-@jit
+@jit_uncached
 def _gru_cells(n, row, fparams, rows, fused):
     for _ in range(n):
         for t in range(rows.shape[0]):
@@ -80,7 +72,7 @@ def _gru_cells(n, row, fparams, rows, fused):
                 gru_update(row, fparams, rows[t])
 
 
-@jit
+@jit_uncached
 def _carry(n, row, rows, c_at):
     H, cnt, h_in, h_out = row[4], row[5], row[9], row[10]
     for _ in range(n):
@@ -90,7 +82,7 @@ def _carry(n, row, rows, c_at):
             recurrent_rows(rows, t, True, h_out, h_in, H, cnt)
 
 
-@jit
+@jit_uncached
 def _dense(n, row, consts, qconsts, rows):
     for _ in range(n):
         dense_kernel(row, consts, qconsts, rows)

@@ -25,6 +25,16 @@ def stacked_lstm(n_in, hidden, layers, n_out, seed=0):
     return path
 
 
+def call_floor_model(n_in):
+    """An ONNX model of one Relu on ``n_in`` inputs ([T, 1, n_in], time axis 0): a step of it
+    is almost all call (benchmarks/perf.py's call floor, benchmarks/call_parts.py)."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "floor",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, n_in])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
 def benchmark_models():
     """(label, path, batch) of every model the calibration uses."""
     return [

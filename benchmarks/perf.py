@@ -232,13 +232,9 @@ def measure_model(name, path, frames, litert_version):
 
 def bounds(frames):
     """The call floor (us), GEMM peak and in-cache dense kernel rates (GFLOP/s); module doc."""
-    from onnx import TensorProto, helper
-
+    from benchmarks.models import call_floor_model
     from edgernn.devices import measure_engine_gflops
-    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "floor",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, frames.shape[1]])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    s = edgernn.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), time_axis=0).stream()
+    s = edgernn.load(call_floor_model(frames.shape[1]), time_axis=0).stream()
     call_us = stats(timed(s.step, frames))["p50_us"]
     a, b = (np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32) for _ in range(2))
     a @ b

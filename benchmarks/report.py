@@ -46,3 +46,14 @@ def timed(fn, items, warm=200, before=None):
         fn(f)
         out[k] = clock() - t
     return out * 1e-9
+
+
+def jit_uncached(fn, **overrides):
+    """``fn`` compiled with edgernn's Numba options (and ``overrides``) but without its cache:
+    Numba keys a cached function on its own file only, so a cached benchmark loop would keep
+    the kernels it was compiled with after they change (edgernn's own cache is dropped when
+    its sources change; a benchmark's is not)."""
+    import numba
+
+    from edgernn.config import JIT_OPTIONS
+    return numba.njit(**{**JIT_OPTIONS, **overrides, "cache": False})(fn)

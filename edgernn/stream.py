@@ -87,8 +87,9 @@ class Stream:
         straight to native code (no packing); anything else to the checked general path. A
         method would look its arrays up on every call (benchmarks/perf.py's call floor: 0.93 µs
         with a bound method, 0.76–0.90 µs with the closure over eight arrays, 0.68–0.70 µs with
-        the handle). The closure holds its stream weakly (no reference cycle) and the engine's
-        arrays strongly: the native call reads them by address."""
+        the handle). The closure holds its stream weakly (no reference cycle); its attribute
+        ``native_call`` = (native entry, handle, the engine's arrays) holds the arrays, which
+        the native call reads by address, as long as the step function lives."""
         import weakref
         m = self.model
         lead = () if self.batch is None else (self._B,)
@@ -114,7 +115,7 @@ class Stream:
             return Stream.step(owner, *(() if x is _NO_FRAME else (x,)), *more)
 
         step.__doc__, step.__name__ = Stream.step.__doc__, "step"
-        step.engine_args = self._engine_args        # the arrays the handle points at live as long as step
+        step.native_call = (native, handle, self._engine_args)   # the handle's arrays live as long as step
         return step
 
     # ------------------------------------------------------------ running
