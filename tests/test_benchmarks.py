@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from benchmarks import call_parts, chunk_parts, tail_latency  # noqa: E402
+from benchmarks import call_parts, chunk_parts, process_spread, tail_latency  # noqa: E402
 
 NUMBER = r"(-?\d+\.\d+)"
 
@@ -55,3 +55,13 @@ def test_call_parts_times_every_part(capsys):
     assert names[:4] == ["Stream.step (the whole call)", "native entry, with the stream's handle",
                          "np.empty of the output", "Python call and frame checks"]
     assert sum(n.startswith("empty Numba entry") for n in names) == 4 and names[-1] == "perf_counter_ns()"
+
+
+def test_process_spread_times_every_process(capsys):
+    assert process_spread.main(["gru1x37", "--processes", "2"]) == 0
+    out = capsys.readouterr().out
+    times = [float(v) for v in re.search(r"processes\n  (.*)\n", out).group(1).split()]
+    low, mid, high, ratio = (float(re.search(k + r" " + NUMBER, out).group(1)) for k in ("min", "median", "max", "max/min"))
+    assert len(times) == 2 and all(t > 0 for t in times)
+    assert (low, high) == (min(times), max(times)) and low <= mid <= high
+    assert ratio == pytest.approx(high / low, abs=0.01 + 0.0005 * 2 / low)
