@@ -23,3 +23,8 @@ class FrameShapeError(EdgeRNNError, ValueError):
 
 class StateError(EdgeRNNError, ValueError):
     """A state assigned to a Stream does not match the model's state names or shapes."""
+
+
+class ResourceLimitError(EdgeRNNError, MemoryError):
+    """A model or a request needs more memory than edgernn's ceiling allows (see
+    :mod:`edgernn.limits`); nothing was allocated."""
