@@ -31,27 +31,28 @@ from benchmarks.report import jit_uncached  # noqa: E402
 from edgernn.engine import run_chunk  # noqa: E402
 from edgernn.ops.activations import SIGMOID, TANH  # noqa: E402
 from edgernn.ops.dense import dense_kernel  # noqa: E402
+from edgernn.ops import gru, lstm  # noqa: E402
 from edgernn.ops.gru import gru_cell_fused, gru_reset, gru_update  # noqa: E402
 from edgernn.ops.lstm import lstm_cell  # noqa: E402
-from edgernn.ops.matvec import add_matvec, lanes_for, set_bias  # noqa: E402
-from edgernn.ops.program import OP_DENSE, OP_GRU, OP_LSTM  # noqa: E402
-from edgernn.ops.recurrent import carry_state, recurrent_rows  # noqa: E402
+from edgernn.ops.matvec import add_matvec, set_bias  # noqa: E402
+from edgernn.ops.recurrent import RC, carry_state, recurrent_rows  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 
 @jit_uncached
-def _projections(n, row, consts, qconsts, rows, gates_at, w_at, b_at, G):
+def _projections(n, row, consts, qconsts, rows, gates_at, G):
     for _ in range(n):
-        set_bias(consts, row[b_at], G, rows, row[gates_at])
-        add_matvec(consts, qconsts, row[w_at], row[w_at + 1], row[3], G, rows, row[1], row[gates_at], lanes_for(G), False)
+        set_bias(consts, row[RC.b], G, rows, row[gates_at])
+        add_matvec(row[RC.w_matvec], consts, qconsts, row[RC.w], row[RC.w_scale], row[RC.inputs], G, rows,
+                   row[RC.x], row[gates_at], False)
 
 
 @jit_uncached
-def _recurrent(n, row, consts, qconsts, rows, gates_at, r_at, n_rec, lanes, alternate):
+def _recurrent(n, row, consts, qconsts, rows, gates_at, n_rec, alternate):
     for _ in range(n):
         for t in range(rows.shape[0]):
-            add_matvec(consts, qconsts, row[r_at], row[r_at + 1], row[4], n_rec, rows[t:t + 1], row[9],
-                       row[gates_at], lanes, alternate and t % 2 == 1)
+            add_matvec(row[RC.r_matvec], consts, qconsts, row[RC.r], row[RC.r_scale], row[RC.hidden], n_rec,
+                       rows[t:t + 1], row[RC.h_in], row[gates_at], alternate and t % 2 == 1)
 
 
 @jit_uncached
@@ -73,19 +74,19 @@ def _gru_cells(n, row, fparams, rows, fused):
 
 
 @jit_uncached
-def _carry(n, row, rows, c_at):
-    H, cnt, h_in, h_out = row[4], row[5], row[9], row[10]
+def _carry(n, row, rows, c_in, c_out):
+    H, cnt, h_in, h_out = row[RC.hidden], row[RC.counter], row[RC.h_in], row[RC.h_out]
     for _ in range(n):
         for t in range(rows.shape[0]):
-            if c_at > 0:
-                carry_state(rows, t, row[c_at + 1], row[c_at], H)
+            if c_in >= 0:
+                carry_state(rows, t, c_out, c_in, H)
             recurrent_rows(rows, t, True, h_out, h_in, H, cnt)
 
 
 @jit_uncached
-def _dense(n, row, consts, qconsts, rows):
+def _dense(n, row, fparams, consts, qconsts, rows):
     for _ in range(n):
-        dense_kernel(row, consts, qconsts, rows)
+        dense_kernel(row, fparams, consts, qconsts, rows, False)
 
 
 def best_us(fn, args, frames, loops=20, rounds=5):
@@ -120,24 +121,27 @@ def main(argv=None):
     print(f"  {'whole chunk (engine.run_chunk)':<44}{total:8.3f}")
     parts = 0.0
     for i, row in enumerate(p.prog):
-        if row[0] == OP_LSTM:
-            H = row[4]
-            timed = [("input projections (bias + W x, all rows)", _projections, (row, p.consts, p.qconsts, rows, 20, 13, 17, 4 * H)),
+        layout = p.row_layouts[i]
+        if layout == "lstm":
+            H = row[RC.hidden]
+            timed = [("input projections (bias + W x, all rows)", _projections,
+                      (row, p.consts, p.qconsts, rows, lstm.F.gates, 4 * H)),
                      ("recurrent pass (R h, row by row)", _recurrent,
-                      (row, p.consts, p.qconsts, rows, 20, 15, 4 * H, lanes_for(4 * H), True)),
+                      (row, p.consts, p.qconsts, rows, lstm.F.gates, 4 * H, True)),
                      ("cell (row by row)", _lstm_cells, (row, p.fparams, p.consts, rows)),
-                     ("state carried row to row", _carry, (row, rows, 11))]
-        elif row[0] == OP_GRU:
-            H, lbr = row[4], row[16]
-            fused = bool(lbr) and int(p.fparams[row[7]]) == SIGMOID and int(p.fparams[row[7] + 3]) == TANH and row[8] < 0
+                     ("state carried row to row", _carry, (row, rows, row[lstm.F.c_in], row[lstm.F.c_out]))]
+        elif layout == "gru":
+            H, lbr, acts = row[RC.hidden], row[gru.F.linear_before_reset], row[RC.acts]
+            fused = bool(lbr) and int(p.fparams[acts]) == SIGMOID and int(p.fparams[acts + 3]) == TANH and row[RC.clip] < 0
             n_rec = 3 * H if lbr else 2 * H
-            timed = [("input projections (bias + W x, all rows)", _projections, (row, p.consts, p.qconsts, rows, 17, 11, 15, 3 * H)),
+            timed = [("input projections (bias + W x, all rows)", _projections,
+                      (row, p.consts, p.qconsts, rows, gru.F.gx, 3 * H)),
                      ("recurrent pass (R h, row by row)", _recurrent,
-                      (row, p.consts, p.qconsts, rows, 18, 13, n_rec, lanes_for(3 * H if lbr else H), True)),
+                      (row, p.consts, p.qconsts, rows, gru.F.gh, n_rec, True)),
                      ("cell (row by row)", _gru_cells, (row, p.fparams, rows, fused)),
-                     ("state carried row to row", _carry, (row, rows, -1))]
-        elif row[0] == OP_DENSE:
-            timed = [("dense (all rows)", _dense, (row, p.consts, p.qconsts, rows))]
+                     ("state carried row to row", _carry, (row, rows, -1, -1))]
+        elif layout == "dense":
+            timed = [("dense (all rows)", _dense, (row, p.fparams, p.consts, p.qconsts, rows))]
         else:
             continue
         for what, fn, args in timed:

@@ -17,9 +17,6 @@ import numpy as np
 
 from .config import jit
 from .engine import execute
-from .ops import program as P
-
-OPCODE_NAMES = {getattr(P, n): n[3:].lower() for n in dir(P) if n.startswith("OP_")}
 
 
 @jit
@@ -36,6 +33,7 @@ def _execute_args(plan, prog, work):
 def time_rows(plan, work, prog, target_s=0.002, rounds=15):
     """Seconds for one run of `prog` over `work`, the best of `rounds` loops of ~target_s each
     (the minimum: other processes only ever add time). `work` is modified: pass a copy."""
+    plan.link()
     args = _execute_args(plan, np.ascontiguousarray(prog), work)
     _repeat(1, args)
     t0 = time.perf_counter()
@@ -57,7 +55,7 @@ def op_breakdown(model, work, target_s=0.002, rounds=15):
     Returns {"rows": [...], "whole_us", "sum_us", "distortion"}; each row dict has node, op,
     program rows, time_us and flops (per step, all streams)."""
     from . import ops
-    plan = model.plan
+    plan = model.plan.link()
     prog = plan.prog
     scratch = np.array(work, copy=True)
     whole = time_rows(plan, scratch, prog, target_s, rounds)
@@ -66,7 +64,7 @@ def op_breakdown(model, work, target_s=0.002, rounds=15):
     B = work.shape[0]
     groups = {}
     for i, name in enumerate(plan.row_nodes):
-        g = groups.setdefault(name, {"node": name, "op": OPCODE_NAMES.get(int(prog[i, 0]), "?"),
+        g = groups.setdefault(name, {"node": name, "op": plan.row_layouts[i],
                                      "program_rows": 0, "time_us": 0.0, "flops": 0})
         g["program_rows"] += 1
         g["time_us"] += per_row[i] * 1e6

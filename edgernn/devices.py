@@ -61,7 +61,7 @@ import numpy as np
 
 from .config import jit
 from .errors import EdgeRNNError
-from .ops.activations import SCALED_TANH, SIGMOID, TANH, activate_inplace
+from .ops.activations import SIGMOID, activate_inplace
 
 REQUIRED = ("clock_ghz", "simd_lanes", "issue_width", "vec_fp_per_cycle", "vec_cvt_per_cycle", "fdiv_cycles",
             "vec_loads_per_cycle", "vec_stores_per_cycle", "scalar_cycle_ratio", "dram_read_gbs", "llc_kib")
@@ -90,7 +90,6 @@ MATVEC_INT8 = LoopOps(insts=6.56, loads=0.25, stores=0.0, fp=2.31, cvt=1.0)
 ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
 MACS_PER_VECTOR = 4
 LANES = 4
-FAST_ACTIVATIONS = (SIGMOID, TANH, SCALED_TANH)
 
 
 class DeviceProfileError(EdgeRNNError, ValueError):
@@ -251,29 +250,14 @@ class Workload:
         return max(0, self.flops - 2 * (self.macs_f32 + self.macs_int8) - self.acts)
 
 
-def _activation_count(node):
-    """Sigmoid/tanh evaluations of one node per stream and step."""
-    if node.op in ("sigmoid", "tanh"):
-        return int(node.outputs[0].size)
-    uses = {"lstm": [2 if node.attrs.get("input_forget") else 3, 1, 1], "gru": [2, 1], "rnn": [1]}.get(node.op)
-    if not uses:
-        return 0
-    H = int(node.attrs["hidden_size"])
-    return sum(u * H for u, a in zip(uses, node.attrs["acts"]) if int(a[0]) in FAST_ACTIVATIONS)
-
-
 def workload_of(model, batch=1):
     """The :class:`Workload` of a loaded model: MACs by weight type from its packed matrices."""
-    from .passes.quantize import MATRIX_SLOTS
+    from . import ops
     w = Workload(model.flops_per_step(), model.weight_bytes(), int(model.plan.work_size * 4), batch)
     for n in model.graph.nodes:
-        w.acts += _activation_count(n)
-        for slot in MATRIX_SLOTS.get(n.op, ()):
-            v = n.input(slot)
-            if v is None or v.const is None:
-                continue
-            # panel padding included (the kernel computes it); dense: once per row of x
-            macs = int(v.const.size) * (n.inputs[0].size // v.const.shape[1] if n.op == "dense" else 1)
+        op = ops.get(n.op)
+        w.acts += op.activations(n)
+        for v, macs in op.macs(n):
             if v.scale is not None:
                 w.macs_int8 += macs
             else:

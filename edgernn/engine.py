@@ -1,5 +1,12 @@
-"""The engine: one compiled interpreter runs a plan's program, one native call per chunk of
-frames. It is compiled once for every model (the program is data), and cached by Numba.
+"""The engine: a small interpreter runs a plan's program, one native call per chunk of frames.
+
+Each op's kernel is compiled on its own, when a model first uses it, and cached by Numba on its
+own (:func:`kernel_address`); the interpreter (:func:`execute`) calls a row's kernel through
+the native address in the row's column 0 (:func:`link` writes it). So a model compiles only
+the kernels it uses, compile time does not grow with the number of ops edgernn supports, and
+every entry point below (step, run, threads, the profiler's loops) runs the very same machine
+code of each kernel: a chunk run on threads equals its steps bit for bit whether the kernels
+were compiled in this process or loaded from the cache.
 
 ``run_frames(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map)``:
     consts  float32, qconsts int8: two views of the model's constant bytes (plan.ConstArena)
@@ -16,44 +23,76 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 from .config import jit, jit_parallel
-from .ops.dense import dense_kernel
-from .ops.elementwise import binary_kernel, unary_kernel
-from .ops.gru import gru_kernel
-from .ops.layernorm import layernorm_kernel
-from .ops.layout import copy_kernel
-from .ops.lstm import lstm_kernel
-from .ops.program import (OP_BINARY, OP_COPY, OP_DENSE, OP_GRU, OP_LAYERNORM, OP_LSTM, OP_RNN,
-                          OP_SOFTMAX, OP_UNARY, copy_into)
-from .ops.rnn import rnn_kernel
-from .ops.softmax import softmax_kernel
+from .ops.program import copy_into
+from .ops.matvec import matvec_address
+from .ops.row import LAYOUTS, matvec_variant
+
+#: the argument types of every kernel: (row, fparams, consts, qconsts, work, seq)
+KERNEL_ARGS = (types.Array(types.int64, 1, "C"), types.Array(types.float32, 1, "C"),
+               types.Array(types.float32, 1, "C"), types.Array(types.int8, 1, "C"),
+               types.Array(types.float32, 2, "C"), types.boolean)
+
+
+@intrinsic
+def _call_kernel(typingctx, address, row, fparams, consts, qconsts, work, seq):
+    """Call the Numba-compiled kernel at native ``address`` (compiled for :data:`KERNEL_ARGS`,
+    Numba's calling convention) with the other arguments; an exception the kernel raises (a
+    bounds error in a ``NUMBA_BOUNDSCHECK=1`` build) propagates to the caller. Refuses to type
+    unless the arguments are exactly KERNEL_ARGS, so no argument is ever reinterpreted."""
+    if not isinstance(address, types.Integer) or (row, fparams, consts, qconsts, work, seq) != KERNEL_ARGS:
+        return None
+
+    def codegen(context, builder, signature, args):
+        function_type = context.call_conv.get_function_type(types.none, KERNEL_ARGS)
+        kernel = builder.inttoptr(args[0], function_type.as_pointer())
+        status, _ = context.call_conv.call_function(builder, kernel, types.none, KERNEL_ARGS, args[1:])
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return types.none(address, *KERNEL_ARGS), codegen
+
+
+_ADDRESSES = {}
+
+
+def kernel_address(layout):
+    """The native address of ``layout``'s kernel, compiled (or loaded from Numba's cache) for
+    :data:`KERNEL_ARGS` on first use in this process."""
+    address = _ADDRESSES.get(layout.name)
+    if address is None:
+        dispatcher = layout.kernel_function
+        dispatcher.compile(KERNEL_ARGS)
+        compiled = dispatcher.overloads[KERNEL_ARGS]
+        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        if not address:
+            raise RuntimeError(f"internal: kernel {layout.name!r} has no native address")
+        _ADDRESSES[layout.name] = address
+    return address
+
+
+def link(prog, layout_names):
+    """Write each row's kernel address into column 0 (``layout_names[i]``: row i's layout) and
+    the address of the matvec variant each of its weight matrices needs into the matrix's
+    matvec field; compiles what this process has not compiled yet. Precondition: the rows
+    are validated (a matrix with no columns gets no matvec)."""
+    for i, name in enumerate(layout_names):
+        layout = LAYOUTS[name]
+        prog[i, 0] = kernel_address(layout)
+        for column, lanes, int8 in matvec_variant(layout, prog[i]):
+            prog[i, column] = matvec_address(lanes, int8) if lanes else 0
+    return prog
 
 
 @jit
 def execute(prog, fparams, consts, qconsts, work, seq):
     """Run every row of the program once: one frame of every stream in ``work`` (rows are
     streams), or with ``seq`` every frame of one stream's chunk (rows are its consecutive
-    frames; the recurrent kernels carry state from row to row)."""
+    frames; the recurrent kernels carry state from row to row). Precondition: ``prog`` is
+    linked (:func:`link`) and validated (``Plan.validate``)."""
     for i in range(prog.shape[0]):
         row = prog[i]
-        op = row[0]
-        if op == OP_DENSE:
-            dense_kernel(row, consts, qconsts, work)
-        elif op == OP_LSTM:
-            lstm_kernel(row, fparams, consts, qconsts, work, seq)
-        elif op == OP_GRU:
-            gru_kernel(row, fparams, consts, qconsts, work, seq)
-        elif op == OP_RNN:
-            rnn_kernel(row, fparams, consts, qconsts, work, seq)
-        elif op == OP_BINARY:
-            binary_kernel(row, consts, work)
-        elif op == OP_UNARY:
-            unary_kernel(row, consts, work)
-        elif op == OP_COPY:
-            copy_kernel(row, consts, work)
-        elif op == OP_SOFTMAX:
-            softmax_kernel(row, consts, work)
-        elif op == OP_LAYERNORM:
-            layernorm_kernel(row, fparams, consts, work)
+        _call_kernel(row[0], row, fparams, consts, qconsts, work, seq)
 
 
 @jit

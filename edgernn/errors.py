@@ -21,6 +21,10 @@ class FrameShapeError(EdgeRNNError, ValueError):
     """A frame (or batch of frames) passed to a Stream has the wrong shape or dtype."""
 
 
+class StreamArgumentError(EdgeRNNError, ValueError):
+    """A Stream was asked for with an invalid batch or thread count."""
+
+
 class StateError(EdgeRNNError, ValueError):
     """A state assigned to a Stream does not match the model's state names or shapes."""
 

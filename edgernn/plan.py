@@ -13,8 +13,10 @@ Everything is placed here, once; a step allocates nothing. Work arena layout, pe
   model loaded from an .ernn file uses the file's mapped data section as that buffer (no
   copy); otherwise the buffer is built here. Ops' ``emit`` only address constants that are
   values of the graph (the pack pass made them in kernel layout); they derive none.
-:meth:`Plan.validate` checks every range a row reads or writes lies inside its arena, so the
-kernels (compiled without bounds checks) never touch memory outside them.
+:meth:`Plan.validate` checks that every range a row's kernel reads or writes, as its op's
+row layout declares it (:mod:`edgernn.ops.row`), lies inside its arena, so the kernels
+(compiled without bounds checks) never touch memory outside them. :func:`build_plan` checks
+the arenas against the resource ceiling (:mod:`edgernn.limits`) before allocating them.
 """
 from dataclasses import dataclass, field
 
@@ -22,12 +24,12 @@ import numpy as np
 
 from . import ops
 from .errors import UnsupportedModelError
+from .limits import check_bytes
 from .ops.layout import emit_copy
-from .ops.program import REGION_CONST, REGION_QCONST, ROW
 from .ops.recurrent import RecurrentOp
+from .ops.row import CONST, FPARAM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, check_row
 
 ALIGN = 64       # bytes
-MAX_WORK = 1 << 25   # float32 work elements per stream (128 MB): more is a forged or absurd model
 
 
 class ConstArena:
@@ -56,6 +58,7 @@ class ConstArena:
             offsets[id(a)] = size
             chunks.append((size, data))
             size += (data.size + ALIGN - 1) // ALIGN * ALIGN
+        check_bytes(size, "the model's constant arena (weights)")
         buf = np.zeros(max(size, ALIGN), np.uint8)
         for off, data in chunks:
             buf[off:off + data.size] = data
@@ -105,7 +108,8 @@ class Plan:
     state_offset: int
     sequence_ok: bool = False       # chunks may run op by op (engine.run_chunk)
     row_nodes: list = field(default_factory=list)   # source node name of each program row
-    extents: list = field(default_factory=list)     # (row, region, offset, size) for validate
+    row_layouts: list = field(default_factory=list)  # the layout name of each program row
+    linked: bool = False            # column 0 of every row holds its kernel's address
 
     @property
     def consts(self):
@@ -116,15 +120,26 @@ class Plan:
         return self.arena.qconsts
 
     def validate(self):
-        sizes = {REGION_CONST: self.consts.size, 1: self.work_size, REGION_QCONST: self.qconsts.size}
-        for row, region, off, n in self.extents:
-            if off < 0 or n < 0 or off + n > sizes[region]:
-                raise UnsupportedModelError(
-                    f"internal: program row {row} ({self.row_nodes[row]}) reaches outside its arena "
-                    f"({off}+{n} > {sizes[region]}); please report this model")
+        """Check every extent of every row, from its layout's declaration, and every slot,
+        against the arenas; raise UnsupportedModelError naming the row's node otherwise."""
+        sizes = {CONST: self.consts.size, QCONST: self.qconsts.size, WORK: self.work_size, FPARAM: self.fparams.size}
+        if self.prog.shape[1:] != (WIDTH,) or len(self.row_layouts) != self.prog.shape[0]:
+            raise UnsupportedModelError("internal: the program's rows and layouts disagree")
+        for i, name in enumerate(self.row_layouts):
+            check_row(LAYOUTS[name], self.prog[i], sizes, f"program row {i} (node {self.row_nodes[i]})")
         for s in self.inputs + self.outputs + self.states:
             if s.offset < 0 or s.offset + s.size > self.work_size:
                 raise UnsupportedModelError(f"internal: slot {s.name} lies outside the work arena")
+        return self
+
+    def link(self):
+        """Write each row's kernel address (compiling the kernels this model uses, or loading
+        them from Numba's cache, on first use in the process); returns the plan. Idempotent:
+        streams and the profiler call it before they run the program."""
+        if not self.linked:
+            from .engine import link
+            link(self.prog, self.row_layouts)
+            self.linked = True
         return self
 
 
@@ -135,9 +150,8 @@ class EmitContext:
         self.offsets = offsets
         self.work_size = work_size
         self.arena = arena
-        self.rows, self.row_nodes, self.extents = [], [], []
+        self.rows, self.row_nodes, self.row_layouts = [], [], []
         self.fp = []
-        self.const_reads = []        # constant ranges the next row reads
 
     def work_off(self, v):
         r = v.root()
@@ -151,22 +165,17 @@ class EmitContext:
             raise UnsupportedModelError(f"a shape value ('{v.name}') is used as numbers")
         if v.scale is not None:
             raise UnsupportedModelError(f"internal: int8 constant '{v.name}' read as float32")
-        off = self.arena.byte_offset(v.const, v.name) // 4
-        self.const_reads.append((REGION_CONST, off, v.const.size))
-        return off
+        return self.arena.byte_offset(v.const, v.name) // 4
 
     def matrix(self, v):
         """(offset, scale offset) of a weight matrix: float32 in ``consts`` (scale -1) or
         int8 in ``qconsts`` (byte offset) with its float32 scales in ``consts``."""
         if v.scale is None:
             return self.const_off(v), -1
-        off = self.arena.byte_offset(v.const, v.name)
-        s_off = self.arena.byte_offset(v.scale, v.name + " scale") // 4
-        self.const_reads += [(REGION_QCONST, off, v.const.size), (REGION_CONST, s_off, v.scale.size)]
-        return off, s_off
+        return self.arena.byte_offset(v.const, v.name), self.arena.byte_offset(v.scale, v.name + " scale") // 4
 
     def addr(self, v):
-        return (REGION_CONST, self.const_off(v)) if v.is_const else (1, self.work_off(v))
+        return (REGION_CONST, self.const_off(v)) if v.is_const else (REGION_WORK, self.work_off(v))
 
     def scratch(self, n):
         off = self.work_size
@@ -182,18 +191,11 @@ class EmitContext:
         self.fp.extend(float(x) for x in xs)
         return start
 
-    def row(self, node, opcode, fields, reads=(), writes=()):
-        if len(fields) + 1 > ROW:
-            raise UnsupportedModelError(f"internal: {node.describe()} needs {len(fields) + 1} fields")
-        r = np.zeros(ROW, np.int64)
-        r[0] = opcode
-        r[1:1 + len(fields)] = fields
-        i = len(self.rows)
-        self.rows.append(r)
+    def row(self, node, layout, **fields):
+        """Append a row of ``layout`` (:class:`edgernn.ops.row.RowLayout`) with every field by name."""
+        self.rows.append(layout.make(fields))
         self.row_nodes.append(node.name if node is not None else "state")
-        self.extents += [(i, region, off, n) for region, off, n in list(reads) + self.const_reads]
-        self.const_reads = []
-        self.extents += [(i, 1, off, n) for off, n in writes]
+        self.row_layouts.append(layout.name)
 
 
 def is_alias(node):
@@ -270,15 +272,13 @@ def build_plan(graph, arena=None):
         o = offsets[id(s.value)] - state_offset
         state_init[o:o + s.value.size] = s.init.ravel()
     slot = lambda v: Slot(v.name, offsets[id(v.root())], v.frame_shape)
-    if ctx.work_size > MAX_WORK:
-        raise UnsupportedModelError(f"the model needs {ctx.work_size * 4 / 2**20:.0f} MB of work memory per "
-                                    f"stream; edgernn accepts at most {MAX_WORK * 4 / 2**20:.0f} MB")
+    check_bytes(ctx.work_size * 4, "one stream's work arena (inputs, state, activations, scratch)")
     plan = Plan(
-        prog=np.array(ctx.rows, np.int64).reshape(len(ctx.rows), ROW),
+        prog=np.array(ctx.rows, np.int64).reshape(len(ctx.rows), WIDTH),
         fparams=np.array(ctx.fp or [0.0], np.float32),
         arena=arena, work_size=ctx.work_size,
         inputs=[slot(v) for v in graph.inputs], outputs=[slot(v) for v in graph.outputs],
         states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states],
         state_init=state_init, state_offset=state_offset, sequence_ok=not copied,
-        row_nodes=ctx.row_nodes, extents=ctx.extents)
+        row_nodes=ctx.row_nodes, row_layouts=ctx.row_layouts)
     return plan.validate()

@@ -2,7 +2,8 @@
 import numpy as np
 
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
-from .errors import FrameShapeError, StateError
+from .errors import FrameShapeError, StateError, StreamArgumentError
+from .limits import check_bytes
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
 SEQUENCE_ROWS = 128
@@ -38,19 +39,23 @@ def _handle(engine_args, io):
                      consts.size, qconsts.ctypes.data, qconsts.size, work.ctypes.data, *work.shape, *io], np.int64)
 
 
+def _positive_int(value):
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
 def _thread_blocks(threads, B):
     """Row bounds of ``threads`` blocks of B streams (None for one thread)."""
     import numba
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if not _positive_int(threads):
+        raise StreamArgumentError(f"threads must be a positive integer, got {threads!r}")
     if threads == 1:
         return None
     if threads > numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"threads={threads}, but Numba has {numba.config.NUMBA_NUM_THREADS} "
-                         "(NUMBA_NUM_THREADS, by default the number of cores)")
+        raise StreamArgumentError(f"threads={threads}, but Numba has {numba.config.NUMBA_NUM_THREADS} "
+                                  "(NUMBA_NUM_THREADS, by default the number of cores)")
     if threads > B:
-        raise ValueError(f"threads={threads} splits the batch of streams into blocks, one per thread; "
-                         f"it needs batch >= {threads}, got {B} stream(s)")
+        raise StreamArgumentError(f"threads={threads} splits the batch of streams into blocks, one per thread; "
+                                  f"it needs batch >= {threads}, got {B} stream(s)")
     return np.linspace(0, B, threads + 1).round().astype(np.int64)
 
 
@@ -66,15 +71,16 @@ class Stream:
     reads a copy and assigning it restores one. All streams of a model share its weights."""
 
     def __init__(self, model, batch=None, threads=1):
-        if batch is not None and (int(batch) != batch or batch < 1):
-            raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+        if batch is not None and not _positive_int(batch):
+            raise StreamArgumentError(f"batch must be a positive integer or None, got {batch!r}")
         self._blocks = _thread_blocks(threads, 1 if batch is None else int(batch))
         self.threads = threads
         self.model = model
         self.batch = batch
         self._B = 1 if batch is None else int(batch)
+        check_bytes(self._B * model.plan.work_size * 4, f"the work arenas of a batch of {self._B} streams")
         self._work = np.zeros((self._B, model.plan.work_size), np.float32)
-        p = model.plan
+        p = model.plan.link()
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
         self._rows = None                                  # Stream.run's scratch, made by the first run
         if len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None:
@@ -140,6 +146,9 @@ class Stream:
             if leading == ("T",):
                 if x.ndim < 1:
                     raise FrameShapeError(f"input '{info.name}' needs a leading time axis")
+                if x.shape[0] == 0:
+                    raise FrameShapeError(f"input '{info.name}' has no frames (a time axis of length 0); "
+                                          "run needs at least one frame")
                 T = x.shape[0] if T is None else T
                 want = (T,) + want[1:]
             if x.shape != want:
@@ -192,6 +201,7 @@ class Stream:
         if self._rows is None or self._rows.shape[1] < min(T, SEQUENCE_ROWS):
             # scratch made once per stream and reused: a fresh one each call costs page faults
             # on first touch (a 100-frame chunk of LSTM 2x128: 1.2 MB)
+            check_bytes(n_blocks * min(T, SEQUENCE_ROWS) * p.work_size * 4, "Stream.run's chunk scratch")
             self._rows = np.empty((n_blocks, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
         rows = self._rows
         if self._blocks is not None:

@@ -164,7 +164,8 @@ def test_weighted_kernels_match_onnxruntime(name):
 def test_reference_is_independent_of_the_plan():
     """A wrong kernel must be caught: perturb a weight in the engine's arena only."""
     m = edgernn.load(CASES["lstm"](), time_axis=0)
-    w_off, r_off = m.plan.prog[0, 13], m.plan.prog[0, 15]
+    from edgernn.ops.lstm import F
+    w_off, r_off = m.plan.prog[0, F.w], m.plan.prog[0, F.r]
     m.plan.consts[w_off:r_off] += 0.5  # every input weight (the W panels) of the LSTM
     s, ref = m.stream(), ReferenceStream(m)
     x = rand(I)
@@ -301,7 +302,7 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     """add_matvec over the panels last first (what a chunk's recurrent passes do every other
     frame) gives what the forward order gives, bit for bit, and both match float64 NumPy."""
     from edgernn.ir.graph import Value
-    from edgernn.ops.matvec import add_matvec, panel_lanes, to_panels
+    from edgernn.ops.matvec import add_matvec, matvec_address, panel_lanes, to_panels
     from edgernn.quant import dequantize, quantize_columns
     K = 37
     w = rand(n, K)
@@ -319,7 +320,7 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     out = {}
     for backward in (False, True):
         wk = work.copy()
-        add_matvec(consts, qconsts, w_off, s_off, K, n, wk, 0, K, panel_lanes([n]), backward)
+        add_matvec(matvec_address(panel_lanes([n]), int8), consts, qconsts, w_off, s_off, K, n, wk, 0, K, backward)
         out[backward] = wk[:, K:]
     np.testing.assert_array_equal(out[True], out[False])
     want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)

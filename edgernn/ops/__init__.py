@@ -1,15 +1,24 @@
 """Every IR op, one module per op family: its IR definition (attributes, shape rule), its
-plain NumPy reference and its Numba kernel live together.
+plain NumPy reference, its program row and its Numba kernel live together (see
+docs/adding-an-op.md).
 
 An op is a subclass of :class:`Op` registered under its IR name:
 - ``infer(node)`` returns ``[(shape, dtype), ...]`` for the outputs from the inputs' symbolic
-  shapes (see :mod:`edgernn.ir.dims`) and rejects what cannot be streamed;
+  shapes (see :mod:`edgernn.ir.dims`), rejects what cannot be streamed, and checks every
+  constant operand against the op's shape rule (:func:`expect_const`);
 - ``reference(node, *arrays)`` computes the outputs with NumPy for one frame of one stream;
   it is the oracle for the kernel and is used for constant folding;
-- ``emit(node, ctx)`` appends the op's rows to the step program (see :mod:`edgernn.plan`);
-- ``flops(node)`` counts multiply-adds x 2 plus elementwise work per frame.
+- ``emit(node, ctx)`` appends the op's rows to the step program, by field name, in the layout
+  its module declares (:mod:`edgernn.ops.row`; the kernel sits beside it);
+- cost counts for the device model, per stream and step: ``flops(node)`` (multiply-adds x 2
+  plus elementwise work), ``macs(node)`` ([(weight Value, multiply-adds)] of the matvec
+  kernel) and ``activations(node)`` (sigmoid/tanh evaluations);
+- ``matrix_slots``: the inputs that hold a packed weight matrix (int8 quantisation);
+- ``state(node)``: the per-stream state the op owns beyond the graph's state tensors.
 Recurrent ops also take and give state through ``reference`` (h_prev in, h out).
 """
+import numpy as np
+
 from ..errors import UnsupportedModelError
 
 OPS = {}
@@ -19,6 +28,8 @@ class Op:
     name = ""
     #: ops whose outputs are computed at load time when every input is a constant
     foldable = True
+    #: input slots holding a packed weight matrix (quantised by ``weights="int8"``)
+    matrix_slots = ()
 
     def infer(self, node):
         raise NotImplementedError
@@ -32,14 +43,45 @@ class Op:
     def flops(self, node):
         return 0
 
+    def macs(self, node):
+        return []
+
+    def activations(self, node):
+        return 0
+
 
 def register(cls):
+    if cls.name in OPS:
+        raise ValueError(f"internal: op {cls.name!r} registered twice")
     OPS[cls.name] = cls()
     return cls
 
 
 def get(name):
     return OPS[name]
+
+
+def expect_const(node, slot, shape, what, required=True):
+    """Input ``slot`` of ``node`` as a checked constant: its shape must be ``shape`` (leading
+    axes of size 1 may be added or dropped) because the kernel reads exactly that many values.
+    Returns the Value, or None when it is absent and not ``required``."""
+    v = node.input(slot)
+    if v is None:
+        if required:
+            raise UnsupportedModelError(f"{node.describe()}: input {what} is missing")
+        return None
+    if not v.is_const:
+        raise UnsupportedModelError(
+            f"{node.describe()}: {what} must be a constant (an initializer); it is computed or a graph "
+            "input. Bind it as an initializer before loading")
+    got = tuple(int(d) for d in np.shape(v.const))
+    want = tuple(int(d) for d in shape)
+    squeeze = lambda s: tuple(s[next((i for i, d in enumerate(s) if d != 1), len(s)):])
+    if squeeze(got) != squeeze(want):
+        raise UnsupportedModelError(
+            f"{node.describe()}: {what} '{v.name}' has shape {list(got)}, expected {list(want)}; "
+            "the file's tensor does not match its op, re-export the model")
+    return v
 
 
 def _load_all():

@@ -28,6 +28,9 @@ from ..config import jit
 SIGMOID, TANH, RELU, AFFINE, LEAKY_RELU, THRESHOLDED_RELU, SCALED_TANH, HARD_SIGMOID, ELU, \
     SOFTSIGN, SOFTPLUS = range(11)
 
+#: the codes computed with :func:`fast_tanh` (the device model's per-activation cost)
+FAST_ACTIVATIONS = (SIGMOID, TANH, SCALED_TANH)
+
 #: ONNX name -> (code, default alpha, default beta)
 ONNX_ACTIVATIONS = {
     "sigmoid": (SIGMOID, 0.0, 0.0),

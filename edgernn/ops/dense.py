@@ -7,28 +7,42 @@ dense:  y[..., n] = sum_k x[..., k] * W[n, k] + b[n]
         the pack pass (attr ``packed``) stores W as a panel matrix for the kernel
         (:mod:`edgernn.ops.matvec`) and N as attr ``units``.
 matmul: NumPy matmul semantics.  gemm: alpha * A' @ B' + beta * C (A' = A.T if transA ...).
-Row: [OP_DENSE, x_off, y_off, w_off, w_scale (-1: float), b_off (-1: none), M, K, N,
-tmp_scratch (N)] with M = rows of x.
+Row: :data:`ROW` below (M = rows of x).
 """
 import numpy as np
 
 from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic
-from . import Op, register
+from . import Op, expect_const, register
 from ..quant import dequantize
 from .elementwise import broadcast_shapes
-from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
-from .program import OP_DENSE, REGION_WORK
+from .matvec import add_matvec, from_panels, panel_shape, set_bias, to_panels
+from .row import Field, RowLayout, const, matrix, work
+
+ROW = RowLayout("dense", [
+    Field("x", "work offset of x [rows, k]", work(lambda r: r.rows * r.k)),
+    Field("y", "work offset of y [rows, n]", work(lambda r: r.rows * r.n, writes=True)),
+    Field("w", "weight panels, k inputs -> n outputs", matrix("k", lambda r: [r.n], "w_scale", "w_matvec")),
+    Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
+    Field("w_matvec", "native address of W's matvec variant (written at link)"),
+    Field("b", "bias [n] in consts (-1: none)", const(lambda r: r.n)),
+    Field("rows", "rows of x (the product of its leading axes)"),
+    Field("k", "inputs"),
+    Field("n", "outputs"),
+])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
-def dense_kernel(row, consts, qconsts, work):
-    xo, yo, wo, ws, bo, m_rows, k_in, n_out = row[1:9]
-    for m in range(m_rows):
-        y0 = yo + m * n_out
-        set_bias(consts, bo, n_out, work, y0)
-        add_matvec(consts, qconsts, wo, ws, k_in, n_out, work, xo + m * k_in, y0, lanes_for(n_out), False)
+def dense_kernel(row, fparams, consts, qconsts, work, seq):
+    n_out, k_in = row[F.n], row[F.k]
+    for m in range(row[F.rows]):
+        y0 = row[F.y] + m * n_out
+        set_bias(consts, row[F.b], n_out, work, y0)
+        add_matvec(row[F.w_matvec], consts, qconsts, row[F.w], row[F.w_scale], k_in, n_out, work,
+                   row[F.x] + m * k_in, y0, False)
 
 
 def _contraction_check(node, dim):
@@ -40,6 +54,7 @@ def _contraction_check(node, dim):
 @register
 class Dense(Op):
     name = "dense"
+    matrix_slots = (1,)
 
     def sizes(self, node):
         """(K, N) of the weight, whichever layout it is in."""
@@ -61,6 +76,7 @@ class Dense(Op):
         K, N = self.sizes(node)
         if concrete(x.shape[-1]) != K:
             raise UnsupportedModelError(f"{node.describe()}: input size {x.shape[-1]} != weight inputs {K}")
+        expect_const(node, 2, (N,), "bias", required=False)
         return [(tuple(x.shape[:-1]) + (N,), "float32")]
 
     def reference(self, node, x, w, b=None):
@@ -87,11 +103,15 @@ class Dense(Op):
         xo, yo = ctx.work_off(x), ctx.work_off(y)
         wo, ws = ctx.matrix(node.inputs[1])
         bo = ctx.const_off(b) if b is not None else -1
-        ctx.row(node, OP_DENSE, [xo, yo, wo, ws, bo, m_rows, k_in, n_out],
-                reads=[(REGION_WORK, xo, x.size)], writes=[(yo, y.size)])
+        ctx.row(node, ROW, x=xo, y=yo, w=wo, w_scale=ws, w_matvec=0, b=bo, rows=m_rows, k=k_in, n=n_out)
 
     def flops(self, node):
         return 2 * node.outputs[0].size * self.sizes(node)[0]
+
+    def macs(self, node):
+        """The kernel's multiply-adds, panel padding included, once per row of x."""
+        w = node.inputs[1]
+        return [(w, int(w.const.size) * (node.inputs[0].size // self.sizes(node)[0]))]
 
 
 @register

@@ -1,8 +1,7 @@
 """Elementwise ops: add, sub, mul, div (NumPy broadcasting) and relu, sigmoid, tanh.
 
-Binary row: [OP_BINARY, code, a_region, a_off, b_region, b_off, y_off, rank, dims[6],
-a_strides[6], b_strides[6]]; y is contiguous and a stride of 0 broadcasts.
-Unary row:  [OP_UNARY, activation code, x_off, y_off, n]  (codes of :mod:`.activations`).
+Rows: :data:`BINARY_ROW` (y contiguous; a stride of 0 broadcasts) and :data:`UNARY_ROW`
+(codes of :mod:`.activations`).
 """
 import numpy as np
 
@@ -10,16 +9,37 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_batch, has_time, is_symbolic
 from . import Op, register
-from .activations import RELU, SIGMOID, TANH, activate, activate_ref
-from .program import OP_BINARY, OP_UNARY, REGION_CONST, contiguous_strides, merge_axes, pad, strided_offset
+from .activations import FAST_ACTIVATIONS, RELU, SIGMOID, TANH, activate, activate_ref
+from .program import MAX_RANK, contiguous_strides, merge_axes, pad, strided_offset
+from .row import REGION_CONST, Field, RowLayout, element_count, ranked_dims, strided, work
 
 ADD, SUB, MUL, DIV = range(4)
 
 
+BINARY_ROW = RowLayout("binary", [
+    Field("code", "ADD, SUB, MUL or DIV"),
+    Field("a_region", "REGION_CONST or REGION_WORK"),
+    Field("a", "offset of a", strided("a_region", "a_strides")),
+    Field("b_region", "REGION_CONST or REGION_WORK"),
+    Field("b", "offset of b", strided("b_region", "b_strides")),
+    Field("y", "work offset of y (contiguous, the broadcast shape)",
+          work(lambda r: element_count(ranked_dims(r)), writes=True, optional=False)),
+    Field("rank", "axes used in dims and strides (1..6)"),
+    Field("dims", "the output shape, merged", count=MAX_RANK),
+    Field("a_strides", "a's stride per axis (0: broadcast)", count=MAX_RANK),
+    Field("b_strides", "b's stride per axis (0: broadcast)", count=MAX_RANK),
+])
+B = BINARY_ROW.fields
+
+
+@BINARY_ROW.kernel
 @jit
-def binary_kernel(row, consts, work):
-    code, ar, ao, br, bo, yo, rank = row[1], row[2], row[3], row[4], row[5], row[6], row[7]
-    dims, astr, bstr = row[8:14], row[14:20], row[20:26]
+def binary_kernel(row, fparams, consts, qconsts, work, seq):
+    code, ar, ao, br, bo, yo, rank = row[B.code], row[B.a_region], row[B.a], row[B.b_region], row[B.b], \
+        row[B.y], row[B.rank]
+    dims = row[B.dims:B.dims + MAX_RANK]
+    astr = row[B.a_strides:B.a_strides + MAX_RANK]
+    bstr = row[B.b_strides:B.b_strides + MAX_RANK]
     total = 1
     for k in range(rank):
         total *= dims[k]
@@ -40,9 +60,19 @@ def binary_kernel(row, consts, work):
                 y[yo + i] = x1 / x2
 
 
+UNARY_ROW = RowLayout("unary", [
+    Field("code", "activation code (:mod:`.activations`)"),
+    Field("x", "work offset of x [n]", work(lambda r: r.n, optional=False)),
+    Field("y", "work offset of y [n]", work(lambda r: r.n, writes=True, optional=False)),
+    Field("n", "elements"),
+])
+U = UNARY_ROW.fields
+
+
+@UNARY_ROW.kernel
 @jit
-def unary_kernel(row, consts, work):
-    code, xo, yo, n = row[1], row[2], row[3], row[4]
+def unary_kernel(row, fparams, consts, qconsts, work, seq):
+    code, xo, yo, n = row[U.code], row[U.x], row[U.y], row[U.n]
     zero = np.float32(0.0)
     for s in range(work.shape[0]):
         x, y = work[s, xo:xo + n], work[s, yo:yo + n]
@@ -98,9 +128,8 @@ class Binary(Op):
         yo = ctx.work_off(y)
         dims, (ast, bst, _) = merge_axes(ys, broadcast_strides(a.concrete_shape, ys),
                                          broadcast_strides(b.concrete_shape, ys), contiguous_strides(ys))
-        ctx.row(node, OP_BINARY, [self.code, ar, ao, br, bo, yo, len(dims), *pad(dims),
-                                  *pad(ast, fill=0), *pad(bst, fill=0)],
-                reads=[(ar, ao, a.size), (br, bo, b.size)], writes=[(yo, y.size)])
+        ctx.row(node, BINARY_ROW, code=self.code, a_region=ar, a=ao, b_region=br, b=bo, y=yo, rank=len(dims),
+                dims=pad(dims), a_strides=pad(ast, fill=0), b_strides=pad(bst, fill=0))
 
     def flops(self, node):
         return node.outputs[0].size
@@ -139,10 +168,13 @@ class Unary(Op):
     def emit(self, node, ctx):
         x, y = node.inputs[0], node.outputs[0]
         xo, yo = ctx.work_off(x), ctx.work_off(y)
-        ctx.row(node, OP_UNARY, [self.code, xo, yo, y.size], reads=[(1, xo, x.size)], writes=[(yo, y.size)])
+        ctx.row(node, UNARY_ROW, code=self.code, x=xo, y=yo, n=y.size)
 
     def flops(self, node):
         return node.outputs[0].size
+
+    def activations(self, node):
+        return node.outputs[0].size if self.code in FAST_ACTIVATIONS else 0
 
 
 @register

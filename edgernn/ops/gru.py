@@ -11,8 +11,7 @@ reset_after=True are linear_before_reset = 1.
 Kernel layout (pack pass): W and R as panel matrices in ONNX gate order (float32 or int8,
 :mod:`edgernn.ops.matvec`), [I -> 3H] and [H -> 3H]; with linear_before_reset = 0, R in two
 column groups [z r | h] so R_h runs alone. B [6H] = Wb | Rb as in ONNX.
-Row: [OP_GRU, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
-linear_before_reset, gx_scratch (3H), gh_scratch (3H), rh_scratch (H)].
+Row: :data:`ROW` (the common recurrent fields, then linear_before_reset and scratch).
 """
 import numpy as np
 
@@ -20,30 +19,44 @@ from ..config import jit
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
-from .program import OP_GRU, copy_into
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
+from .program import copy_into
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_rows
+from .row import Field, work
+
+ROW = recurrent_layout(
+    "gru", n_acts=2, gates=3, bias_length=lambda r: 6 * r.hidden,
+    r_groups=lambda r: [3 * r.hidden] if r.linear_before_reset else [2 * r.hidden, r.hidden], own_fields=[
+        Field("linear_before_reset", "1: n = g(W_h x + r * (R_h h_prev + Rb_h) + Wb_h)"),
+        Field("gx", "scratch for W x + Wb [3 * hidden]", work(lambda r: 3 * r.hidden, writes=True, optional=False)),
+        Field("gh", "scratch for R h + Rb [3 * hidden]", work(lambda r: 3 * r.hidden, writes=True, optional=False)),
+        Field("rh", "scratch for r * h_prev [hidden]", work(lambda r: r.hidden, writes=True, optional=False)),
+    ])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
 def gru_kernel(row, fparams, consts, qconsts, work, seq):
     """Projections for every row of ``work`` at once (weights read once), then each row's
     update as vector loops; with linear_before_reset = 0, R_h (r * h) is a second pass.
     Rows are independent streams, or with ``seq`` consecutive frames of one stream (W x for
     all frames at once, the rest frame by frame)."""
-    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    wo, ws, ro, rs, bo, lbr, gx, gh, rh = row[11:20]
+    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
+        row[F.h_out]
+    wo, ws, ro, rs, bo = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b]
+    lbr, gx, gh = row[F.linear_before_reset], row[F.gx], row[F.gh]
     G = 3 * H
     n_rec = G if lbr else 2 * H
     r_lanes = lanes_for(G if lbr else H)                # R's column groups: [z r h] or [z r | h]
-    acts, clip_i = row[7], row[8]
+    acts, clip_i, rh = row[F.acts], row[F.clip], row[F.rh]
     fused = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and clip_i < 0
     set_bias(consts, bo, G, work, gx)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gx, lanes_for(G), False)
+    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, G, work, xo, gx, False)
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
         set_bias(consts, bo + G, n_rec, rows, gh)
-        add_matvec(consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, r_lanes, t % 2 == 1)
+        add_matvec(row[F.r_matvec], consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, t % 2 == 1)
         if lbr and fused:
             for s in range(rows.shape[0]):
                 gru_cell_fused(row, rows[s])
@@ -53,8 +66,8 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
         if not lbr:
             set_bias(consts, bo + G + 2 * H, H, rows, gh + 2 * H)
             zr = (2 * H + r_lanes - 1) // r_lanes * r_lanes       # R_h: the second column group
-            add_matvec(consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh, gh + 2 * H, r_lanes,
-                       t % 2 == 1)
+            add_matvec(row[F.r_matvec], consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh,
+                       gh + 2 * H, t % 2 == 1)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
 
@@ -64,7 +77,9 @@ def gru_cell_fused(row, w):
     """:func:`gru_reset` and :func:`gru_update` in one loop over the units, for the common
     case (linear_before_reset = 1 as PyTorch and Keras export, sigmoid and tanh, no clip):
     every gate stays in registers. Each unit takes the general path's operations in its order."""
-    yo, H, cnt, limit, h_in, h_out, gx, gh = row[2], row[4], row[5], row[6], row[9], row[10], row[17], row[18]
+    yo, H, cnt, limit, h_in, h_out = row[F.y], row[F.hidden], row[F.counter], row[F.frame_limit], row[F.h_in], \
+        row[F.h_out]
+    gx, gh = row[F.gx], row[F.gh]
     if not frame_active(w, cnt, limit):
         hold_state(w, h_in, h_out, H, yo)
         return
@@ -84,7 +99,8 @@ def gru_cell_fused(row, w):
 @jit
 def gru_reset(row, fparams, w):
     """r = f(x_r + h_r); with linear_before_reset = 0 also r * h_prev for R_h."""
-    H, clip_i, h_in, acts, lbr, gx, gh, rh = row[4], row[8], row[9], row[7], row[16], row[17], row[18], row[19]
+    H, clip_i, h_in, acts = row[F.hidden], row[F.clip], row[F.h_in], row[F.acts]
+    lbr, gx, gh, rh = row[F.linear_before_reset], row[F.gx], row[F.gh], row[F.rh]
     r, x_r = w[gh + H:gh + 2 * H], w[gx + H:gx + 2 * H]
     for j in range(H):
         r[j] += x_r[j]
@@ -99,8 +115,9 @@ def gru_reset(row, fparams, w):
 @jit
 def gru_update(row, fparams, w):
     """z, the candidate n and h = (1 - z) n + z h_prev for one stream."""
-    yo, H, cnt, limit, acts, clip_i, h_in, h_out = row[2], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
-    lbr, gx, gh = row[16], row[17], row[18]
+    yo, H, cnt, limit, acts, clip_i = row[F.y], row[F.hidden], row[F.counter], row[F.frame_limit], row[F.acts], \
+        row[F.clip]
+    h_in, h_out, lbr, gx, gh = row[F.h_in], row[F.h_out], row[F.linear_before_reset], row[F.gx], row[F.gh]
     one = np.float32(1.0)
     if not frame_active(w, cnt, limit):
         hold_state(w, h_in, h_out, H, yo)
@@ -154,16 +171,19 @@ class GRU(RecurrentOp):
     def pack_bias(self, node, B, rows):
         return B
 
+    def packed_bias_shape(self, node):
+        return (6 * self.hidden(node),)
+
+    def activation_uses(self, node):
+        return [2, 1]
+
     def unpack_bias(self, node, b, inv):
         return b
 
     def emit(self, node, ctx):
         H = self.hidden(node)
-        fields, reads, writes = self.emit_common(node, ctx)
-        gx, gh, rh = ctx.scratch(3 * H), ctx.scratch(3 * H), ctx.scratch(H)
-        fields += [*self.weight_fields(node, ctx), int(node.attrs.get("linear_before_reset", 0)), gx, gh, rh]
-        ctx.row(node, OP_GRU, fields, reads=reads,
-                writes=writes + [(gx, 3 * H), (gh, 3 * H), (rh, H)])
+        ctx.row(node, ROW, **self.emit_common(node, ctx), linear_before_reset=int(node.attrs.get("linear_before_reset", 0)),
+                gx=ctx.scratch(3 * H), gh=ctx.scratch(3 * H), rh=ctx.scratch(H))
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

@@ -4,10 +4,10 @@
     y[r, j] = (x[r, j] - mean) / sqrt(var + epsilon) * scale[j] + bias[j]
 
 with x seen as [rows, n], n = prod(shape[axis:]). attrs: axis, epsilon. Inputs: x, scale
-(constant, broadcastable to shape[axis:]), bias (constant or absent). Statistics are
-accumulated in float32 like ONNX Runtime's default stash_type=1 path. The pack pass
-(attr ``packed``) broadcasts scale and bias to [n] so the kernel reads them as they are.
-Row: [OP_LAYERNORM, x_off, y_off, scale_off, bias_off (-1: none), rows, n, eps_index].
+(constant of shape shape[axis:]), bias (constant of that shape, or absent): onnxruntime
+refuses other sizes too. Statistics are accumulated in float32 like ONNX Runtime's default
+stash_type=1 path. The pack pass (attr ``packed``) flattens scale and bias to [n].
+Row: :data:`ROW`.
 """
 import numpy as np
 
@@ -15,15 +15,27 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import is_symbolic
 from ..ir.graph import Value
-from . import Op, register
-from .layout import const_array, norm_axis
-from .program import OP_LAYERNORM, REGION_WORK
+from . import Op, expect_const, register
+from .layout import norm_axis
+from .row import Field, RowLayout, const, fparam, work
+
+ROW = RowLayout("layer_norm", [
+    Field("x", "work offset of x [rows, n]", work(lambda r: r.rows * r.n, optional=False)),
+    Field("y", "work offset of y [rows, n]", work(lambda r: r.rows * r.n, writes=True, optional=False)),
+    Field("scale", "scale [n] in consts", const(lambda r: r.n, optional=False)),
+    Field("bias", "bias [n] in consts (-1: none)", const(lambda r: r.n)),
+    Field("rows", "rows of x"),
+    Field("n", "elements normalised together"),
+    Field("epsilon", "index of epsilon in fparams", fparam(1)),
+])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
-def layernorm_kernel(row, fparams, consts, work):
-    xo, yo, so, bo, rows, n, ei = row[1], row[2], row[3], row[4], row[5], row[6], row[7]
-    eps = fparams[ei]
+def layernorm_kernel(row, fparams, consts, qconsts, work, seq):
+    xo, yo, so, bo, rows, n = row[F.x], row[F.y], row[F.scale], row[F.bias], row[F.rows], row[F.n]
+    eps = fparams[row[F.epsilon]]
     inv_n = np.float32(1.0) / np.float32(n)
     for s in range(work.shape[0]):
         w = work[s]
@@ -57,22 +69,18 @@ class LayerNorm(Op):
         return a, n
 
     def params(self, node):
+        """(n, scale [n], bias [n] or None) as float32, checked against the normalised shape."""
         x = node.inputs[0]
         a, n = self.split(node, x.concrete_shape)
-        norm_shape = x.concrete_shape[a:]
-        scale = const_array(node, 1, "scale")
-        bias = const_array(node, 2, "bias")
-        scale = np.broadcast_to(scale, norm_shape).astype(np.float32).ravel()
-        bias = None if bias is None else np.broadcast_to(bias, norm_shape).astype(np.float32).ravel()
-        return n, scale, bias
+        norm_shape = (n,) if node.attrs.get("packed") else x.concrete_shape[a:]
+        scale = expect_const(node, 1, norm_shape, "scale")
+        bias = expect_const(node, 2, norm_shape, "bias", required=False)
+        return n, scale.const.astype(np.float32).ravel(), None if bias is None else bias.const.astype(np.float32).ravel()
 
     def infer(self, node):
         x = node.inputs[0]
         self.split(node, x.shape)
-        try:
-            self.params(node)
-        except ValueError as e:
-            raise UnsupportedModelError(f"{node.describe()}: scale/bias do not broadcast: {e}") from None
+        self.params(node)
         return [(x.shape, "float32")]
 
     def reference(self, node, x, *_):
@@ -97,9 +105,8 @@ class LayerNorm(Op):
         xo, yo = ctx.work_off(x), ctx.work_off(y)
         so = ctx.const_off(node.inputs[1])
         bo = ctx.const_off(node.inputs[2]) if node.input(2) is not None else -1
-        reads = [(REGION_WORK, xo, x.size)]
-        ctx.row(node, OP_LAYERNORM, [xo, yo, so, bo, x.size // n, n, ctx.fparam(node.attrs.get("epsilon", 1e-5))],
-                reads=reads, writes=[(yo, y.size)])
+        ctx.row(node, ROW, x=xo, y=yo, scale=so, bias=bo, rows=x.size // n, n=n,
+                epsilon=ctx.fparam(node.attrs.get("epsilon", 1e-5)))
 
     def flops(self, node):
         return 8 * node.outputs[0].size

@@ -3,7 +3,7 @@ transpose; and the strided copy kernel that every data-moving layout op lowers t
 
 At T = B = 1 a reshape never moves bytes, so reshape/flatten/squeeze/unsqueeze/identity (and
 a transpose that keeps the non-unit axes in order) make their output an alias of the input.
-Everything else that moves data becomes one ``OP_COPY`` row:
+Everything else that moves data becomes one :data:`COPY_ROW`:
 
     dst[dst_off + sum_k i_k * dst_stride_k] = src[src_off + sum_k i_k * src_stride_k]
     for every index (i_0 .. i_{rank-1}) < dims, rank <= 6.
@@ -13,16 +13,31 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir.dims import Dim, concrete, divide, fmt_shape, is_symbolic, parts, product
 from . import Op, register
-from .program import OP_COPY, REGION_CONST, contiguous_strides, copy_into, merge_axes, pad, strided_offset
+from .program import MAX_RANK, contiguous_strides, copy_into, merge_axes, pad, strided_offset
+from .row import REGION_CONST, WORK, Field, RowLayout, strided
 from ..config import jit
 
 
 # ---------------------------------------------------------------- kernel
+COPY_ROW = RowLayout("copy", [
+    Field("src_region", "REGION_CONST or REGION_WORK"),
+    Field("src", "offset of the first source element", strided("src_region", "src_strides")),
+    Field("dst", "work offset of the first destination element", strided(WORK, "dst_strides", writes=True)),
+    Field("rank", "axes used (1..6)"),
+    Field("dims", "the copied shape, merged", count=MAX_RANK),
+    Field("src_strides", "source stride per axis", count=MAX_RANK),
+    Field("dst_strides", "destination stride per axis", count=MAX_RANK),
+])
+C = COPY_ROW.fields
+
+
+@COPY_ROW.kernel
 @jit
-def copy_kernel(row, consts, work):
-    """row: [OP_COPY, src_region, src_off, dst_off, rank, dims[6], src_strides[6], dst_strides[6]]"""
-    region, src_off, dst_off, rank = row[1], row[2], row[3], row[4]
-    dims, sstr, dstr = row[5:11], row[11:17], row[17:23]
+def copy_kernel(row, fparams, consts, qconsts, work, seq):
+    region, src_off, dst_off, rank = row[C.src_region], row[C.src], row[C.dst], row[C.rank]
+    dims = row[C.dims:C.dims + MAX_RANK]
+    sstr = row[C.src_strides:C.src_strides + MAX_RANK]
+    dstr = row[C.dst_strides:C.dst_strides + MAX_RANK]
     total = 1
     for k in range(rank):
         total *= dims[k]
@@ -43,12 +58,8 @@ def emit_copy(ctx, src, src_base, dst, dst_base, shape, src_strides, dst_strides
     region, soff = ctx.addr(src)
     doff = ctx.work_off(dst)
     dims, (ss, ds) = merge_axes(shape, src_strides, dst_strides)
-    n_src = 1 + sum((d - 1) * abs(s) for d, s in zip(dims, ss))
-    n_dst = 1 + sum((d - 1) * abs(s) for d, s in zip(dims, ds))
-    lo_src = soff + src_base + sum((d - 1) * s for d, s in zip(dims, ss) if s < 0)
-    ctx.row(node, OP_COPY, [region, soff + src_base, doff + dst_base, len(dims),
-                            *pad(dims), *pad(ss, fill=0), *pad(ds, fill=0)],
-            reads=[(region, lo_src, n_src)], writes=[(doff + dst_base, n_dst)])
+    ctx.row(node, COPY_ROW, src_region=region, src=soff + src_base, dst=doff + dst_base, rank=len(dims),
+            dims=pad(dims), src_strides=pad(ss, fill=0), dst_strides=pad(ds, fill=0))
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,37 +12,52 @@ attr cell_clip (TFLite's cell_clip; None in ONNX): c = min(max(c, -cell_clip), c
 right after c is computed, before o's peephole and h(c) read it.
 Kernel layout (pack pass): gates reordered to i, f, c, o; W [I -> 4H] and R [H -> 4H] panel
 matrices (float32 or int8, :mod:`edgernn.ops.matvec`); B summed to [4H]; P as in ONNX.
-Row: [OP_LSTM, <recurrent common fields>, c_in, c_out, w_off, w_scale, r_off, r_scale,
-b_off, p_off (-1), input_forget, gates_scratch (4H), tmp_scratch (H), cell_clip_fp_index (-1)].
+Row: :data:`ROW` (the common recurrent fields, then the cell state, peepholes and scratch).
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
-from .matvec import add_matvec, lanes_for, set_bias
-from .program import OP_LSTM, copy_into
-from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_rows
+from .matvec import add_matvec, set_bias
+from .program import copy_into
+from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_layout, \
+    recurrent_rows
+from .row import Field, const, fparam, work
+
+ROW = recurrent_layout("lstm", n_acts=3, gates=4, r_groups=lambda r: [4 * r.hidden],
+                       bias_length=lambda r: 4 * r.hidden, own_fields=[
+    Field("c_in", "work offset of c_prev [hidden]", work(lambda r: r.hidden, optional=False)),
+    Field("c_out", "work offset of c [hidden] (may be c_in)", work(lambda r: r.hidden, writes=True, optional=False)),
+    Field("p", "peepholes [3 * hidden] in consts, ONNX order i, o, f (-1: none)", const(lambda r: 3 * r.hidden)),
+    Field("input_forget", "1: f = 1 - i"),
+    Field("gates", "scratch for the gates [4 * hidden]", work(lambda r: 4 * r.hidden, writes=True, optional=False)),
+    Field("tmp", "scratch for h(c) [hidden]", work(lambda r: r.hidden, writes=True, optional=False)),
+    Field("cell_clip", "fparams index of cell_clip (-1: none)", fparam(1)),
+])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
 def lstm_kernel(row, fparams, consts, qconsts, work, seq):
     """Gate pre-activations for every row of ``work`` at once (weights read once), then each
     row's cell update as vector loops over its H units. Rows are independent streams, or
     with ``seq`` consecutive frames of one stream: then W x is computed for all frames at
     once and R h_{t-1} frame by frame."""
-    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    c_in, c_out, wo, ws, ro, rs, bo, gates = row[11], row[12], row[13], row[14], row[15], row[16], \
-        row[17], row[20]
+    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
+        row[F.h_out]
+    c_in, c_out, gates = row[F.c_in], row[F.c_out], row[F.gates]
+    wo, ws, ro, rs, bo = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b]
     G = 4 * H
     set_bias(consts, bo, G, work, gates)
-    add_matvec(consts, qconsts, wo, ws, n_in, G, work, xo, gates, lanes_for(G), False)
+    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, G, work, xo, gates, False)
     for t in range(work.shape[0] if seq else 1):
         if seq:
             carry_state(work, t, c_out, c_in, H)
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
-        add_matvec(consts, qconsts, ro, rs, H, G, rows, h_in, gates, lanes_for(G), t % 2 == 1)
+        add_matvec(row[F.r_matvec], consts, qconsts, ro, rs, H, G, rows, h_in, gates, t % 2 == 1)
         for s in range(rows.shape[0]):
             lstm_cell(row, fparams, consts, rows[s])
 
@@ -50,8 +65,10 @@ def lstm_kernel(row, fparams, consts, qconsts, work, seq):
 @jit
 def lstm_cell(row, fparams, consts, w):
     """One stream's cell update from its gate pre-activations (in the gates scratch)."""
-    yo, H, cnt, limit, acts, clip_i, h_in, h_out = row[2], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
-    c_in, c_out, po, input_forget, gates, tmp = row[11], row[12], row[18], row[19], row[20], row[21]
+    yo, H, cnt, limit, acts, clip_i = row[F.y], row[F.hidden], row[F.counter], row[F.frame_limit], row[F.acts], \
+        row[F.clip]
+    h_in, h_out, c_in, c_out, po = row[F.h_in], row[F.h_out], row[F.c_in], row[F.c_out], row[F.p]
+    input_forget, gates, tmp = row[F.input_forget], row[F.gates], row[F.tmp]
     G = 4 * H
     if not frame_active(w, cnt, limit):
         hold_state(w, h_in, h_out, H, yo)
@@ -62,7 +79,7 @@ def lstm_cell(row, fparams, consts, w):
     c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
     h = w[h_out:h_out + H]
     standard = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and int(fparams[acts + 6]) == TANH
-    if standard and po < 0 and not input_forget and clip_i < 0 and row[22] < 0:
+    if standard and po < 0 and not input_forget and clip_i < 0 and row[F.cell_clip] < 0:
         lstm_cell_fused(i, f, g, o, c_prev, c, h)
     else:
         lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, w[tmp:tmp + H])
@@ -74,7 +91,7 @@ def lstm_cell(row, fparams, consts, w):
 def lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, hc_):
     """The cell gate by gate, for any activations, peepholes, clips and input_forget; hc_ is
     H floats of scratch for h(c)."""
-    H, acts, clip_i, po, input_forget = row[4], row[7], row[8], row[18], row[19]
+    H, acts, clip_i, po, input_forget = row[F.hidden], row[F.acts], row[F.clip], row[F.p], row[F.input_forget]
     fc, fa, fb = int(fparams[acts]), fparams[acts + 1], fparams[acts + 2]
     gc, ga, gb = int(fparams[acts + 3]), fparams[acts + 4], fparams[acts + 5]
     hc, ha, hb = int(fparams[acts + 6]), fparams[acts + 7], fparams[acts + 8]
@@ -96,7 +113,7 @@ def lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, hc_):
     activate_inplace(gc, g, ga, gb)
     for j in range(H):
         c[j] = f[j] * c_prev[j] + i[j] * g[j]
-    clip_inplace(c, row[22], fparams)
+    clip_inplace(c, row[F.cell_clip], fparams)
     if po >= 0:
         p_o = consts[po + H:po + 2 * H]
         for j in range(H):
@@ -140,6 +157,12 @@ class LSTM(RecurrentOp):
         P = self.weight(node, 7, (1, 3 * H), "P", required=False)
         return None if P is None else P.reshape(-1)
 
+    def check_constants(self, node):
+        self.peepholes(node)
+
+    def activation_uses(self, node):
+        return [2 if node.attrs.get("input_forget") else 3, 1, 1]
+
     def step_ref(self, node, x, prev):
         W, R, Bv = self.params(node)
         H = self.hidden(node)
@@ -166,16 +189,12 @@ class LSTM(RecurrentOp):
     def emit(self, node, ctx):
         H = self.hidden(node)
         P = node.input(7)
-        fields, reads, writes = self.emit_common(node, ctx)
-        c_in = ctx.work_off(node.inputs[6])
-        c_out = ctx.work_off(node.outputs[2])
-        gates, tmp = ctx.scratch(4 * H), ctx.scratch(H)
-        fields += [c_in, c_out, *self.weight_fields(node, ctx),
-                   ctx.const_off(P) if P is not None else -1,
-                   int(node.attrs.get("input_forget", 0)), gates, tmp,
-                   ctx.fparam(node.attrs["cell_clip"]) if node.attrs.get("cell_clip") is not None else -1]
-        ctx.row(node, OP_LSTM, fields, reads=reads + [(1, c_in, H)],
-                writes=writes + [(c_out, H), (gates, 4 * H), (tmp, H)])
+        cell_clip = node.attrs.get("cell_clip")
+        ctx.row(node, ROW, **self.emit_common(node, ctx),
+                c_in=ctx.work_off(node.inputs[6]), c_out=ctx.work_off(node.outputs[2]),
+                p=ctx.const_off(P) if P is not None else -1, input_forget=int(node.attrs.get("input_forget", 0)),
+                gates=ctx.scratch(4 * H), tmp=ctx.scratch(H),
+                cell_clip=ctx.fparam(cell_clip) if cell_clip is not None else -1)
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

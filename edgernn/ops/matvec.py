@@ -66,6 +66,15 @@ def panel_lanes(groups):
     return _lanes_for(min(groups))
 
 
+def padded_columns(groups):
+    """Columns (outputs, with each group's last panel padded) of a panel matrix with these
+    column groups: its panels times L. Negative or empty groups count as none."""
+    if not groups or min(groups) < 1:
+        return 0
+    L = panel_lanes(groups)
+    return sum(-(-int(g) // L) for g in groups) * L
+
+
 def panel_shape(k, groups):
     """The [P, K, L] shape of a panel matrix with k inputs and these column groups."""
     L = panel_lanes(groups)
@@ -194,61 +203,103 @@ def _lane_sum(a, j, lanes):
 
 
 @jit
-def _add_rows(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
-    """Every row of ``work`` through :func:`_panel_block`, ROWS rows per weight load."""
-    literally(lanes)
-    r = 0
-    while r + ROWS <= work.shape[0]:
-        _panel_block(w, w_off, k_in, n, work, r, v_off, out_off, consts, s_off, ROWS, lanes, backward)
-        r += ROWS
-    while r < work.shape[0]:
-        _panel_block(w, w_off, k_in, n, work, r, v_off, out_off, consts, s_off, 1, lanes, backward)
-        r += 1
+def add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
+    """out[j] += (W v)[j] for every row of ``work``: the matvec variant for ``lanes`` (a
+    literal), which :func:`matvec_address` compiles and the kernels call by address.
 
-
-@jit
-def _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
-    """Up to ROWS rows: each row block runs every panel in one call (one call per matrix for
-    a single stream). More rows: panel by panel, each panel's rows back to back, so a panel
-    is read from memory once and then from cache (a matrix larger than the cache would
-    otherwise stream from memory once per block of rows)."""
+    Up to ROWS rows: each block of ROWS rows (then single rows) runs every panel in one
+    :func:`_panel_block` call (one call per matrix for a single stream). More rows: panel by
+    panel, each panel's rows back to back, so a panel is read from memory once and then from
+    cache (a matrix larger than the cache would otherwise stream from memory once per block
+    of rows)."""
     literally(lanes)
-    if work.shape[0] <= ROWS:
-        _add_rows(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward)
-        return
     n_panels = (n + lanes - 1) // lanes
-    for q in range(n_panels):
+    one_pass = work.shape[0] <= ROWS
+    for q in range(1 if one_pass else n_panels):
         p = n_panels - 1 - q if backward else q
-        _add_rows(w, consts, w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1, k_in,
-                  min(lanes, n - p * lanes), work, v_off, out_off + p * lanes, lanes, backward)   # one panel
+        if one_pass:
+            p0, s0, width, o0 = w_off, s_off, n, out_off
+        else:
+            p0, s0 = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
+            width, o0 = min(lanes, n - p * lanes), out_off + p * lanes
+        blocked = work.shape[0] - work.shape[0] % ROWS
+        for r in range(0, blocked, ROWS):
+            _panel_block(w, p0, k_in, width, work, r, v_off, o0, consts, s0, ROWS, lanes, backward)
+        for r in range(blocked, work.shape[0]):
+            _panel_block(w, p0, k_in, width, work, r, v_off, o0, consts, s0, 1, lanes, backward)
+
+
+def _matvec_args(weight_dtype, lanes):
+    vector = types.Array(types.float32, 1, "C")
+    weights = types.Array(weight_dtype, 1, "C")
+    return (weights, vector, types.int64, types.int64, types.int64, types.int64,
+            types.Array(types.float32, 2, "C"), types.int64, types.int64, lanes, types.boolean)
+
+
+#: the matvec's arguments per weight type as a kernel passes them (the lanes as an int64,
+#: which the variant ignores: it was compiled for its literal)
+MATVEC_ARGS = {False: _matvec_args(types.float32, types.int64), True: _matvec_args(types.int8, types.int64)}
+_MATVEC_ADDRESSES = {}
+
+
+def matvec_address(lanes, int8):
+    """The native address of the matvec for panels of ``lanes`` (PANEL or NARROW) and float32
+    (``int8`` False) or int8 weights: compiled, or loaded from Numba's cache, on first use.
+    A row holds it beside its matrix (written when the plan is linked), so a kernel compiles
+    without the matvec's code and a model compiles only the variants its matrices need."""
+    key = (int(lanes), bool(int8))
+    address = _MATVEC_ADDRESSES.get(key)
+    if address is None:
+        if key[0] not in (PANEL, NARROW):
+            raise ValueError(f"internal: no matvec for {lanes} lanes")
+        signature = _matvec_args(types.int8 if key[1] else types.float32, types.IntegerLiteral(key[0]))
+        add_panels.compile(signature)
+        compiled = add_panels.overloads[signature]
+        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        _MATVEC_ADDRESSES[key] = address
+    return address
+
+
+@intrinsic
+def _call_matvec(typingctx, address, w, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward):
+    """Call the matvec at native ``address`` (:func:`add_panels` compiled for the MATVEC_ARGS of
+    w's dtype; its lanes argument, which it ignores, is passed as 0); an exception it raises
+    (a bounds-checked build) propagates. Refuses to type for any other argument types."""
+    args = (w, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
+    signature = next((sig for sig in MATVEC_ARGS.values() if args == sig[:9] + sig[10:]), None)
+    if signature is None or not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, llargs):
+        function_type = context.call_conv.get_function_type(types.none, signature)
+        callee = builder.inttoptr(llargs[0], function_type.as_pointer())
+        arguments = list(llargs[1:10]) + [context.get_constant(types.int64, 0), llargs[10]]
+        status, _ = context.call_conv.call_function(builder, callee, types.none, signature, arguments)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return types.none(address, *args), codegen
 
 
 @jit
-def add_matvec(consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
+def add_matvec(matvec, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, backward):
     """For every row (stream) of ``work``: out[j] += (W v)[j] for j < n, v at ``v_off`` and out
     at ``out_off`` in the row. ``s_off`` < 0: float32 panels at consts[w_off]; else int8 panels
     at qconsts[w_off] (a byte offset) with scales at consts[s_off]. ``w_off`` and ``s_off``
-    point at the first panel used (a column group's); ``lanes``: the matrix's L (PANEL or
-    NARROW).
+    point at the first panel used (a column group's). ``matvec``: the native address of the
+    variant for the matrix's L and weight type (:func:`matvec_address`; a row's field).
 
     ``backward``: the panels in reverse order (the sums are the same, bit for bit). A
     recurrent pass over a chunk alternates direction from frame to frame, so each pass
     starts with the panels the previous one read last, still in L1 and L2: on LSTM 3x256's
     1 MiB R, 10.2 µs a pass instead of 11.2 on the development machine
     (``python -m benchmarks.chunk_parts lstm3x256``)."""
-    backward = bool(backward)           # a constant False would compile every kernel below twice
+    backward = bool(backward)
     if s_off < 0:
-        _add_lanes(consts, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward)
+        _call_matvec(matvec, consts, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
     else:
-        _add_lanes(qconsts, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward)
-
-
-@jit
-def _add_lanes(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
-    if lanes == PANEL:
-        _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, PANEL, backward)
-    else:
-        _add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, NARROW, backward)
+        _call_matvec(matvec, qconsts, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
 
 
 @jit

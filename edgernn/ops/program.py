@@ -1,31 +1,15 @@
-"""The step program: opcodes, the row layout, and the strided-index helper kernels share.
+"""Helpers the kernels and their rows share: slice copies, strided indexing, axis merging.
 
-A plan is an int64 array ``prog[n_ops, ROW]``: ``prog[i, 0]`` is the opcode, the rest are the
-op's fields (offsets, sizes, codes) as documented by each op's ``emit``. Float attributes go
-into a float32 array ``fparams`` and rows hold their index. Buffers are addressed by offset:
-``consts`` (float32, shared by all streams of a model, read-only; ``qconsts`` is an int8
-view of the same bytes for int8 weights) and ``work``
-(float32 ``[B, W]``, one row per stream: inputs, state, activations, scratch). An operand
-that may be either carries a region field: 0 = consts, 1 = work.
+A plan is an int64 array ``prog[n_rows, WIDTH]`` whose rows each op declares in its module
+(:mod:`edgernn.ops.row`). Float attributes go into a float32 array ``fparams`` and rows hold
+their index. Buffers are addressed by offset: ``consts`` (float32, shared by all streams of a
+model, read-only; ``qconsts`` is an int8 view of the same bytes for int8 weights) and ``work``
+(float32 ``[B, W]``, one row per stream: inputs, state, activations, scratch). An operand that
+may be either carries a region field (``row.REGION_CONST`` or ``row.REGION_WORK``).
 """
 from ..config import jit
 
-ROW = 32
 MAX_RANK = 6
-
-OP_COPY = 1
-OP_BINARY = 2
-OP_UNARY = 3
-OP_DENSE = 4
-OP_SOFTMAX = 5
-OP_LAYERNORM = 6
-OP_LSTM = 7
-OP_GRU = 8
-OP_RNN = 9
-
-REGION_CONST = 0
-REGION_WORK = 1
-REGION_QCONST = 2        # int8 view of the constant bytes (validation only; kernels know it)
 
 
 @jit

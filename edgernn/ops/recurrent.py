@@ -20,13 +20,52 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic, parts, same
 from ..ir.graph import Value
 from ..quant import dequantize
-from . import Op
-from .activations import activate_ref
+from . import Op, expect_const
+from .activations import FAST_ACTIVATIONS, activate_ref
 from .matvec import from_panels, panel_shape, to_panels
+from .row import Field, RowLayout, const, fparam, matrix, work
+
+#: the fields every recurrent row starts with (then its op's own), in this order
+COMMON_FIELDS = ("x", "y", "inputs", "hidden", "counter", "frame_limit", "acts", "clip", "h_in", "h_out",
+                 "w", "w_scale", "w_matvec", "r", "r_scale", "r_matvec", "b")
+
+
+def recurrent_layout(name, n_acts, gates, r_groups, bias_length, own_fields):
+    """The row of a recurrent op: the common fields (x .. b, the same columns in every
+    recurrent row, so the shared helpers read them alike), then ``own_fields``.
+    r_groups(r): R's column groups; bias_length(r): floats the kernel reads at b."""
+    common = [
+        Field("x", "work offset of the frame input [inputs]", work(lambda r: r.inputs, optional=False)),
+        Field("y", "work offset of Y [hidden] (-1: Y is Y_h)", work(lambda r: r.hidden, writes=True)),
+        Field("inputs", "I, the input size"),
+        Field("hidden", "H, the hidden size"),
+        Field("counter", "work offset of the frame counter (-1: none)", work(lambda r: 1, writes=True)),
+        Field("frame_limit", "frames that update the state (0: every frame)"),
+        Field("acts", "fparams index of (code, alpha, beta) per activation", fparam(3 * n_acts)),
+        Field("clip", "fparams index of the clip (-1: none)", fparam(1)),
+        Field("h_in", "work offset of h_prev [hidden]", work(lambda r: r.hidden, optional=False)),
+        Field("h_out", "work offset of h [hidden] (may be h_in)", work(lambda r: r.hidden, writes=True,
+                                                                        optional=False)),
+        Field("w", "W panels, inputs -> gates * hidden",
+              matrix("inputs", lambda r: [gates * r.hidden], "w_scale", "w_matvec")),
+        Field("w_scale", "consts offset of W's int8 scales (-1: float32)"),
+        Field("w_matvec", "native address of W's matvec variant (written at link)"),
+        Field("r", "R panels, hidden -> gates * hidden", matrix("hidden", r_groups, "r_scale", "r_matvec")),
+        Field("r_scale", "consts offset of R's int8 scales (-1: float32)"),
+        Field("r_matvec", "native address of R's matvec variant (written at link)"),
+        Field("b", "bias in consts", const(bias_length, optional=False)),
+    ]
+    layout = RowLayout(name, common + list(own_fields))
+    assert tuple(layout.fields[:len(COMMON_FIELDS)]) == tuple(RC), "recurrent rows must start alike"
+    return layout
+
+
+RC = __import__("collections").namedtuple("RecurrentFields", COMMON_FIELDS)(*range(1, 1 + len(COMMON_FIELDS)))
 
 
 class RecurrentOp(Op):
     foldable = False
+    matrix_slots = (1, 2)
     gates = 1
     n_acts = 1
     state_slots = {"h": 5}        # input slot -> output slot of the same state
@@ -108,6 +147,27 @@ class RecurrentOp(Op):
         """Output groups of the packed R that a kernel runs apart (default: all G*H at once)."""
         return [self.gates * self.hidden(node)]
 
+    def packed_bias_shape(self, node):
+        """The kernel's bias (after :meth:`pack_bias`): Wb + Rb summed, [G*H]."""
+        return (self.gates * self.hidden(node),)
+
+    def check_constants(self, node):
+        """Constant operands beyond W, R, B (e.g. LSTM's peepholes), against the shape rule."""
+
+    def activations(self, node):
+        """Sigmoid/tanh evaluations per step: ``activation_uses(node)[k]`` x H for activation
+        slot k when it is one the kernels compute with fast_tanh."""
+        H = self.hidden(node)
+        return sum(u * H for u, a in zip(self.activation_uses(node), node.attrs["acts"]) if int(a[0]) in FAST_ACTIVATIONS)
+
+    def activation_uses(self, node):
+        return [1] * self.n_acts
+
+    def macs(self, node):
+        """W and R: every panel column (padding included) once per step."""
+        return [(node.inputs[k], int(node.inputs[k].const.size)) for k in self.matrix_slots
+                if node.input(k) is not None and node.inputs[k].is_const]
+
     def check_packed(self, node, n_in):
         GH = self.gates * self.hidden(node)
         for slot, k, groups in ((1, n_in, [GH]), (2, self.hidden(node), self.column_groups(node))):
@@ -118,10 +178,6 @@ class RecurrentOp(Op):
             if v.scale is not None and v.scale.shape != (want[0] * want[2],):
                 raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} has {v.scale.size} scales, "
                                             f"expected {want[0] * want[2]}")
-
-    def weight_fields(self, node, ctx):
-        """(w_off, w_scale_off, r_off, r_scale_off, b_off) of the packed weights."""
-        return ctx.matrix(node.inputs[1]) + ctx.matrix(node.inputs[2]) + (ctx.const_off(node.inputs[3]),)
 
     def state_shape(self, node, batch):
         H = self.hidden(node)
@@ -158,8 +214,10 @@ class RecurrentOp(Op):
             raise UnsupportedModelError(f"{node.describe()}: the input size {x.shape[2]!r} must be fixed")
         if node.attrs.get("packed"):
             self.check_packed(node, int(concrete(x.shape[2])))
+            expect_const(node, 3, self.packed_bias_shape(node), "packed bias")
         else:
             self.params(node)
+        self.check_constants(node)
         H = self.hidden(node)
         st = self.state_shape(node, batch)
         for name, slot in self.state_slots.items():
@@ -204,28 +262,21 @@ class RecurrentOp(Op):
 
     # ------------------------------------------------------------ emit helpers
     def emit_common(self, node, ctx):
-        """Fields every recurrent row starts with, and the buffer ranges they touch.
-
-        [x_off, y_off (-1: Y is Y_h), I, H, counter_off (-1), frame_limit, acts_fp_index,
-         clip_fp_index (-1: no clip), h_in, h_out]"""
+        """The common fields of :func:`recurrent_layout` by name, for ``ctx.row``."""
         x = node.inputs[0]
-        H = self.hidden(node)
-        I = x.size
-        xo = ctx.work_off(x)
-        y = node.outputs[0]
-        h_out = node.outputs[1]
-        y_off = -1 if y is None or y.root() is h_out.root() else ctx.work_off(y)
+        y, h_out = node.outputs[0], node.outputs[1]
         cnt = node.input(self.counter_slot) if self.counter_slot < len(node.inputs) else None
-        cnt_off = ctx.work_off(cnt) if cnt is not None else -1
-        acts = ctx.fparams([v for code, a, b in node.attrs["acts"] for v in (code, a, b)])
         clip = node.attrs.get("clip")
-        clip_i = ctx.fparam(clip) if clip is not None else -1
-        h_in = ctx.work_off(node.inputs[self.state_slots["h"]])
-        ho = ctx.work_off(h_out)
-        reads = [(1, xo, I), (1, h_in, H)] + ([(1, cnt_off, 1)] if cnt_off >= 0 else [])
-        writes = [(ho, H)] + ([(y_off, H)] if y_off >= 0 else []) + ([(cnt_off, 1)] if cnt_off >= 0 else [])
-        fields = [xo, y_off, I, H, cnt_off, node.attrs.get("frame_limit", 0), acts, clip_i, h_in, ho]
-        return fields, reads, writes
+        w, w_scale = ctx.matrix(node.inputs[1])
+        r, r_scale = ctx.matrix(node.inputs[2])
+        return dict(
+            x=ctx.work_off(x), y=-1 if y is None or y.root() is h_out.root() else ctx.work_off(y),
+            inputs=x.size, hidden=self.hidden(node), counter=ctx.work_off(cnt) if cnt is not None else -1,
+            frame_limit=node.attrs.get("frame_limit", 0),
+            acts=ctx.fparams([v for code, a, b in node.attrs["acts"] for v in (code, a, b)]),
+            clip=ctx.fparam(clip) if clip is not None else -1,
+            h_in=ctx.work_off(node.inputs[self.state_slots["h"]]), h_out=ctx.work_off(h_out),
+            w=w, w_scale=w_scale, w_matvec=0, r=r, r_scale=r_scale, r_matvec=0, b=ctx.const_off(node.inputs[3]))
 
 
 # ------------------------------------------------------------ kernel helpers

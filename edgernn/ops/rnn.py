@@ -4,39 +4,46 @@
 
 Kernel layout (pack pass): W [I -> H] and R [H -> H] panel matrices (float32 or int8,
 :mod:`edgernn.ops.matvec`); biases summed to [H].
-Row: [OP_RNN, <recurrent common fields>, w_off, w_scale, r_off, r_scale, b_off,
-pre_scratch (H)].
+Row: :data:`ROW` (the common recurrent fields, then a scratch).
 """
 import numpy as np
 
 from ..config import jit
 from . import register
 from .activations import activate_inplace
-from .matvec import add_matvec, lanes_for, set_bias
-from .program import OP_RNN
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_rows
+from .matvec import add_matvec, set_bias
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_rows
+from .row import Field, work
+
+ROW = recurrent_layout("rnn", n_acts=1, gates=1, r_groups=lambda r: [r.hidden], bias_length=lambda r: r.hidden,
+                       own_fields=[Field("pre", "scratch for the pre-activation [hidden]",
+                                         work(lambda r: r.hidden, writes=True, optional=False))])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
 def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     """W x for every row of ``work`` at once, then R h and the activation per row (rows are
     streams, or with ``seq`` consecutive frames of one stream)."""
-    xo, n_in, H, cnt, h_in, h_out = row[1], row[3], row[4], row[5], row[9], row[10]
-    wo, ws, ro, rs, bo, pre = row[11:17]
+    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
+        row[F.h_out]
+    wo, ws, ro, rs, bo, pre = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b], row[F.pre]
     set_bias(consts, bo, H, work, pre)
-    add_matvec(consts, qconsts, wo, ws, n_in, H, work, xo, pre, lanes_for(H), False)
+    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, H, work, xo, pre, False)
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]
-        add_matvec(consts, qconsts, ro, rs, H, H, rows, h_in, pre, lanes_for(H), t % 2 == 1)
+        add_matvec(row[F.r_matvec], consts, qconsts, ro, rs, H, H, rows, h_in, pre, t % 2 == 1)
         for s in range(rows.shape[0]):
             rnn_cell(row, fparams, rows[s])
 
 
 @jit
 def rnn_cell(row, fparams, w):
-    yo, H, cnt, limit, acts, clip_i, h_in, h_out, pre = row[2], row[4], row[5], row[6], row[7], row[8], \
-        row[9], row[10], row[16]
+    yo, H, cnt, limit, acts, clip_i = row[F.y], row[F.hidden], row[F.counter], row[F.frame_limit], row[F.acts], \
+        row[F.clip]
+    h_in, h_out, pre = row[F.h_in], row[F.h_out], row[F.pre]
     if not frame_active(w, cnt, limit):
         hold_state(w, h_in, h_out, H, yo)
         return
@@ -65,11 +72,7 @@ class RNN(RecurrentOp):
         return {"h": self.act(node, 0, self.clip(node, pre)).astype(np.float32)}
 
     def emit(self, node, ctx):
-        H = self.hidden(node)
-        fields, reads, writes = self.emit_common(node, ctx)
-        pre = ctx.scratch(H)
-        fields += [*self.weight_fields(node, ctx), pre]
-        ctx.row(node, OP_RNN, fields, reads=reads, writes=writes + [(pre, H)])
+        ctx.row(node, ROW, **self.emit_common(node, ctx), pre=ctx.scratch(self.hidden(node)))
 
     def flops(self, node):
         H, I = self.hidden(node), node.inputs[0].size

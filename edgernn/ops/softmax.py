@@ -6,7 +6,7 @@
 attrs: axis, coerce_2d. With coerce_2d (ONNX opset < 13) the input is seen as 2-D
 [prod(shape[:axis]), prod(shape[axis:])] and normalised over the second axis; otherwise over
 the single axis `axis`. Either way the kernel sees [outer, n, inner] and normalises over n.
-Row: [OP_SOFTMAX, x_off, y_off, outer, n, inner, log (0/1)].
+Row: :data:`ROW`.
 """
 import numpy as np
 
@@ -15,12 +15,23 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import is_symbolic
 from . import Op, register
 from .layout import norm_axis
-from .program import OP_SOFTMAX, REGION_WORK
+from .row import Field, RowLayout, work
+
+ROW = RowLayout("softmax", [
+    Field("x", "work offset of x [outer, n, inner]", work(lambda r: r.outer * r.n * r.inner, optional=False)),
+    Field("y", "work offset of y, x's shape", work(lambda r: r.outer * r.n * r.inner, writes=True, optional=False)),
+    Field("outer", "product of the axes before the normalised one"),
+    Field("n", "size of the normalised axis"),
+    Field("inner", "product of the axes after it"),
+    Field("log", "1: log_softmax, 0: softmax"),
+])
+F = ROW.fields
 
 
+@ROW.kernel
 @jit
-def softmax_kernel(row, consts, work):
-    xo, yo, outer, n, inner, log = row[1], row[2], row[3], row[4], row[5], row[6]
+def softmax_kernel(row, fparams, consts, qconsts, work, seq):
+    xo, yo, outer, n, inner, log = row[F.x], row[F.y], row[F.outer], row[F.n], row[F.inner], row[F.log]
     for s in range(work.shape[0]):
         w = work[s]
         for o in range(outer):
@@ -72,8 +83,7 @@ class SoftmaxBase(Op):
         x, y = node.inputs[0], node.outputs[0]
         outer, n, inner = self.split(node, x.concrete_shape)
         xo, yo = ctx.work_off(x), ctx.work_off(y)
-        ctx.row(node, OP_SOFTMAX, [xo, yo, outer, n, inner, self.log],
-                reads=[(REGION_WORK, xo, x.size)], writes=[(yo, y.size)])
+        ctx.row(node, ROW, x=xo, y=yo, outer=outer, n=n, inner=inner, log=self.log)
 
     def flops(self, node):
         return 4 * node.outputs[0].size

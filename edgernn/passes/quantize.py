@@ -1,13 +1,11 @@
 """Quantise packed float32 weight matrices to int8 (weights only, see :mod:`edgernn.quant`).
 
-Runs after :mod:`.pack`: the panel matrices of dense and recurrent ops (inputs W, R) become
+Runs after :mod:`.pack`: the panel matrices (each op's ``matrix_slots``: dense W, recurrent W and R) become
 int8 with a float32 scale per output column. Biases, peepholes, norms and activations stay float32.
 """
+from .. import ops
 from ..ir.graph import Value
 from ..quant import quantize_columns
-
-#: op -> input slots holding a packed weight matrix
-MATRIX_SLOTS = {"dense": (1,), "lstm": (1, 2), "gru": (1, 2), "rnn": (1, 2)}
 
 
 def quantize_weights(graph):
@@ -16,7 +14,7 @@ def quantize_weights(graph):
     for n in graph.nodes:
         if not n.attrs.get("packed"):
             continue
-        for slot in MATRIX_SLOTS.get(n.op, ()):
+        for slot in ops.get(n.op).matrix_slots:
             v = n.input(slot)
             if v is None or v.scale is not None or v.const.ndim != 3:
                 continue
