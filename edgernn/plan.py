@@ -7,7 +7,9 @@ Everything is placed here, once; a step allocates nothing. Work arena layout, pe
 - An alias (reshape, squeeze, a Transpose that keeps non-unit axes in order, Y = Y_h of a
   recurrent op) shares its source's bytes.
 - A recurrent op writes its state in place when it is the state's only reader.
-- Other states are copied from their next value at the end of the step (OP_COPY rows).
+- Other states are copied from their next value at the end of the step (copy rows).
+- State an op owns (``Op.state``: a convolution's history, a counter) is placed with the
+  graph's states, named ``<node>.<state>``, and read and written by that op's kernel alone.
 - Constants live in one byte buffer (:class:`ConstArena`), each 64-byte aligned, read by the
   kernels through two views of the same bytes: float32 ``consts`` and int8 ``qconsts``. A
   model loaded from an .ernn file uses the file's mapped data section as that buffer (no
@@ -146,8 +148,9 @@ class Plan:
 class EmitContext:
     """What an op's ``emit`` uses to address buffers and append rows."""
 
-    def __init__(self, offsets, work_size, arena):
+    def __init__(self, offsets, work_size, arena, owned=None):
         self.offsets = offsets
+        self.owned = owned or {}
         self.work_size = work_size
         self.arena = arena
         self.rows, self.row_nodes, self.row_layouts = [], [], []
@@ -176,6 +179,12 @@ class EmitContext:
 
     def addr(self, v):
         return (REGION_CONST, self.const_off(v)) if v.is_const else (REGION_WORK, self.work_off(v))
+
+    def state_off(self, node, name):
+        """Work offset of the per-stream state ``name`` that ``node``'s op declares
+        (``Op.state``): placed with the graph's states, so reset, ``Stream.state`` and
+        snapshots include it."""
+        return self.owned[(node.name, name)][0]
 
     def scratch(self, n):
         off = self.work_size
@@ -249,6 +258,13 @@ def build_plan(graph, arena=None):
     state_offset = size
     for s in graph.states:
         place(s.value)
+    owned, chunk_safe = {}, True          # state the ops own: (node name, state name) -> (offset, OwnedState)
+    for n in graph.nodes:
+        op = ops.get(n.op)
+        for st in op.state(n):
+            owned[(n.name, st.name)] = (size, st)
+            size += st.size
+            chunk_safe = chunk_safe and op.carries_state_in_sequence
     state_end = size
     for n in graph.nodes:
         for v in n.outputs:
@@ -256,7 +272,7 @@ def build_plan(graph, arena=None):
                 place(v)
     if arena is None:
         arena = ConstArena.build(kernel_constants(graph))
-    ctx = EmitContext(offsets, size, arena)
+    ctx = EmitContext(offsets, size, arena, owned)
     for n in graph.nodes:
         op = ops.get(n.op)
         if all(v is None or v.is_const for v in n.outputs):
@@ -267,18 +283,21 @@ def build_plan(graph, arena=None):
     copied = [s for s in graph.states if s.next.root() is not s.value.root()]
     for s in copied:
         emit_copy(ctx, s.next, 0, s.value, 0, [s.value.size], [1], [1], None)
+    check_bytes(ctx.work_size * 4, "one stream's work arena (inputs, state, activations, scratch)")
     state_init = np.zeros(state_end - state_offset, np.float32)
     for s in graph.states:
         o = offsets[id(s.value)] - state_offset
         state_init[o:o + s.value.size] = s.init.ravel()
+    for (node_name, name), (offset, st) in owned.items():
+        state_init[offset - state_offset:offset - state_offset + st.size] = st.initial_values()
     slot = lambda v: Slot(v.name, offsets[id(v.root())], v.frame_shape)
-    check_bytes(ctx.work_size * 4, "one stream's work arena (inputs, state, activations, scratch)")
     plan = Plan(
         prog=np.array(ctx.rows, np.int64).reshape(len(ctx.rows), WIDTH),
         fparams=np.array(ctx.fp or [0.0], np.float32),
         arena=arena, work_size=ctx.work_size,
         inputs=[slot(v) for v in graph.inputs], outputs=[slot(v) for v in graph.outputs],
-        states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states],
-        state_init=state_init, state_offset=state_offset, sequence_ok=not copied,
+        states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states]
+        + [Slot(f"{node_name}.{name}", offset, st.shape) for (node_name, name), (offset, st) in owned.items()],
+        state_init=state_init, state_offset=state_offset, sequence_ok=not copied and chunk_safe,
         row_nodes=ctx.row_nodes, row_layouts=ctx.row_layouts)
     return plan.validate()

@@ -14,14 +14,33 @@ An op is a subclass of :class:`Op` registered under its IR name:
   plus elementwise work), ``macs(node)`` ([(weight Value, multiply-adds)] of the matvec
   kernel) and ``activations(node)`` (sigmoid/tanh evaluations);
 - ``matrix_slots``: the inputs that hold a packed weight matrix (int8 quantisation);
-- ``state(node)``: the per-stream state the op owns beyond the graph's state tensors.
+- ``state(node)``: the per-stream state the op owns beyond the graph's state tensors
+  (:class:`OwnedState`; a convolution's history, a counter).
 Recurrent ops also take and give state through ``reference`` (h_prev in, h out).
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import UnsupportedModelError
 
 OPS = {}
+
+
+@dataclass
+class OwnedState:
+    """Per-stream state an op keeps between steps (``Op.state``): ``shape`` per stream (ints),
+    starting from ``init`` (a number, or an array of that shape) after every reset."""
+    name: str
+    shape: tuple
+    init: object = 0.0
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def initial_values(self):
+        return np.broadcast_to(np.asarray(self.init, np.float32), self.shape).ravel()
 
 
 class Op:
@@ -30,6 +49,15 @@ class Op:
     foldable = True
     #: input slots holding a packed weight matrix (quantised by ``weights="int8"``)
     matrix_slots = ()
+    #: whether the kernel, run in sequence mode (``seq``: the rows of ``work`` are one stream's
+    #: consecutive frames), carries its owned state from row to row itself; if not, a model
+    #: with this op runs ``Stream.run`` frame by frame
+    carries_state_in_sequence = False
+
+    def state(self, node):
+        """[OwnedState, ...]: the per-stream state this node's kernel keeps between steps, beyond
+        the graph's state tensors; emit finds each at ``ctx.state_off(node, name)``."""
+        return []
 
     def infer(self, node):
         raise NotImplementedError
