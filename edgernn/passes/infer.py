@@ -5,8 +5,11 @@ Every node's output shapes come from its op's ``infer``; a node whose inputs are
 reference. Computed tensors must keep T and B on axes of their own (sizes T, B or T*B): an
 axis of size 5*T would mean frames were merged into features.
 """
+import numpy as np
+
 from ..errors import EdgeRNNError, UnsupportedModelError
-from ..ir.dims import Dim, concrete_shape, fmt_shape
+from ..ir.dims import Dim, concrete, concrete_shape, fmt_shape
+from ..limits import check_elements
 from .. import ops
 
 
@@ -32,6 +35,11 @@ def infer_graph(graph):
             fold = getattr(op, "folds_on_shape", False) or (
                 op.foldable and all(v is None or v.is_const for v in node.inputs))
             if fold:
+                for v in node.outputs:          # before NumPy allocates it: a tiny file can ask for GBs
+                    if v is not None:
+                        itemsize = np.dtype(v.dtype).itemsize if v.dtype != "object" else 8
+                        check_elements([concrete(d) for d in v.shape], itemsize,
+                                       f"{node.describe()}: the constant '{v.name}' {fmt_shape(v.shape)}")
                 arrays = op.reference(node, *[v.const if v is not None else None for v in node.inputs])
                 for v, a in zip(node.outputs, arrays):
                     if v is not None:
