@@ -46,17 +46,31 @@ def jit_parallel(fn):
     return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
 
 
+def cache_dirs():
+    """The folders Numba caches edgernn's compiled code in: each source folder's __pycache__, or
+    with ``NUMBA_CACHE_DIR`` set, Numba's folder for it there (``<folder name>_<sha1 of its
+    absolute path>``, as numba.core.caching names it)."""
+    folders = sorted({os.path.dirname(p) for p in glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True)})
+    root = os.environ.get("NUMBA_CACHE_DIR", "")
+    if not root:
+        return [os.path.join(f, "__pycache__") for f in folders]
+    return [os.path.join(root, f"{os.path.basename(f)}_{hashlib.sha1(f.encode()).hexdigest()}") for f in folders]
+
+
 def drop_stale_cache():
     """Delete edgernn's Numba cache files when any of its sources changed since they were
-    written (stamp: a hash of the sources in __pycache__/kernels.hash). Best effort: a
-    read-only install keeps whatever is there."""
+    written (stamp: a hash of the sources in the package's cache folder, kernels.hash). Numba
+    keys a cached function on its own file only, so a kernel that calls a changed helper in
+    another file would otherwise keep its stale code. Best effort: a read-only install keeps
+    whatever is there."""
     sources = sorted(glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True))
     h = hashlib.sha1()
     for path in sources:
         with open(path, "rb") as f:
             h.update(path[len(PACKAGE):].encode() + f.read())
     digest = h.hexdigest()
-    stamp = os.path.join(PACKAGE, "__pycache__", "kernels.hash")
+    folders = cache_dirs()
+    stamp = os.path.join(folders[0], "kernels.hash")         # folders[0]: the package's own
     try:
         with open(stamp) as f:
             if f.read() == digest:
@@ -64,8 +78,9 @@ def drop_stale_cache():
     except OSError:
         pass
     try:
-        for path in glob.glob(os.path.join(PACKAGE, "**", "__pycache__", "*.nb[ic]"), recursive=True):
-            os.remove(path)
+        for folder in folders:
+            for path in glob.glob(os.path.join(folder, "*.nb[ic]")):
+                os.remove(path)
         os.makedirs(os.path.dirname(stamp), exist_ok=True)
         with open(stamp, "w") as f:
             f.write(digest)

@@ -39,6 +39,8 @@ def _call_kernel(typingctx, address, row, fparams, consts, qconsts, work, seq):
     Numba's calling convention) with the other arguments; an exception the kernel raises (a
     bounds error in a ``NUMBA_BOUNDSCHECK=1`` build) propagates to the caller. Refuses to type
     unless the arguments are exactly KERNEL_ARGS, so no argument is ever reinterpreted."""
+    if isinstance(seq, types.BooleanLiteral):
+        seq = types.boolean
     if not isinstance(address, types.Integer) or (row, fparams, consts, qconsts, work, seq) != KERNEL_ARGS:
         return None
 
@@ -224,8 +226,9 @@ def run_frames_threaded(prog, fparams, consts, qconsts, work, frames, in_map, ou
 def run_chunk_threaded(prog, fparams, consts, qconsts, work, frames, in_map, outs, out_map, rows, state_off,
                        state_len, bounds):
     """:func:`run_chunk` with the streams split into blocks as in :func:`run_frames_threaded`;
-    block b uses the scratch ``rows[b]``."""
+    block b uses the scratch ``rows[b, :T]`` (T = the chunk's frames; sliced here, where it
+    stays C-contiguous for the kernels)."""
     for b in prange(bounds.shape[0] - 1):
         r0, r1 = bounds[b], bounds[b + 1]
         run_chunk(prog, fparams, consts, qconsts, work[r0:r1], frames[:, r0:r1], in_map, outs[:, r0:r1], out_map,
-                  rows[b], state_off, state_len)
+                  rows[b, :frames.shape[0]], state_off, state_len)

@@ -212,7 +212,7 @@ class Stream:
             if self._blocks is None:
                 run_chunk(*args, rows[0, :t1 - t0], p.state_offset, p.state_init.size)
             else:
-                run_chunk_threaded(*args, rows[:, :t1 - t0], p.state_offset, p.state_init.size, self._blocks)
+                run_chunk_threaded(*args, rows, p.state_offset, p.state_init.size, self._blocks)
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state

@@ -1,0 +1,94 @@
+"""Cold and cached start: a new process loads a model and steps one frame.
+
+    python -m benchmarks.cold_start [MODEL] [--runs N] [--pythonpath DIR] [--json PATH]
+
+MODEL defaults to the JapaneseVowels example (examples/japanese_vowels.onnx) converted to
+.ernn in a temporary folder. Each measured run is a fresh Python process that imports edgernn,
+loads the model, makes a stream and steps one frame; the parent records the child's wall time
+from its start to the end of that step (interpreter start-up and imports included) and its
+peak resident memory (the child's own ``ru_maxrss``, Linux: KiB). "cold": the child gets an empty
+``NUMBA_CACHE_DIR``, so every kernel the model uses is compiled; "cached": the next children
+reuse that folder. ``--pythonpath`` runs another checkout's edgernn (e.g. the engine before
+a change) for a before/after comparison in the same run.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import time, sys
+t0 = time.perf_counter()
+import numpy as np
+import edgernn
+m = edgernn.load(sys.argv[1])
+s = m.stream()
+s.step(np.zeros(m.inputs[0].frame_shape, np.float32))
+import resource
+print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def child_run(model, cache_dir, pythonpath=None):
+    """(seconds from the child's start to its first step's end, wall seconds seen by the
+    parent, peak RSS of the child in MB)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    env.pop("EDGERNN_NO_CACHE", None)
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD, str(model)], env=env, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"the child failed:\n{out.stderr[-2000:]}")
+    seconds, peak_mb = out.stdout.strip().splitlines()[-1].split()
+    return float(seconds), wall, float(peak_mb)
+
+
+def default_model(folder):
+    from edgernn.convert import convert
+    path = Path(folder) / "japanese_vowels.ernn"
+    convert(ROOT / "examples" / "japanese_vowels.onnx", path)
+    return path
+
+
+def measure(model, runs, pythonpath=None):
+    with tempfile.TemporaryDirectory() as cache:
+        cold = child_run(model, cache, pythonpath)
+        cached = [child_run(model, cache, pythonpath) for _ in range(runs)]
+    return {"cold_s": cold[0], "cold_wall_s": cold[1], "cold_peak_mb": cold[2],
+            "cached_s": sorted(c[0] for c in cached), "cached_wall_s": sorted(c[1] for c in cached),
+            "cached_peak_mb": max(c[2] for c in cached)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", nargs="?", help="a model file (default: JapaneseVowels as .ernn)")
+    ap.add_argument("--runs", type=int, default=5, help="cached runs after the cold one")
+    ap.add_argument("--pythonpath", help="run the edgernn found here instead (a before/after comparison)")
+    ap.add_argument("--json", help="write the figures here")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(a.model) if a.model else default_model(folder)
+        r = measure(model, a.runs, a.pythonpath)
+    r["model"] = str(a.model or "examples/japanese_vowels.onnx as .ernn")
+    r["edgernn"] = a.pythonpath or str(ROOT)
+    print(f"{r['model']} ({r['edgernn']})")
+    print(f"  cold start (empty Numba cache): {r['cold_s']:.2f} s to the first step's end, "
+          f"peak RSS {r['cold_peak_mb']:.0f} MB")
+    print(f"  cached start, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s "
+          f"(median {r['cached_s'][len(r['cached_s']) // 2]:.2f} s)")
+    if a.json:
+        Path(a.json).write_text(json.dumps(r, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
