@@ -101,37 +101,50 @@ class Model:
                              "bytes": t.nbytes} for t in f.tensors]}
 
 
-def _sniff(path_or_bytes):
-    if isinstance(path_or_bytes, (bytes, bytearray)):
-        head = bytes(path_or_bytes[:8])
+def _sniff(source):
+    """'ernn', 'tflite' or 'onnx': by the file's magic bytes, else by its suffix (so a damaged
+    .ernn or .tflite file is reported by its own reader), else ONNX (protobuf has no magic)."""
+    in_memory = isinstance(source, (bytes, bytearray))
+    name = "the model bytes" if in_memory else f"the file {os.fspath(source)!r}"
+    if in_memory:
+        head = bytes(source[:8])
+    elif os.path.isdir(source):
+        raise ModelFormatError(f"{name} is a directory; pass the path of a model file")
     else:
-        with open(path_or_bytes, "rb") as f:
+        with open(source, "rb") as f:
             head = f.read(8)
+    if not head:
+        raise ModelFormatError(f"{name} {'are empty' if in_memory else 'is an empty file'} (0 bytes), not an ONNX, "
+                               "TFLite or .ernn model; export or copy the model again")
+    if not in_memory and not os.path.isfile(source):
+        raise ModelFormatError(f"{name} is not a regular file (a device or a pipe); pass a model file or its bytes")
     if head[4:8] == b"TFL3":
         return "tflite"
     if head[:4] == b"ERNN":
         return "ernn"
-    return "onnx"
+    suffix = "" if in_memory else os.path.splitext(os.fspath(source))[1].lower()
+    return {".ernn": "ernn", ".tflite": "tflite"}.get(suffix, "onnx")
 
 
-def _load_ernn(path, verify):
+def _load_ernn(source, verify):
     from .formats.ernn import read_ernn
     from .passes.infer import infer_graph
-    f = read_ernn(path, verify)
+    f = read_ernn(source, verify)
+    name = "<.ernn bytes>" if isinstance(source, (bytes, bytearray)) else os.fspath(source)
     try:
         infer_graph(f.graph)
-        return Model(f.graph, source=os.fspath(path), arena=f.arena, metadata=f.metadata, file=f)
+        return Model(f.graph, source=name, arena=f.arena, metadata=f.metadata, file=f)
     except EdgeRNNError as e:
-        raise ModelFormatError(f"{os.fspath(path)!r}: its program does not check out: {e}") from None
+        raise ModelFormatError(f"{name!r}: its program does not check out: {e}") from None
     except Exception as e:  # a forged attribute of the right JSON type but the wrong meaning
-        raise ModelFormatError(f"{os.fspath(path)!r}: its program is corrupt ({type(e).__name__}: {e}); "
+        raise ModelFormatError(f"{name!r}: its program is corrupt ({type(e).__name__}: {e}); "
                                "re-create it with `edgernn convert`") from None
 
 
 def load(source, time_axis=None, weights="float32", verify=True):
     """Load a model and prepare it for streaming.
 
-    source: a path to an ONNX or TFLite file, the file's bytes, or an ``onnx.ModelProto``.
+    source: a path to an ONNX, TFLite or .ernn file, the file's bytes, or an ``onnx.ModelProto``.
     time_axis: the axis of the frame input that is time, when edgernn cannot find it by
     tracing the recurrent op's sequence axis back to the input.
     weights: "float32", or "int8" to quantise the weight matrices at load (see edgernn.quant).
@@ -150,11 +163,9 @@ def load(source, time_axis=None, weights="float32", verify=True):
     if kind == "tflite":
         from .formats.tflite import import_tflite
         graph = import_tflite(source)
-    elif kind == "onnx":
+    else:
         from .formats.onnx import import_onnx
         graph = import_onnx(source)
-    else:
-        raise ModelFormatError(f"{os.fspath(source)!r} is a {kind} file; edgernn reads ONNX, TFLite and .ernn models")
     prepare(graph, time_axis, weights)
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{kind} model>"
     return Model(graph, source=name)

@@ -171,18 +171,27 @@ def _corrupt(what):
 
 
 def read_ernn(path, verify=True):
-    """Map and check an .ernn file. verify=False skips the data checksum (the metadata's is
-    always checked)."""
-    size = os.path.getsize(path)
+    """Map and check an .ernn file (a path, or the file's bytes, which are copied once).
+    verify=False skips the data checksum (the metadata's is always checked)."""
+    in_memory = isinstance(path, (bytes, bytearray, memoryview))
+    name = "<.ernn bytes>" if in_memory else repr(os.fspath(path))
+    size = len(path) if in_memory else os.path.getsize(path)
     if size < HEADER.size:
-        raise ModelFormatError(f"{os.fspath(path)!r} is too short ({size} bytes) to be an .ernn file")
-    with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        raise ModelFormatError(f"{name} is too short ({size} bytes) to be an .ernn file")
+    if in_memory:                           # one aligned, writable copy, like the copy-on-write map
+        raw = np.empty(size + ALIGN, np.uint8)
+        at = -raw.ctypes.data % ALIGN
+        mm = raw[at:at + size]
+        mm[:] = np.frombuffer(path, np.uint8)
+    else:
+        with open(path, "rb") as f:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     magic, version, n_kv, n_tensors, data_offset, data_size, meta_crc, data_crc = HEADER.unpack(mm[:HEADER.size])
     if magic != MAGIC:
-        raise ModelFormatError(f"{os.fspath(path)!r} is not an .ernn file (magic {magic!r})")
+        raise ModelFormatError(f"{name} is not an .ernn file (magic {bytes(magic)!r}, expected {MAGIC!r}); it is "
+                               "damaged or not an .ernn file: re-create it with `edgernn convert`")
     if version != VERSION:
-        raise ModelFormatError(f"{os.fspath(path)!r} is .ernn version {version}; this edgernn reads version "
+        raise ModelFormatError(f"{name} is .ernn version {version}; this edgernn reads version "
                                f"{VERSION}: convert the model again with this edgernn")
     if data_offset % ALIGN or data_offset < HEADER.size or data_size % ALIGN or data_offset + data_size != size:
         raise _corrupt(f"data section {data_offset}+{data_size} does not fit the file's {size} bytes")

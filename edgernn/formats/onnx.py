@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
+from ..limits import check_elements
 from ..ops.activations import ONNX_ACTIVATIONS, USES_ALPHA, USES_BETA
 
 
@@ -21,6 +22,12 @@ def _onnx():
     except ImportError:  # pragma: no cover - depends on the environment
         raise ModelFormatError("reading ONNX files needs the onnx package: pip install 'edgernn[onnx]'") from None
     return onnx, numpy_helper
+
+
+def _where(source):
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    return "<ONNX bytes>" if isinstance(source, (bytes, bytearray)) else f"a {type(source).__name__} object"
 
 
 def read_model(source):
@@ -36,31 +43,113 @@ def read_model(source):
     except FileNotFoundError:
         raise
     except Exception as e:
-        raise ModelFormatError(f"{source!r} is not a readable ONNX model ({type(e).__name__}: {e})") from None
+        raise ModelFormatError(f"{_where(source)} is not a readable ONNX model ({type(e).__name__}: {e})") from None
     if not model.graph.node and not model.graph.output:
-        raise ModelFormatError(f"{source!r} is not an ONNX model: it has no graph")
+        raise ModelFormatError(f"{_where(source)} is not an ONNX model: it has no graph")
     return model
 
 
-# ---------------------------------------------------------------- attribute helpers
-def _attrs(node):
-    onnx, numpy_helper = _onnx()
-    out = {}
-    for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list) and v and isinstance(v[0], bytes):
-            v = [x.decode() for x in v]
-        elif isinstance(v, onnx.TensorProto):
-            v = numpy_helper.to_array(v)
-        out[a.name] = v
-    return out
+def _check_text(model):
+    """Every name edgernn reads must be UTF-8 text (protobuf hands back bytes when it is not)."""
+    g = model.graph
+    fields = [("opset_import domain", o.domain) for o in model.opset_import]
+    for kind, vs in (("graph input", g.input), ("graph output", g.output), ("initializer", g.initializer)):
+        fields += [(f"{kind} {k}", v.name) for k, v in enumerate(vs)]
+    for k, n in enumerate(g.node):
+        fields += [(f"node {k}", n.name), (f"node {k} op type", n.op_type), (f"node {k} domain", n.domain)]
+        fields += [(f"node {k} input", x) for x in n.input] + [(f"node {k} output", x) for x in n.output]
+        fields += [(f"node {k} attribute", a.name) for a in n.attribute]
+    for what, text in fields:
+        if isinstance(text, bytes):
+            raise ModelFormatError(f"the {what} name {text[:60]!r} is not UTF-8 text; the file is corrupt or "
+                                   "its exporter is broken: re-export the model")
 
 
-def _np_dtype(tensor_type):
+def _opset(model):
+    """The default domain's opset version (ONNX requires one, >= 1)."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ModelFormatError("the model declares no opset for the default ONNX domain (opset_import); "
+                               "re-export it with an opset version, e.g. opset_imports=[make_opsetid('', 17)]")
+    if versions[0] < 1:
+        raise ModelFormatError(f"the model declares opset {versions[0]} for the default ONNX domain; opsets "
+                               "start at 1: re-export it with a real opset version")
+    return int(versions[0])
+
+
+# ---------------------------------------------------------------- tensors and attributes
+def _np_dtype(tensor_type, what):
+    """NumPy dtype of an ONNX TensorProto data type; an unknown type id is a ModelFormatError."""
     onnx, _ = _onnx()
-    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type)).name
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type))
+    except (KeyError, TypeError, ValueError):
+        raise ModelFormatError(f"{what} has element type {tensor_type}, which is not an ONNX data type; the file "
+                               "is corrupt: re-export the model") from None
+
+
+def _tensor_array(t, what):
+    """The NumPy array of a TensorProto, after checking its declared size against the ceiling."""
+    _, numpy_helper = _onnx()
+    dtype = _np_dtype(t.data_type, what)
+    if t.data_location == t.EXTERNAL and not t.raw_data:
+        raise UnsupportedModelError(f"{what} keeps its data in an external file that was not loaded; "
+                                    "load the model from its path or save it with its data inside the file")
+    check_elements(t.dims, max(dtype.itemsize, 1), what)
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:
+        raise ModelFormatError(f"{what} cannot be read ({type(e).__name__}: {e}); the file is corrupt: "
+                               "re-export the model") from None
+
+
+_REQUIRED = object()
+_KINDS = {"float": 1, "int": 2, "string": 3, "tensor": 4, "floats": 6, "ints": 7, "strings": 8}
+_WIDENS = {"float": "int", "floats": "ints"}     # an integer is accepted where a float is expected
+
+
+class Attributes:
+    """One node's attributes, each read by name and expected type: ``a("axis", "int", 0)``.
+
+    This is the only place the ONNX importer reads attributes. A missing required attribute, an
+    attribute of another type (a STRING or INTS where an INT is expected, ...) or text that is
+    not UTF-8 is a ModelFormatError naming the node, the attribute, the type found and the type
+    expected."""
+
+    def __init__(self, node, where):
+        self.where = where
+        self.protos = {a.name: a for a in node.attribute}
+
+    def __contains__(self, name):
+        return name in self.protos
+
+    def __call__(self, name, kind, default=_REQUIRED):
+        onnx, _ = _onnx()
+        a = self.protos.get(name)
+        if a is None:
+            if default is _REQUIRED:
+                raise ModelFormatError(f"{self.where} has no '{name}' attribute ({kind}), which it needs; "
+                                       "the exporter left it out: re-export the model")
+            return default
+        found = next((k for k, t in _KINDS.items() if t == a.type), None)
+        if found != kind and found != _WIDENS.get(kind):
+            names = dict(onnx.AttributeProto.AttributeType.items())
+            found_name = next((k for k, v in names.items() if v == a.type), f"type {a.type}")
+            raise ModelFormatError(f"{self.where}: attribute '{name}' is {found_name}, expected "
+                                   f"{kind.upper()}; the file is corrupt or not ONNX: re-export the model")
+        value = {"float": lambda: a.f if a.type == 1 else float(a.i), "int": lambda: int(a.i),
+                 "string": lambda: self._text(name, a.s), "ints": lambda: [int(x) for x in a.ints],
+                 "floats": lambda: [float(x) for x in (a.floats if a.type == 6 else a.ints)],
+                 "strings": lambda: [self._text(name, x) for x in a.strings],
+                 "tensor": lambda: _tensor_array(a.t, f"{self.where} attribute '{name}'")}[kind]
+        return value()
+
+    def _text(self, name, raw):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelFormatError(f"{self.where}: attribute '{name}' holds {raw[:40]!r}, which is not UTF-8 "
+                                   "text; the file is corrupt: re-export the model") from None
 
 
 def _const(name, arr):
@@ -68,83 +157,95 @@ def _const(name, arr):
     return Value(name, shape=tuple(arr.shape), dtype=arr.dtype.name, const=arr)
 
 
-def _recurrent(node, a, ins, kind, n_acts):
-    direction = a.get("direction", "forward")
+def _recurrent(a, ins, kind, n_acts):
+    where = a.where
+    direction = a("direction", "string", "forward")
     if direction != "forward":
         raise UnsupportedModelError(
-            f"node '{node.name}' op {kind} has direction={direction}: it needs the whole sequence "
+            f"{where} has direction={direction}: it needs the whole sequence "
             "before the first output, so it cannot run one frame at a time. Export a forward-only model")
-    names = a.get("activations") or {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
-                                     "RNN": ["Tanh"]}[kind]
+    names = a("activations", "strings", None) or {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                                                  "RNN": ["Tanh"]}[kind]
     if len(names) != n_acts:
-        raise UnsupportedOpError(f"node '{node.name}' op {kind}: expected {n_acts} activations, got {names}")
-    alphas, betas = list(a.get("activation_alpha", [])), list(a.get("activation_beta", []))
+        raise UnsupportedOpError(f"{where}: expected {n_acts} activations, got {names}")
+    alphas, betas = a("activation_alpha", "floats", []), a("activation_beta", "floats", [])
     acts = []
     for nm in names:
         if nm.lower() not in ONNX_ACTIVATIONS:
-            raise UnsupportedOpError(f"node '{node.name}' op {kind}: unknown activation {nm}")
+            raise UnsupportedOpError(f"{where}: unknown activation {nm}")
         code, da, db = ONNX_ACTIVATIONS[nm.lower()]
         al = alphas.pop(0) if code in USES_ALPHA and alphas else da
         be = betas.pop(0) if code in USES_BETA and betas else db
         acts.append((code, float(al), float(be)))
-    attrs = dict(hidden_size=int(a["hidden_size"]), layout=int(a.get("layout", 0)), acts=acts,
-                 clip=float(a["clip"]) if "clip" in a else None)
+    attrs = dict(hidden_size=a("hidden_size", "int"), layout=a("layout", "int", 0), acts=acts,
+                 clip=a("clip", "float", None))
     if kind == "LSTM":
-        attrs["input_forget"] = int(a.get("input_forget", 0))
+        attrs["input_forget"] = a("input_forget", "int", 0)
     if kind == "GRU":
-        attrs["linear_before_reset"] = int(a.get("linear_before_reset", 0))
+        attrs["linear_before_reset"] = a("linear_before_reset", "int", 0)
     return kind.lower(), ins, attrs
 
 
-def _axes_input(node, a, ins, opset, since, key="axes"):
-    """Ops whose `key` moved from attribute to input at opset `since`."""
-    if opset < since and key in a:
-        return ins[:1] + [_const(f"{node.name}/{key}", np.array(a[key], np.int64))]
-    return ins
-
-
-def _translate(node, a, ins, opset):
-    """(ir_op, inputs, attrs) for one ONNX node."""
-    op = node.op_type
+def _translate(op, name, a, ins, opset):
+    """(ir_op, inputs, attrs) for ONNX node `name` of type `op` with attributes `a`, or None for
+    an op edgernn does not support."""
+    where = a.where
     simple = {"Identity": "identity", "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div",
               "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "MatMul": "matmul"}
     if op in simple:
         return simple[op], ins, {}
+
+    def ints_input(key, required=True):     # attributes that later opsets take as inputs
+        values = a(key, "ints") if required else a(key, "ints", None)
+        return None if values is None else _const(f"{name}/{key}", np.array(values, np.int64))
     if op == "Cast":
-        return "cast", ins, {"to": _np_dtype(a["to"])}
+        dtype = _np_dtype(a("to", "int"), f"{where} attribute 'to'")
+        if dtype.kind not in "biuf":
+            raise UnsupportedOpError(f"{where}: casts to {dtype}; edgernn computes with numbers only")
+        return "cast", ins, {"to": dtype.name}
     if op == "Shape":
-        return "shape", ins, {"start": a.get("start", 0), "end": a.get("end")}
+        return "shape", ins, {"start": a("start", "int", 0), "end": a("end", "int", None)}
     if op == "ConstantOfShape":
-        return "constant_of_shape", ins, {"value": np.asarray(a.get("value", np.zeros(1, np.float32))).reshape(1)}
+        value = a("value", "tensor", np.zeros(1, np.float32))
+        if np.size(value) != 1:
+            raise ModelFormatError(f"{where}: its value has {np.size(value)} elements; ONNX needs exactly one")
+        if ins and ins[0] is not None and ins[0].is_const:      # folded at load: refuse a huge one first
+            dims = [int(d) for d in np.ravel(ins[0].const)]
+            if any(d < 0 for d in dims):
+                raise ModelFormatError(f"{where}: asks for the shape {dims}; sizes cannot be negative")
+            check_elements(dims, value.dtype.itemsize, f"{where}: its output of shape {dims}")
+        return "constant_of_shape", ins, {"value": np.asarray(value).reshape(1)}
     if op == "Reshape":
         if opset < 5:
-            ins = ins[:1] + [_const(f"{node.name}/shape", np.array(a["shape"], np.int64))]
-        return "reshape", ins, {"allowzero": a.get("allowzero", 0)}
+            ins = ins[:1] + [ints_input("shape")]
+        return "reshape", ins, {"allowzero": a("allowzero", "int", 0)}
     if op == "Flatten":
-        return "flatten", ins, {"axis": a.get("axis", 1)}
+        return "flatten", ins, {"axis": a("axis", "int", 1)}
     if op in ("Squeeze", "Unsqueeze"):
-        return op.lower(), _axes_input(node, a, ins, opset, 13), {}
+        if opset < 13 and "axes" in a:
+            ins = ins[:1] + [ints_input("axes")]
+        return op.lower(), ins, {}
     if op == "Transpose":
-        return "transpose", ins, {"perm": a.get("perm")}
+        return "transpose", ins, {"perm": a("perm", "ints", None)}
     if op == "Slice":
         if opset < 10:
-            ins = ins[:1] + [_const(f"{node.name}/{k}", np.array(a[k], np.int64)) if k in a else None
-                             for k in ("starts", "ends", "axes")]
+            ins = ins[:1] + [ints_input("starts"), ints_input("ends"), ints_input("axes", required=False)]
         return "slice", ins, {}
     if op == "Concat":
-        return "concat", ins, {"axis": a["axis"]}
+        return "concat", ins, {"axis": a("axis", "int")}
     if op == "Gather":
-        return "gather", ins, {"axis": a.get("axis", 0)}
+        return "gather", ins, {"axis": a("axis", "int", 0)}
     if op == "Gemm":
-        return "gemm", ins, {k: a.get(k, d) for k, d in (("alpha", 1.0), ("beta", 1.0), ("transA", 0), ("transB", 0))}
+        return "gemm", ins, {"alpha": a("alpha", "float", 1.0), "beta": a("beta", "float", 1.0),
+                             "transA": a("transA", "int", 0), "transB": a("transB", "int", 0)}
     if op in ("Softmax", "LogSoftmax"):
         coerce = opset < 13
         return ("softmax" if op == "Softmax" else "log_softmax"), ins, {
-            "axis": a.get("axis", 1 if coerce else -1), "coerce_2d": coerce}
+            "axis": a("axis", "int", 1 if coerce else -1), "coerce_2d": coerce}
     if op == "LayerNormalization":
-        return "layer_norm", ins, {"axis": a.get("axis", -1), "epsilon": a.get("epsilon", 1e-5)}
+        return "layer_norm", ins, {"axis": a("axis", "int", -1), "epsilon": a("epsilon", "float", 1e-5)}
     if op in ("LSTM", "GRU", "RNN"):
-        return _recurrent(node, a, ins, op, {"LSTM": 3, "GRU": 2, "RNN": 1}[op])
+        return _recurrent(a, ins, op, {"LSTM": 3, "GRU": 2, "RNN": 1}[op])
     return None
 
 
@@ -153,64 +254,72 @@ SUPPORTED = ("Add Cast Concat Constant ConstantOfShape Div Flatten GRU Gather Ge
              "Squeeze Sub Tanh Transpose Unsqueeze").split()
 
 
-def import_onnx(source):
-    """Translate an ONNX model (path, bytes or ModelProto) into an IR :class:`Graph`."""
-    onnx, numpy_helper = _onnx()
-    model = read_model(source)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    g = model.graph
-    values = {}
-    for t in g.initializer:
-        try:
-            values[t.name] = _const(t.name, numpy_helper.to_array(t))
-        except Exception as e:
-            raise ModelFormatError(f"initializer '{t.name}' cannot be read: {e}") from None
+def _graph_inputs(onnx, g, values):
+    """Values of the graph's frame inputs (float32 tensors that are not initializers), and their declared dims."""
     inputs, declared = [], {}
     for i in g.input:
         if i.name in values:
             continue
+        if not i.type.HasField("tensor_type"):
+            raise UnsupportedModelError(f"input '{i.name}' is a {i.type.WhichOneof('value')}, not a tensor; "
+                                        "edgernn streams float32 tensor inputs")
         tt = i.type.tensor_type
-        if tt.elem_type != onnx.TensorProto.FLOAT:
+        dtype = _np_dtype(tt.elem_type, f"input '{i.name}'")
+        if dtype != np.float32:
             raise UnsupportedModelError(
-                f"input '{i.name}' has element type {_np_dtype(tt.elem_type)}; edgernn streams float32 "
+                f"input '{i.name}' has element type {dtype}; edgernn streams float32 "
                 "inputs (constant inputs such as sequence_lens must be initializers)")
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         v = Value(i.name)
         values[i.name] = v
         inputs.append(v)
-        declared[i.name] = dims
+        declared[i.name] = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    return inputs, declared
+
+
+def import_onnx(source):
+    """Translate an ONNX model (path, bytes or ModelProto) into an IR :class:`Graph`."""
+    onnx, _ = _onnx()
+    model = read_model(source)
+    _check_text(model)
+    opset = _opset(model)
+    g = model.graph
+    values = {t.name: _const(t.name, _tensor_array(t, f"initializer '{t.name}'")) for t in g.initializer}
+    inputs, declared = _graph_inputs(onnx, g, values)
+    used = {x for m in g.node for x in m.input} | {o.name for o in g.output}
     nodes = []
     for k, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{k}"
-        n.name = name
+        where = f"node '{name}' op {n.op_type}"
         if n.domain not in ("", "ai.onnx"):
             raise UnsupportedOpError(f"node '{name}' op {n.domain}::{n.op_type} is from a custom domain; "
                                      "only the default ONNX domain is supported")
-        a = _attrs(n)
+        a = Attributes(n, where)
         if n.op_type == "Constant":
-            values[n.output[0]] = _const(n.output[0], _constant_value(n, a))
+            if len(n.output) != 1:
+                raise ModelFormatError(f"{where} has {len(n.output)} outputs; a Constant has one")
+            values[n.output[0]] = _const(n.output[0], _constant_value(where, a))
             continue
         try:
             ins = [values[x] if x else None for x in n.input]
         except KeyError as e:
             raise ModelFormatError(f"node '{name}' reads {e}, which nothing produces") from None
-        tr = _translate(n, a, ins, opset)
+        tr = _translate(n.op_type, name, a, ins, opset)
         if tr is None:
             raise UnsupportedOpError(
                 f"node '{name}' op {n.op_type} (opset {opset}) is not supported. Supported ONNX ops: "
                 + ", ".join(SUPPORTED))
         ir_op, ins, attrs = tr
         outs = [Value(o) if o else None for o in n.output]
+        if all(o is None for o in outs):
+            raise ModelFormatError(f"{where} has no output; the file is corrupt: re-export the model")
         if ir_op in ("lstm", "gru", "rnn"):
             n_out = 3 if ir_op == "lstm" else 2
             outs = outs + [None] * (n_out - len(outs))
             outs = [v if v is not None else Value(f"{name}/out{j}") for j, v in enumerate(outs)]
         elif ir_op == "layer_norm":
             outs = outs[:1]
-            if any(o for o in n.output[1:]):
-                used = {x for m in g.node for x in m.input} | {o.name for o in g.output}
-                if any(o in used for o in n.output[1:]):
-                    raise UnsupportedOpError(f"node '{name}' LayerNormalization: Mean/InvStdDev outputs are not supported")
+            if any(o in used for o in n.output[1:] if o):
+                raise UnsupportedOpError(f"node '{name}' LayerNormalization: Mean/InvStdDev outputs are not supported")
         for o in outs:
             if o is not None:
                 values[o.name] = o
@@ -222,11 +331,11 @@ def import_onnx(source):
     return Graph(nodes, inputs, outputs, opset=opset, source="onnx", declared=declared)
 
 
-def _constant_value(n, a):
-    if "value" in a:
-        return np.asarray(a["value"])
-    for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
-                    ("value_int", np.int64), ("value_ints", np.int64)):
+def _constant_value(where, a):
+    for key, kind, dt in (("value", "tensor", None), ("value_float", "float", np.float32),
+                          ("value_floats", "floats", np.float32), ("value_int", "int", np.int64),
+                          ("value_ints", "ints", np.int64)):
         if key in a:
-            return np.asarray(a[key], dtype=dt)
-    raise UnsupportedOpError(f"node '{n.name}' Constant: unsupported value attribute {list(a)}")
+            return np.asarray(a(key, kind), dtype=dt)
+    raise UnsupportedOpError(f"{where}: unsupported value attribute {sorted(a.protos)}; "
+                             "edgernn reads value, value_float(s) and value_int(s)")

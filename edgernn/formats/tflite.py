@@ -28,10 +28,13 @@ import struct
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
+from ..errors import ModelFormatError, ResourceLimitError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
+from ..limits import check_elements
 
 INT_MAX = 2 ** 31 - 1
+
+
 def schema():
     """The TFLite flatbuffer schema module (lazily imported)."""
     try:
@@ -57,7 +60,8 @@ def read_model(source):
         with open(where, "rb") as f:
             data = f.read()
     if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelFormatError(f"{where!r} is not a TFLite model (no 'TFL3' identifier)")
+        raise ModelFormatError(f"{where!r} is not a TFLite model (no 'TFL3' identifier at byte 4); it is "
+                               "damaged or not a TFLite file: convert the model again")
     try:
         model = s.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:
@@ -65,7 +69,83 @@ def read_model(source):
                                f"({type(e).__name__}: {e})") from None
     if not model.subgraphs or not model.operatorCodes:
         raise ModelFormatError(f"{where!r} is not a readable TFLite model: it has no subgraph or no ops")
+    check_tables(model, len(data))
     return s, model, data
+
+
+# ---------------------------------------------------------------- the file's tables, checked once
+MAX_NESTING = 32              # subgraphs calling subgraphs (a loop in a loop ...): real models use 1 or 2
+
+
+def _corrupt(what):
+    return ModelFormatError(f"the TFLite model is corrupt: {what}; re-convert the model")
+
+
+def _ints(arr):
+    return [] if arr is None else [int(x) for x in arr]
+
+
+def _index(i, n, what, table, lowest=0):
+    if not lowest <= i < n:
+        raise _corrupt(f"{what} is {table} {i}, but there are {table}s 0..{n - 1}")
+
+
+def _called_subgraphs(op):
+    """Subgraph indices an op's options name (WHILE body/cond, IF branches, CALL_ONCE, ...)."""
+    out = []
+    for opts in (op.builtinOptions, getattr(op, "builtinOptions2", None)):
+        for key, v in (vars(opts).items() if opts is not None else ()):
+            if key.endswith("SubgraphIndex") or key == "subgraph":
+                out.append(int(v))
+            elif key.endswith("SubgraphIndices"):
+                out += _ints(v)
+    return out
+
+
+def check_tables(m, file_size):
+    """Every index in the file (tensor, buffer, opcode, subgraph) within its table, every buffer
+    within the file, and no subgraph calling itself: afterwards the importer can index freely."""
+    n_buf, n_codes, n_sub = len(m.buffers or []), len(m.operatorCodes), len(m.subgraphs)
+    for b, buf in enumerate(m.buffers or []):
+        if buf.offset > 1 and buf.offset + buf.size > file_size:
+            raise _corrupt(f"buffer {b} ends at byte {buf.offset + buf.size}, past the {file_size}-byte file")
+    calls = {}
+    for gi, g in enumerate(m.subgraphs):
+        n = len(g.tensors or [])
+        for kind in ("input", "output"):
+            for k, ti in enumerate(_ints(getattr(g, kind + "s"))):
+                _index(ti, n, f"subgraph {gi} {kind} {k}", "tensor")
+        for k, t in enumerate(g.tensors or []):
+            _index(t.buffer, max(n_buf, 1), f"subgraph {gi} tensor {k}'s buffer", "buffer")
+        calls[gi] = set()
+        for k, op in enumerate(g.operators or []):
+            where = f"subgraph {gi} op {k}"
+            _index(op.opcodeIndex, n_codes, f"{where}'s opcode", "opcode")
+            for j, ti in enumerate(_ints(op.inputs)):
+                _index(ti, n, f"{where} input {j}", "tensor", lowest=-1)      # -1: an optional input left out
+            for j, ti in enumerate(_ints(op.outputs)):
+                _index(ti, n, f"{where} output {j}", "tensor")
+            for sub in _called_subgraphs(op):
+                _index(sub, n_sub, f"a subgraph that {where} calls", "subgraph")
+                calls[gi].add(sub)
+    for sig in m.signatureDefs or []:
+        _index(sig.subgraphIndex, n_sub, "a signature's subgraph", "subgraph")
+        for tm in list(sig.inputs or []) + list(sig.outputs or []):
+            _index(tm.tensorIndex, len(m.subgraphs[sig.subgraphIndex].tensors or []), "a signature's tensor", "tensor")
+    height = {}
+
+    def visit(g, path):                 # recursion bounded by MAX_NESTING
+        if g in path:
+            chain = " -> ".join(map(str, path[path.index(g):] + [g]))
+            raise _corrupt(f"subgraph {g} calls itself ({chain}); a loop body cannot contain its own loop")
+        if len(path) > MAX_NESTING:
+            raise UnsupportedModelError(f"subgraphs call each other more than {MAX_NESTING} levels deep; "
+                                        "edgernn inlines loops nested at most that deep")
+        if g not in height:
+            height[g] = 1 + max((visit(h, path + [g]) for h in sorted(calls[g])), default=0)
+        return height[g]
+    for g in calls:
+        visit(g, [])
 
 
 def _enum_names(enum):
@@ -124,7 +204,8 @@ class Reader:
             raise UnsupportedModelError(f"tensor '{t.name.decode()}' holds {tname} data, which edgernn cannot read")
         shape = [int(d) for d in (t.shape if t.shape is not None else [])]
         dtype = np.dtype(NUMPY_TYPES[tname])
-        if len(blob) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        count = check_elements(shape, dtype.itemsize, f"tensor '{t.name.decode(errors='replace')}'")
+        if len(blob) != count * dtype.itemsize:
             raise ModelFormatError(
                 f"tensor '{t.name.decode()}' of shape {shape} has {len(blob)} bytes of {tname}; the file "
                 "is truncated or corrupt")
@@ -302,12 +383,17 @@ def clean_name(name):
 
 def import_tflite(source):
     """Translate a TFLite model (path or bytes) into an IR :class:`Graph`."""
-    r = Reader(source)
     try:
-        return _import(r)
-    except (IndexError, KeyError, TypeError, AttributeError, ValueError, UnicodeDecodeError, struct.error) as e:
-        # an index or offset outside the file's tables, a missing table, bytes that are not text
-        raise ModelFormatError(f"the TFLite model is corrupt ({type(e).__name__}: {e})") from None
+        return _import(Reader(source))
+    except (IndexError, KeyError, TypeError, AttributeError, ValueError, UnicodeDecodeError, struct.error,
+            ZeroDivisionError, OverflowError, RecursionError) as e:
+        # a table the file left out, an option of the wrong type, a size that is zero or absurd
+        raise ModelFormatError(f"the TFLite model is corrupt ({type(e).__name__}: {e}); re-convert the model") from None
+    except ResourceLimitError:
+        raise
+    except MemoryError:           # something unchecked asked for too much: still a typed error
+        raise ResourceLimitError("importing the TFLite model ran out of memory; the file asks for more than "
+                                 "this machine has, it is malformed or hostile") from None
 
 
 def _import(r):

@@ -3,9 +3,10 @@
 what). ``SUPPORTED`` lists the ops; docs/ops.md has the table with each op's limits."""
 import numpy as np
 
-from ..errors import UnsupportedModelError, UnsupportedOpError
+from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.dims import B
 from ..ir.graph import StateVar, Value
+from ..limits import check_elements
 from ..ops.activations import AFFINE, RELU, SIGMOID, TANH
 from .tflite import INT_MAX, NUMPY_TYPES
 
@@ -185,6 +186,12 @@ def _unpack(sc, op):
 
 def _fill(sc, op):
     value = sc.const_input(op, 1, "fill value")
+    dims = sc.constant(op.inputs[0])
+    if dims is not None:                # folded at load: refuse a huge one before it is allocated
+        dims = np.ravel(dims).tolist()
+        if any(d < 0 for d in dims):
+            raise ModelFormatError(f"{sc.where()}: asks for the shape {dims}; sizes cannot be negative")
+        check_elements(dims, value.dtype.itemsize, f"{sc.where()}: its output of shape {dims}")
     sc.add("constant_of_shape", [sc.value(op.inputs[0])], [sc.output(op.outputs[0])],
            {"value": np.asarray(value).reshape(1)})
 

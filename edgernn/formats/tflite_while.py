@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import StateVar, Value
+from ..limits import check_elements
 from .tflite import Scope, Unavailable
 from .tflite_ops import TRANSLATORS, translate_ops
 
@@ -160,10 +161,13 @@ class Loop:
                 "the loop's state, so the number of steps depends on the data; edgernn runs one step per frame")
 
 
-def _state_shape(t):
+def _state_shape(t, where):
     """A loop state's shape as stored (batch 1: the converter needs a static batch to lower
-    the loop, and each stream of a batch has its own state)."""
-    return tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    the loop, and each stream of a batch has its own state), checked against the ceiling: its
+    start value is allocated from it."""
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    check_elements(shape, 4, f"{where}: loop state '{t.name.decode(errors='replace')}' of shape {list(shape)}")
+    return shape
 
 
 def _producer_node(nodes, v):
@@ -186,7 +190,7 @@ def lower_while(sc, op):
             raise UnsupportedModelError(
                 f"{sc.where()}: loop slot {k} ('{t.name.decode()}') is a {r.type_names.get(t.type)} value "
                 "that changes every step but is neither a frame counter nor an output sequence")
-        v = Value(r.unique(f"{loop.layer_name}/state{k}"), shape=_state_shape(t))
+        v = Value(r.unique(f"{loop.layer_name}/state{k}"), shape=_state_shape(t, sc.where()))
         state_values[k] = bound[loop.bin[k]] = v
     elements = {k: loop.accumulator_item(k) for k in loop.slots("accumulator")}
     elements.update({k: loop.bout[k] for k in loop.slots("last")})
