@@ -29,11 +29,10 @@ sys.path.insert(0, str(ROOT))
 import edgernn  # noqa: E402
 from benchmarks.report import jit_uncached  # noqa: E402
 from edgernn.engine import run_chunk  # noqa: E402
-from edgernn.ops.activations import SIGMOID, TANH  # noqa: E402
 from edgernn.ops.dense import dense_kernel  # noqa: E402
 from edgernn.ops import gru, lstm  # noqa: E402
 from edgernn.ops.gru import gru_cell_fused, gru_reset, gru_update  # noqa: E402
-from edgernn.ops.lstm import lstm_cell  # noqa: E402
+from edgernn.ops.lstm import lstm_frame_active, lstm_fused_step, lstm_general_step  # noqa: E402
 from edgernn.ops.matvec import add_matvec, set_bias  # noqa: E402
 from edgernn.ops.recurrent import RC, carry_state, recurrent_rows  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
@@ -56,10 +55,14 @@ def _recurrent(n, row, consts, qconsts, rows, gates_at, n_rec, alternate):
 
 
 @jit_uncached
-def _lstm_cells(n, row, fparams, consts, rows):
+def _lstm_cells(n, row, fparams, consts, rows, fused):
     for _ in range(n):
         for t in range(rows.shape[0]):
-            lstm_cell(row, fparams, consts, rows[t])
+            if lstm_frame_active(row, rows[t]):
+                if fused:
+                    lstm_fused_step(row, rows[t])
+                else:
+                    lstm_general_step(row, fparams, consts, rows[t])
 
 
 @jit_uncached
@@ -122,17 +125,17 @@ def main(argv=None):
     parts = 0.0
     for i, row in enumerate(p.prog):
         layout = p.row_layouts[i]
-        if layout == "lstm":
+        if layout in ("lstm", "lstm_fused"):
             H = row[RC.hidden]
             timed = [("input projections (bias + W x, all rows)", _projections,
                       (row, p.consts, p.qconsts, rows, lstm.F.gates, 4 * H)),
                      ("recurrent pass (R h, row by row)", _recurrent,
                       (row, p.consts, p.qconsts, rows, lstm.F.gates, 4 * H, True)),
-                     ("cell (row by row)", _lstm_cells, (row, p.fparams, p.consts, rows)),
+                     ("cell (row by row)", _lstm_cells, (row, p.fparams, p.consts, rows, layout == "lstm_fused")),
                      ("state carried row to row", _carry, (row, rows, row[lstm.F.c_in], row[lstm.F.c_out]))]
-        elif layout == "gru":
-            H, lbr, acts = row[RC.hidden], row[gru.F.linear_before_reset], row[RC.acts]
-            fused = bool(lbr) and int(p.fparams[acts]) == SIGMOID and int(p.fparams[acts + 3]) == TANH and row[RC.clip] < 0
+        elif layout in ("gru", "gru_fused"):
+            H, lbr = row[RC.hidden], row[gru.F.linear_before_reset]
+            fused = layout == "gru_fused"
             n_rec = 3 * H if lbr else 2 * H
             timed = [("input projections (bias + W x, all rows)", _projections,
                       (row, p.consts, p.qconsts, rows, gru.F.gx, 3 * H)),

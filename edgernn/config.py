@@ -38,6 +38,17 @@ def jit(fn):
     return numba.njit(**JIT_OPTIONS)(fn)
 
 
+def jit_inline(fn):
+    """The same options, and inlined into each caller at Numba's IR level: for the small
+    helpers kernels share (a slice copy, tanh, a bias fill). Each jitted function costs a
+    compile of its own (typing, LLVM's passes, a cache entry), and its code is optimised again
+    inside every caller anyway: inlined, a helper costs only the latter. Not for anything
+    large: inlining copies its code into every call site."""
+    import numba
+
+    return numba.njit(inline="always", **JIT_OPTIONS)(fn)
+
+
 def jit_parallel(fn):
     """The same options with ``parallel=True``: ``numba.prange`` loops run on Numba's threads
     (batched streams with ``threads`` > 1; the thread count is set per call)."""

@@ -18,13 +18,11 @@ were compiled in this process or loaded from the cache.
 """
 import numpy as np
 from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 from .config import jit, jit_parallel
+from .native import address_call, array_at, compiled_address
 from .ops.program import copy_into
-from .ops.matvec import matvec_address
+from .ops.matvec import matvec_descriptor
 from .ops.row import LAYOUTS, matvec_variant
 
 #: the argument types of every kernel: (row, fparams, consts, qconsts, work, seq)
@@ -33,26 +31,7 @@ KERNEL_ARGS = (types.Array(types.int64, 1, "C"), types.Array(types.float32, 1, "
                types.Array(types.float32, 2, "C"), types.boolean)
 
 
-@intrinsic
-def _call_kernel(typingctx, address, row, fparams, consts, qconsts, work, seq):
-    """Call the Numba-compiled kernel at native ``address`` (compiled for :data:`KERNEL_ARGS`,
-    Numba's calling convention) with the other arguments; an exception the kernel raises (a
-    bounds error in a ``NUMBA_BOUNDSCHECK=1`` build) propagates to the caller. Refuses to type
-    unless the arguments are exactly KERNEL_ARGS, so no argument is ever reinterpreted."""
-    if isinstance(seq, types.BooleanLiteral):
-        seq = types.boolean
-    if not isinstance(address, types.Integer) or (row, fparams, consts, qconsts, work, seq) != KERNEL_ARGS:
-        return None
-
-    def codegen(context, builder, signature, args):
-        function_type = context.call_conv.get_function_type(types.none, KERNEL_ARGS)
-        kernel = builder.inttoptr(args[0], function_type.as_pointer())
-        status, _ = context.call_conv.call_function(builder, kernel, types.none, KERNEL_ARGS, args[1:])
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        return context.get_dummy_value()
-
-    return types.none(address, *KERNEL_ARGS), codegen
+_call_kernel = address_call(KERNEL_ARGS)
 
 
 _ADDRESSES = {}
@@ -63,26 +42,21 @@ def kernel_address(layout):
     :data:`KERNEL_ARGS` on first use in this process."""
     address = _ADDRESSES.get(layout.name)
     if address is None:
-        dispatcher = layout.kernel_function
-        dispatcher.compile(KERNEL_ARGS)
-        compiled = dispatcher.overloads[KERNEL_ARGS]
-        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
-        if not address:
-            raise RuntimeError(f"internal: kernel {layout.name!r} has no native address")
-        _ADDRESSES[layout.name] = address
+        address = _ADDRESSES[layout.name] = compiled_address(layout.kernel_function, KERNEL_ARGS)
     return address
 
 
 def link(prog, layout_names):
     """Write each row's kernel address into column 0 (``layout_names[i]``: row i's layout) and
     the address of the matvec variant each of its weight matrices needs into the matrix's
-    matvec field; compiles what this process has not compiled yet. Precondition: the rows
+    matvec field (ops.matvec.matvec_descriptor); compiles what this process has not compiled
+    yet. Precondition: the rows
     are validated (a matrix with no columns gets no matvec)."""
     for i, name in enumerate(layout_names):
         layout = LAYOUTS[name]
         prog[i, 0] = kernel_address(layout)
         for column, lanes, int8 in matvec_variant(layout, prog[i]):
-            prog[i, column] = matvec_address(lanes, int8) if lanes else 0
+            prog[i, column] = matvec_descriptor(lanes, int8) if lanes else 0
     return prog
 
 
@@ -94,7 +68,7 @@ def execute(prog, fparams, consts, qconsts, work, seq):
     linked (:func:`link`) and validated (``Plan.validate``)."""
     for i in range(prog.shape[0]):
         row = prog[i]
-        _call_kernel(row[0], row, fparams, consts, qconsts, work, seq)
+        _call_kernel(row[0], (row, fparams, consts, qconsts, work, seq))
 
 
 @jit
@@ -169,32 +143,6 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
         copy_into(y[s * n_out:(s + 1) * n_out], work[s, out_off:out_off + n_out])
 
 
-@intrinsic
-def _array_at(typingctx, address, shape, dtype):
-    """A C-contiguous array of ``dtype`` and ``shape`` (a tuple of integers) over the memory at
-    an integer ``address``: no allocation, no reference counting (the caller keeps the memory
-    alive)."""
-    if not (isinstance(address, types.Integer) and isinstance(shape, types.UniTuple)
-            and isinstance(shape.dtype, types.Integer) and isinstance(dtype, types.NumberClass)):
-        return None
-    array_type = types.Array(dtype.instance_type, shape.count, "C")
-
-    def codegen(context, builder, signature, args):
-        address, shape_value, _ = args
-        array = make_array(array_type)(context, builder)
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(array_type.dtype)))
-        sizes = [context.cast(builder, v, shape.dtype, types.intp)
-                 for v in cgutils.unpack_tuple(builder, shape_value, shape.count)]
-        strides, stride = [], itemsize
-        for size in reversed(sizes):
-            strides.insert(0, stride)
-            stride = builder.mul(stride, size)
-        populate_array(array, data=builder.inttoptr(address, array.data.type), shape=sizes, strides=strides,
-                       itemsize=itemsize, meminfo=None)
-        return array._getvalue()
-    return array_type(address, shape, dtype), codegen
-
-
 @jit
 def step_frame_at(handle, x, y):
     """:func:`step_frame`, its five engine arrays and ``io`` given by one int64 array
@@ -205,11 +153,11 @@ def step_frame_at(handle, x, y):
     times it): one handle instead of six arrays took ``benchmarks/perf.py``'s call floor from
     0.76–0.90 to 0.68–0.70 µs. Precondition (unchecked): the arrays are C-contiguous, of the
     engine's dtypes, and outlive every call (``Stream`` keeps them)."""
-    prog = _array_at(handle[0], (handle[1], handle[2]), np.int64)
-    fparams = _array_at(handle[3], (handle[4],), np.float32)
-    consts = _array_at(handle[5], (handle[6],), np.float32)
-    qconsts = _array_at(handle[7], (handle[8],), np.int8)
-    work = _array_at(handle[9], (handle[10], handle[11]), np.float32)
+    prog = array_at(handle[0], (handle[1], handle[2]), np.int64)
+    fparams = array_at(handle[3], (handle[4],), np.float32)
+    consts = array_at(handle[5], (handle[6],), np.float32)
+    qconsts = array_at(handle[7], (handle[8],), np.int8)
+    work = array_at(handle[9], (handle[10], handle[11]), np.float32)
     step_frame(prog, fparams, consts, qconsts, work, x, y, handle[12:16])
 
 

@@ -69,7 +69,8 @@ def check_bytes(nbytes, what):
     nbytes = int(nbytes)
     if nbytes > MAX_BYTES or nbytes < 0:
         raise ResourceLimitError(
-            f"{what} needs {fmt_bytes(nbytes)}, over edgernn's ceiling of {fmt_bytes(MAX_BYTES)} per allocation; "
+            f"{what} needs {nbytes:,} bytes ({fmt_bytes(nbytes)}), over edgernn's ceiling of {MAX_BYTES:,} bytes "
+            f"({fmt_bytes(MAX_BYTES)}) per allocation; "
             "a model file that asks for this much is malformed or hostile. If it is genuine, raise the ceiling "
             "with EDGERNN_MAX_BYTES (e.g. EDGERNN_MAX_BYTES=2G) or edgernn.limits.set_max_bytes()")
     return nbytes

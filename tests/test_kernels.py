@@ -302,7 +302,7 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     """add_matvec over the panels last first (what a chunk's recurrent passes do every other
     frame) gives what the forward order gives, bit for bit, and both match float64 NumPy."""
     from edgernn.ir.graph import Value
-    from edgernn.ops.matvec import add_matvec, matvec_address, panel_lanes, to_panels
+    from edgernn.ops.matvec import add_matvec, compile_row_blocks, matvec_descriptor, panel_lanes, to_panels
     from edgernn.quant import dequantize, quantize_columns
     K = 37
     w = rand(n, K)
@@ -320,7 +320,9 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     out = {}
     for backward in (False, True):
         wk = work.copy()
-        add_matvec(matvec_address(panel_lanes([n]), int8), consts, qconsts, w_off, s_off, K, n, wk, 0, K, backward)
+        variant = matvec_descriptor(panel_lanes([n]), int8)
+        compile_row_blocks()
+        add_matvec(variant, consts, qconsts, w_off, s_off, K, n, wk, 0, K, backward)
         out[backward] = wk[:, K:]
     np.testing.assert_array_equal(out[True], out[False])
     want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)

@@ -23,7 +23,7 @@ they are the oracle the kernels are tested against.
 """
 import numpy as np
 
-from ..config import jit
+from ..config import jit, jit_inline
 
 SIGMOID, TANH, RELU, AFFINE, LEAKY_RELU, THRESHOLDED_RELU, SCALED_TANH, HARD_SIGMOID, ELU, \
     SOFTSIGN, SOFTPLUS = range(11)
@@ -60,7 +60,7 @@ _P3, _P4, _P5 = np.float32(9.267197128792759e-06), np.float32(-1.280298267403168
 _Q1, _Q2, _Q3 = np.float32(0.4625142514705658), np.float32(0.02375909686088562), np.float32(0.0002280418702866882)
 
 
-@jit
+@jit_inline
 def fast_tanh(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     s = x * x
@@ -69,7 +69,7 @@ def fast_tanh(x):
     return x * p / q
 
 
-@jit
+@jit_inline
 def fast_sigmoid(x):
     return _HALF + _HALF * fast_tanh(_HALF * x)
 

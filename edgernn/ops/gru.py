@@ -15,7 +15,7 @@ Row: :data:`ROW` (the common recurrent fields, then linear_before_reset and scra
 """
 import numpy as np
 
-from ..config import jit
+from ..config import jit, jit_inline
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
@@ -34,45 +34,72 @@ ROW = recurrent_layout(
 F = ROW.fields
 
 
+#: the same row, run by the kernel of the common case (linear_before_reset = 1, sigmoid and
+#: tanh, no clip), which compiles without the general cell's code
+FUSED_ROW = ROW.variant("gru_fused")
+
+
+@FUSED_ROW.kernel
+@jit
+def gru_fused_kernel(row, fparams, consts, qconsts, work, seq):
+    """The common case: :func:`gru_projections`, then per pass :func:`gru_recurrent_pass` and
+    :func:`gru_cell_fused` for each row. Rows are independent streams, or with ``seq``
+    consecutive frames of one stream (W x for all frames at once, the rest frame by frame)."""
+    gru_projections(row, consts, qconsts, work)
+    for t in range(work.shape[0] if seq else 1):
+        r0, r1 = gru_recurrent_pass(row, consts, qconsts, work, seq, t)
+        for s in range(r0, r1):
+            gru_cell_fused(row, work[s])
+
+
 @ROW.kernel
 @jit
 def gru_kernel(row, fparams, consts, qconsts, work, seq):
-    """Projections for every row of ``work`` at once (weights read once), then each row's
-    update as vector loops; with linear_before_reset = 0, R_h (r * h) is a second pass.
-    Rows are independent streams, or with ``seq`` consecutive frames of one stream (W x for
-    all frames at once, the rest frame by frame)."""
-    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
-        row[F.h_out]
-    wo, ws, ro, rs, bo = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b]
-    lbr, gx, gh = row[F.linear_before_reset], row[F.gx], row[F.gh]
-    G = 3 * H
-    n_rec = G if lbr else 2 * H
-    r_lanes = lanes_for(G if lbr else H)                # R's column groups: [z r h] or [z r | h]
-    acts, clip_i, rh = row[F.acts], row[F.clip], row[F.rh]
-    fused = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and clip_i < 0
-    set_bias(consts, bo, G, work, gx)
-    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, G, work, xo, gx, False)
+    """Any GRU: as :func:`gru_fused_kernel` with the cell gate by gate (:func:`gru_reset`,
+    :func:`gru_update`); with linear_before_reset = 0, R_h (r * h) is a second pass."""
+    H, ro, rs, bo, rh, gh = row[F.hidden], row[F.r], row[F.r_scale], row[F.b], row[F.rh], row[F.gh]
+    lbr = row[F.linear_before_reset]
+    gru_projections(row, consts, qconsts, work)
     for t in range(work.shape[0] if seq else 1):
-        r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
+        r0, r1 = gru_recurrent_pass(row, consts, qconsts, work, seq, t)
         rows = work[r0:r1]
-        set_bias(consts, bo + G, n_rec, rows, gh)
-        add_matvec(row[F.r_matvec], consts, qconsts, ro, rs, H, n_rec, rows, h_in, gh, t % 2 == 1)
-        if lbr and fused:
-            for s in range(rows.shape[0]):
-                gru_cell_fused(row, rows[s])
-            continue
         for s in range(rows.shape[0]):
             gru_reset(row, fparams, rows[s])
         if not lbr:
-            set_bias(consts, bo + G + 2 * H, H, rows, gh + 2 * H)
+            r_lanes = lanes_for(H)                          # R's column groups [z r | h]
+            set_bias(consts, bo + 5 * H, H, rows, gh + 2 * H)
             zr = (2 * H + r_lanes - 1) // r_lanes * r_lanes       # R_h: the second column group
-            add_matvec(row[F.r_matvec], consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows, rh,
-                       gh + 2 * H, t % 2 == 1)
+            add_matvec(row[F.r_matvec], consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows,
+                       rh, gh + 2 * H, t % 2 == 1)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
 
 
-@jit
+@jit_inline
+def gru_projections(row, consts, qconsts, work):
+    """gx = W x + Wb for every row of ``work`` at once (the weights read once)."""
+    G = 3 * row[F.hidden]
+    set_bias(consts, row[F.b], G, work, row[F.gx])
+    add_matvec(row[F.w_matvec], consts, qconsts, row[F.w], row[F.w_scale], row[F.inputs], G, work, row[F.x],
+               row[F.gx], False)
+
+
+@jit_inline
+def gru_recurrent_pass(row, consts, qconsts, work, seq, t):
+    """Pass t: gh = R h_prev + Rb for the rows it runs on (every stream, or frame t of a chunk,
+    which takes over frame t-1's h first): all of R with linear_before_reset = 1, R_z and R_r
+    otherwise. Returns those rows' bounds."""
+    H, lbr, gh = row[F.hidden], row[F.linear_before_reset], row[F.gh]
+    n_rec = 3 * H if lbr else 2 * H
+    r0, r1 = recurrent_rows(work, t, seq, row[F.h_out], row[F.h_in], H, row[F.counter])
+    rows = work[r0:r1]
+    set_bias(consts, row[F.b] + 3 * H, n_rec, rows, gh)
+    add_matvec(row[F.r_matvec], consts, qconsts, row[F.r], row[F.r_scale], H, n_rec, rows, row[F.h_in], gh,
+               t % 2 == 1)
+    return r0, r1
+
+
+@jit_inline
 def gru_cell_fused(row, w):
     """:func:`gru_reset` and :func:`gru_update` in one loop over the units, for the common
     case (linear_before_reset = 1 as PyTorch and Keras export, sigmoid and tanh, no clip):
@@ -182,7 +209,10 @@ class GRU(RecurrentOp):
 
     def emit(self, node, ctx):
         H = self.hidden(node)
-        ctx.row(node, ROW, **self.emit_common(node, ctx), linear_before_reset=int(node.attrs.get("linear_before_reset", 0)),
+        lbr = int(node.attrs.get("linear_before_reset", 0))
+        codes = [int(a[0]) for a in node.attrs["acts"]]
+        fused = lbr == 1 and codes == [SIGMOID, TANH] and node.attrs.get("clip") is None
+        ctx.row(node, FUSED_ROW if fused else ROW, **self.emit_common(node, ctx), linear_before_reset=lbr,
                 gx=ctx.scratch(3 * H), gh=ctx.scratch(3 * H), rh=ctx.scratch(H))
 
     def flops(self, node):

@@ -16,7 +16,7 @@ Row: :data:`ROW` (the common recurrent fields, then the cell state, peepholes an
 """
 import numpy as np
 
-from ..config import jit
+from ..config import jit, jit_inline
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, set_bias
@@ -38,53 +38,92 @@ ROW = recurrent_layout("lstm", n_acts=3, gates=4, r_groups=lambda r: [4 * r.hidd
 F = ROW.fields
 
 
+#: the same row, run by the kernel of the common case (sigmoid, tanh, tanh; no peepholes,
+#: clip, cell clip or input_forget), which compiles without the general cell's code
+FUSED_ROW = ROW.variant("lstm_fused")
+
+
+@FUSED_ROW.kernel
+@jit
+def lstm_fused_kernel(row, fparams, consts, qconsts, work, seq):
+    """Gate pre-activations for every row of ``work`` at once (weights read once), then each
+    row's cell update as vector loops over its H units (:func:`lstm_cell_fused`). Rows are
+    independent streams, or with ``seq`` consecutive frames of one stream: then W x is
+    computed for all frames at once and R h_{t-1} frame by frame."""
+    lstm_projections(row, consts, qconsts, work)
+    for t in range(work.shape[0] if seq else 1):
+        r0, r1 = lstm_recurrent_pass(row, consts, qconsts, work, seq, t)
+        for s in range(r0, r1):
+            if lstm_frame_active(row, work[s]):
+                lstm_fused_step(row, work[s])
+
+
 @ROW.kernel
 @jit
 def lstm_kernel(row, fparams, consts, qconsts, work, seq):
-    """Gate pre-activations for every row of ``work`` at once (weights read once), then each
-    row's cell update as vector loops over its H units. Rows are independent streams, or
-    with ``seq`` consecutive frames of one stream: then W x is computed for all frames at
-    once and R h_{t-1} frame by frame."""
-    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
-        row[F.h_out]
-    c_in, c_out, gates = row[F.c_in], row[F.c_out], row[F.gates]
-    wo, ws, ro, rs, bo = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b]
-    G = 4 * H
-    set_bias(consts, bo, G, work, gates)
-    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, G, work, xo, gates, False)
+    """Any LSTM: as :func:`lstm_fused_kernel` with the cell gate by gate (:func:`lstm_cell_general`)."""
+    lstm_projections(row, consts, qconsts, work)
     for t in range(work.shape[0] if seq else 1):
-        if seq:
-            carry_state(work, t, c_out, c_in, H)
-        r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
-        rows = work[r0:r1]
-        add_matvec(row[F.r_matvec], consts, qconsts, ro, rs, H, G, rows, h_in, gates, t % 2 == 1)
-        for s in range(rows.shape[0]):
-            lstm_cell(row, fparams, consts, rows[s])
+        r0, r1 = lstm_recurrent_pass(row, consts, qconsts, work, seq, t)
+        for s in range(r0, r1):
+            if lstm_frame_active(row, work[s]):
+                lstm_general_step(row, fparams, consts, work[s])
+
+
+@jit_inline
+def lstm_projections(row, consts, qconsts, work):
+    """gates = W x + B for every row of ``work`` at once (the weights read once)."""
+    G = 4 * row[F.hidden]
+    set_bias(consts, row[F.b], G, work, row[F.gates])
+    add_matvec(row[F.w_matvec], consts, qconsts, row[F.w], row[F.w_scale], row[F.inputs], G, work, row[F.x],
+               row[F.gates], False)
+
+
+@jit_inline
+def lstm_recurrent_pass(row, consts, qconsts, work, seq, t):
+    """Pass t: gates += R h_prev for the rows it runs on (every stream, or frame t of a chunk,
+    which takes over frame t-1's h, c and counter first). Returns those rows' bounds."""
+    H = row[F.hidden]
+    if seq:
+        carry_state(work, t, row[F.c_out], row[F.c_in], H)
+    r0, r1 = recurrent_rows(work, t, seq, row[F.h_out], row[F.h_in], H, row[F.counter])
+    add_matvec(row[F.r_matvec], consts, qconsts, row[F.r], row[F.r_scale], H, 4 * H, work[r0:r1], row[F.h_in],
+               row[F.gates], t % 2 == 1)
+    return r0, r1
+
+
+@jit_inline
+def lstm_frame_active(row, w):
+    """Whether this frame updates the stream's state; past the frame limit h and c stay and
+    Y is zero."""
+    H, h_in, h_out = row[F.hidden], row[F.h_in], row[F.h_out]
+    if frame_active(w, row[F.counter], row[F.frame_limit]):
+        return True
+    hold_state(w, h_in, h_out, H, row[F.y])
+    hold_state(w, row[F.c_in], row[F.c_out], H, -1)
+    return False
+
+
+@jit_inline
+def lstm_fused_step(row, w):
+    """One stream's cell in the common case, from its gate pre-activations; Y = h."""
+    H, gates, c_in, c_out, h_out, yo = row[F.hidden], row[F.gates], row[F.c_in], row[F.c_out], row[F.h_out], row[F.y]
+    lstm_cell_fused(w[gates:gates + H], w[gates + H:gates + 2 * H], w[gates + 2 * H:gates + 3 * H],
+                    w[gates + 3 * H:gates + 4 * H], w[c_in:c_in + H], w[c_out:c_out + H], w[h_out:h_out + H])
+    if yo >= 0:
+        copy_into(w[yo:yo + H], w[h_out:h_out + H])
 
 
 @jit
-def lstm_cell(row, fparams, consts, w):
-    """One stream's cell update from its gate pre-activations (in the gates scratch)."""
-    yo, H, cnt, limit, acts, clip_i = row[F.y], row[F.hidden], row[F.counter], row[F.frame_limit], row[F.acts], \
-        row[F.clip]
-    h_in, h_out, c_in, c_out, po = row[F.h_in], row[F.h_out], row[F.c_in], row[F.c_out], row[F.p]
-    input_forget, gates, tmp = row[F.input_forget], row[F.gates], row[F.tmp]
-    G = 4 * H
-    if not frame_active(w, cnt, limit):
-        hold_state(w, h_in, h_out, H, yo)
-        hold_state(w, c_in, c_out, H, -1)
-        return
-    i, f = w[gates:gates + H], w[gates + H:gates + 2 * H]
-    g, o = w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + G]
-    c_prev, c = w[c_in:c_in + H], w[c_out:c_out + H]       # may be the same bytes
-    h = w[h_out:h_out + H]
-    standard = int(fparams[acts]) == SIGMOID and int(fparams[acts + 3]) == TANH and int(fparams[acts + 6]) == TANH
-    if standard and po < 0 and not input_forget and clip_i < 0 and row[F.cell_clip] < 0:
-        lstm_cell_fused(i, f, g, o, c_prev, c, h)
-    else:
-        lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, w[tmp:tmp + H])
+def lstm_general_step(row, fparams, consts, w):
+    """One stream's cell for any LSTM, from its gate pre-activations; Y = h."""
+    H, gates, c_in, c_out, h_out, yo = row[F.hidden], row[F.gates], row[F.c_in], row[F.c_out], row[F.h_out], row[F.y]
+    tmp = row[F.tmp]
+    lstm_cell_general(row, fparams, consts, w[gates:gates + H], w[gates + H:gates + 2 * H],
+                      w[gates + 2 * H:gates + 3 * H], w[gates + 3 * H:gates + 4 * H], w[c_in:c_in + H],
+                      w[c_out:c_out + H], w[h_out:h_out + H], w[tmp:tmp + H])
     if yo >= 0:
-        copy_into(w[yo:yo + H], h)
+        copy_into(w[yo:yo + H], w[h_out:h_out + H])
 
 
 @jit
@@ -126,7 +165,7 @@ def lstm_cell_general(row, fparams, consts, i, f, g, o, c_prev, c, h, hc_):
         h[j] = o[j] * hc_[j]
 
 
-@jit
+@jit_inline
 def lstm_cell_fused(i, f, g, o, c_prev, c, h):
     """The cell in two loops over the units, for the common case (sigmoid, tanh, tanh; no
     peepholes, clip, cell clip or input_forget): the gates are activated in registers, not
@@ -190,7 +229,10 @@ class LSTM(RecurrentOp):
         H = self.hidden(node)
         P = node.input(7)
         cell_clip = node.attrs.get("cell_clip")
-        ctx.row(node, ROW, **self.emit_common(node, ctx),
+        standard = [int(a[0]) for a in node.attrs["acts"]] == [SIGMOID, TANH, TANH]
+        fused = standard and P is None and not node.attrs.get("input_forget") and node.attrs.get("clip") is None \
+            and cell_clip is None
+        ctx.row(node, FUSED_ROW if fused else ROW, **self.emit_common(node, ctx),
                 c_in=ctx.work_off(node.inputs[6]), c_out=ctx.work_off(node.outputs[2]),
                 p=ctx.const_off(P) if P is not None else -1, input_forget=int(node.attrs.get("input_forget", 0)),
                 gates=ctx.scratch(4 * H), tmp=ctx.scratch(H),

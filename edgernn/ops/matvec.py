@@ -33,8 +33,10 @@ from numba import literally, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import jit
+from ..config import jit, jit_inline
 from ..ir.graph import Value
+from ..limits import check_elements
+from ..native import address_call, array_at, compiled_address
 
 PANEL = 64
 NARROW = 16
@@ -86,24 +88,23 @@ def to_panels(v, rows=None, groups=None):
 
     rows: output reorder. groups: sizes of the column groups (sum N), each starting a panel;
     default one group."""
-    wt, scale = input_major(v, rows)
-    K, N = wt.shape
+    K, N = v.const.shape[-1], v.const.shape[-2]
     groups = [N] if groups is None else list(groups)
+    check_elements((K, padded_columns(groups)), 4, f"the packed weight '{v.name}'")   # before any copy
+    wt, scale = input_major(v, rows)
     L = panel_lanes(groups)
-    parts, scales, c0 = [], [], 0
+    const = np.zeros((sum(-(-g // L) for g in groups), K, L), wt.dtype)      # filled in place: one copy
+    scales = None if scale is None else np.ones(const.shape[0] * L, np.float32)
+    p0, c0 = 0, 0
     for g in groups:
-        P = -(-g // L)
-        block = np.zeros((K, P * L), wt.dtype)
-        block[:, :g] = wt[:, c0:c0 + g]
-        parts.append(block.reshape(K, P, L).transpose(1, 0, 2))
-        if scale is not None:
-            s = np.ones(P * L, np.float32)
-            s[:g] = scale[c0:c0 + g]
-            scales.append(s)
-        c0 += g
-    const = np.ascontiguousarray(np.concatenate(parts))
-    return Value(v.name, shape=const.shape, dtype=v.dtype, const=const, scale_axis=-1,
-                 scale=np.concatenate(scales) if scales else None)
+        full, rest = divmod(g, L)
+        const[p0:p0 + full] = wt[:, c0:c0 + full * L].reshape(K, full, L).transpose(1, 0, 2)
+        if rest:
+            const[p0 + full, :, :rest] = wt[:, c0 + full * L:c0 + g]
+        if scales is not None:
+            scales[p0 * L:p0 * L + g] = scale[c0:c0 + g]
+        p0, c0 = p0 + full + (rest > 0), c0 + g
+    return Value(v.name, shape=const.shape, dtype=v.dtype, const=const, scale_axis=-1, scale=scales)
 
 
 def from_panels(v, groups):
@@ -202,93 +203,80 @@ def _lane_sum(a, j, lanes):
     return a[j]
 
 
-@jit
-def add_panels(w, consts, w_off, s_off, k_in, n, work, v_off, out_off, lanes, backward):
-    """out[j] += (W v)[j] for every row of ``work``: the matvec variant for ``lanes`` (a
-    literal), which :func:`matvec_address` compiles and the kernels call by address.
+def _block_args(weight_dtype, rows, lanes):
+    """:func:`_panel_block`'s argument types for weights of ``weight_dtype`` and literal rows and
+    lanes."""
+    vector = types.Array(types.float32, 1, "C")
+    return (types.Array(weight_dtype, 1, "C"), types.int64, types.int64, types.int64,
+            types.Array(types.float32, 2, "C"), types.int64, types.int64, types.int64, vector, types.int64,
+            types.IntegerLiteral(rows), types.IntegerLiteral(lanes), types.boolean)
+
+
+_call_float_block = address_call(_block_args(types.float32, 1, PANEL))
+_call_int8_block = address_call(_block_args(types.int8, 1, PANEL))
+
+#: one row per variant (lanes, weight type): the addresses of its ROWS-row and 1-row panel
+#: blocks (0: not compiled yet) and its lanes. A matrix's row field holds the address of its
+#: variant's row; rows are never moved or freed.
+VARIANTS = np.zeros((4, 3), np.int64)
+_BLOCK, _SINGLE, _LANES = 0, 1, 2
+
+
+def _variant(lanes, int8):
+    if lanes not in (PANEL, NARROW):
+        raise ValueError(f"internal: no matvec for {lanes} lanes")
+    return (lanes == PANEL) * 2 + bool(int8)
+
+
+def _compile_block(lanes, int8, rows):
+    return compiled_address(_panel_block, _block_args(types.int8 if int8 else types.float32, rows, lanes))
+
+
+def matvec_descriptor(lanes, int8):
+    """The address of the VARIANTS row of the matvec for panels of ``lanes`` (PANEL or NARROW)
+    and float32 (``int8`` False) or int8 weights, its one-row block compiled (or loaded from
+    Numba's cache) on first use. A program row holds it beside its matrix (written when the
+    plan is linked), so a kernel compiles without the matrix code and a model compiles only
+    the variants its matrices need."""
+    v = _variant(lanes, int8)
+    if not VARIANTS[v, _SINGLE]:
+        VARIANTS[v, _LANES] = lanes
+        VARIANTS[v, _SINGLE] = _compile_block(lanes, int8, 1)
+        if ROWS == 1:
+            VARIANTS[v, _BLOCK] = VARIANTS[v, _SINGLE]
+    return VARIANTS.ctypes.data + v * VARIANTS.strides[0]
+
+
+def compile_row_blocks():
+    """Compile the ROWS-row blocks of every variant in use (for batches of at least ROWS
+    streams and for chunks: without them every row runs the one-row block, with the same
+    sums, bit for bit, only slower)."""
+    for v in range(VARIANTS.shape[0]):
+        if VARIANTS[v, _SINGLE] and not VARIANTS[v, _BLOCK]:
+            VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
+
+
+@jit_inline
+def _run_block(address, w, qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, backward):
+    if s_off < 0:
+        _call_float_block(address, (w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, backward))
+    else:
+        _call_int8_block(address, (qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, backward))
+
+
+@jit_inline
+def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, backward):
+    """For every row (stream) of ``work``: out[j] += (W v)[j] for j < n, v at ``v_off`` and out
+    at ``out_off`` in the row. ``s_off`` < 0: float32 panels at consts[w_off]; else int8 panels
+    at qconsts[w_off] (a byte offset) with scales at consts[s_off]. ``w_off`` and ``s_off``
+    point at the first panel used (a column group's). ``variant``: the address of the matrix's
+    VARIANTS row (:func:`matvec_descriptor`; a program row's field).
 
     Up to ROWS rows: each block of ROWS rows (then single rows) runs every panel in one
     :func:`_panel_block` call (one call per matrix for a single stream). More rows: panel by
     panel, each panel's rows back to back, so a panel is read from memory once and then from
     cache (a matrix larger than the cache would otherwise stream from memory once per block
-    of rows)."""
-    literally(lanes)
-    n_panels = (n + lanes - 1) // lanes
-    one_pass = work.shape[0] <= ROWS
-    for q in range(1 if one_pass else n_panels):
-        p = n_panels - 1 - q if backward else q
-        if one_pass:
-            p0, s0, width, o0 = w_off, s_off, n, out_off
-        else:
-            p0, s0 = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
-            width, o0 = min(lanes, n - p * lanes), out_off + p * lanes
-        blocked = work.shape[0] - work.shape[0] % ROWS
-        for r in range(0, blocked, ROWS):
-            _panel_block(w, p0, k_in, width, work, r, v_off, o0, consts, s0, ROWS, lanes, backward)
-        for r in range(blocked, work.shape[0]):
-            _panel_block(w, p0, k_in, width, work, r, v_off, o0, consts, s0, 1, lanes, backward)
-
-
-def _matvec_args(weight_dtype, lanes):
-    vector = types.Array(types.float32, 1, "C")
-    weights = types.Array(weight_dtype, 1, "C")
-    return (weights, vector, types.int64, types.int64, types.int64, types.int64,
-            types.Array(types.float32, 2, "C"), types.int64, types.int64, lanes, types.boolean)
-
-
-#: the matvec's arguments per weight type as a kernel passes them (the lanes as an int64,
-#: which the variant ignores: it was compiled for its literal)
-MATVEC_ARGS = {False: _matvec_args(types.float32, types.int64), True: _matvec_args(types.int8, types.int64)}
-_MATVEC_ADDRESSES = {}
-
-
-def matvec_address(lanes, int8):
-    """The native address of the matvec for panels of ``lanes`` (PANEL or NARROW) and float32
-    (``int8`` False) or int8 weights: compiled, or loaded from Numba's cache, on first use.
-    A row holds it beside its matrix (written when the plan is linked), so a kernel compiles
-    without the matvec's code and a model compiles only the variants its matrices need."""
-    key = (int(lanes), bool(int8))
-    address = _MATVEC_ADDRESSES.get(key)
-    if address is None:
-        if key[0] not in (PANEL, NARROW):
-            raise ValueError(f"internal: no matvec for {lanes} lanes")
-        signature = _matvec_args(types.int8 if key[1] else types.float32, types.IntegerLiteral(key[0]))
-        add_panels.compile(signature)
-        compiled = add_panels.overloads[signature]
-        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
-        _MATVEC_ADDRESSES[key] = address
-    return address
-
-
-@intrinsic
-def _call_matvec(typingctx, address, w, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward):
-    """Call the matvec at native ``address`` (:func:`add_panels` compiled for the MATVEC_ARGS of
-    w's dtype; its lanes argument, which it ignores, is passed as 0); an exception it raises
-    (a bounds-checked build) propagates. Refuses to type for any other argument types."""
-    args = (w, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
-    signature = next((sig for sig in MATVEC_ARGS.values() if args == sig[:9] + sig[10:]), None)
-    if signature is None or not isinstance(address, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, llargs):
-        function_type = context.call_conv.get_function_type(types.none, signature)
-        callee = builder.inttoptr(llargs[0], function_type.as_pointer())
-        arguments = list(llargs[1:10]) + [context.get_constant(types.int64, 0), llargs[10]]
-        status, _ = context.call_conv.call_function(builder, callee, types.none, signature, arguments)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        return context.get_dummy_value()
-
-    return types.none(address, *args), codegen
-
-
-@jit
-def add_matvec(matvec, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_off, backward):
-    """For every row (stream) of ``work``: out[j] += (W v)[j] for j < n, v at ``v_off`` and out
-    at ``out_off`` in the row. ``s_off`` < 0: float32 panels at consts[w_off]; else int8 panels
-    at qconsts[w_off] (a byte offset) with scales at consts[s_off]. ``w_off`` and ``s_off``
-    point at the first panel used (a column group's). ``matvec``: the native address of the
-    variant for the matrix's L and weight type (:func:`matvec_address`; a row's field).
+    of rows).
 
     ``backward``: the panels in reverse order (the sums are the same, bit for bit). A
     recurrent pass over a chunk alternates direction from frame to frame, so each pass
@@ -296,13 +284,26 @@ def add_matvec(matvec, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out_
     1 MiB R, 10.2 µs a pass instead of 11.2 on the development machine
     (``python -m benchmarks.chunk_parts lstm3x256``)."""
     backward = bool(backward)
-    if s_off < 0:
-        _call_matvec(matvec, consts, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
-    else:
-        _call_matvec(matvec, qconsts, consts, w_off, s_off, k_in, n, work, v_off, out_off, backward)
+    d = array_at(variant, (3,), np.int64)
+    block, single, lanes = d[_BLOCK], d[_SINGLE], d[_LANES]
+    rows = work.shape[0]
+    blocked = rows - rows % ROWS if block != 0 else 0
+    n_panels = (n + lanes - 1) // lanes
+    one_pass = rows <= ROWS
+    for q in range(1 if one_pass else n_panels):
+        p = n_panels - 1 - q if backward else q
+        if one_pass:
+            p0, s0, width, o0 = w_off, s_off, n, out_off
+        else:
+            p0, s0 = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
+            width, o0 = min(lanes, n - p * lanes), out_off + p * lanes
+        for r in range(0, blocked, ROWS):
+            _run_block(block, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
+        for r in range(blocked, rows):
+            _run_block(single, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
 
 
-@jit
+@jit_inline
 def set_bias(consts, b_off, n, work, out_off):
     """work[s, out_off + j] = b[j] (b_off >= 0) or 0, for every stream s."""
     for s in range(work.shape[0]):

@@ -7,12 +7,12 @@ model, read-only; ``qconsts`` is an int8 view of the same bytes for int8 weights
 (float32 ``[B, W]``, one row per stream: inputs, state, activations, scratch). An operand that
 may be either carries a region field (``row.REGION_CONST`` or ``row.REGION_WORK``).
 """
-from ..config import jit
+from ..config import jit, jit_inline
 
 MAX_RANK = 6
 
 
-@jit
+@jit_inline
 def copy_into(dst, src):
     """dst[j] = src[j] over two equally long 1-D slices. Kernels copy through slices (indices
     from 0): indexing a row at off + j keeps Numba's negative-index wraparound and LLVM then
@@ -21,7 +21,7 @@ def copy_into(dst, src):
         dst[j] = src[j]
 
 
-@jit
+@jit_inline
 def strided_offset(linear, dims, strides, rank):
     """Offset of element number `linear` (row-major over `dims`) given per-axis strides."""
     off = 0

@@ -280,11 +280,11 @@ class RecurrentOp(Op):
 
 
 # ------------------------------------------------------------ kernel helpers
-from ..config import jit  # noqa: E402
+from ..config import jit, jit_inline  # noqa: E402
 from .program import copy_into  # noqa: E402
 
 
-@jit
+@jit_inline
 def frame_active(w, cnt_off, limit):
     """Whether this frame updates the state (frame limit not reached); advances the counter."""
     if cnt_off < 0 or limit <= 0:
@@ -296,7 +296,7 @@ def frame_active(w, cnt_off, limit):
     return True
 
 
-@jit
+@jit_inline
 def hold_state(w, src, dst, n, y_off):
     """Past the frame limit: the state stays, Y is zero."""
     copy_into(w[dst:dst + n], w[src:src + n])
@@ -306,7 +306,7 @@ def hold_state(w, src, dst, n, y_off):
             y[j] = np.float32(0.0)
 
 
-@jit
+@jit_inline
 def carry_state(work, t, src, dst, n):
     """Sequence mode (rows of ``work`` are consecutive frames of ONE stream): row t starts
     from the state row t-1 ended with (src in row t-1 -> dst in row t). src < 0: none."""
@@ -314,7 +314,7 @@ def carry_state(work, t, src, dst, n):
         copy_into(work[t, dst:dst + n], work[t - 1, src:src + n])
 
 
-@jit
+@jit_inline
 def recurrent_rows(work, t, seq, h_out, h_in, H, cnt):
     """(first, end) of the rows the recurrent half of a kernel runs on at pass t: every
     stream (not ``seq``, one pass), or in sequence mode frame t alone, after it takes over
@@ -328,7 +328,7 @@ def recurrent_rows(work, t, seq, h_out, h_in, H, cnt):
     return t, t + 1
 
 
-@jit
+@jit_inline
 def clip_inplace(v, clip_i, fparams):
     """v[j] = min(max(v[j], -clip), clip) when the op has a clip (clip_i >= 0)."""
     if clip_i < 0:

@@ -177,6 +177,13 @@ class RowLayout:
         self.kernel_function = None
         LAYOUTS[name] = self
 
+    def variant(self, name):
+        """A layout with these very fields under another name, for a second kernel that runs
+        the same rows (e.g. an op's common case, compiled without its general code): emit
+        picks one per row."""
+        twin = RowLayout(name, self.field_list)
+        return twin
+
     def kernel(self, dispatcher):
         """Decorator: the jitted kernel that runs rows of this layout."""
         self.kernel_function = dispatcher

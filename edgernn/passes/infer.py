@@ -29,6 +29,10 @@ def infer_graph(graph):
         op = ops.get(node.op)
         try:
             results = op.infer(node)
+            extra = [v.name for v in node.outputs[len(results):] if v is not None]
+            if extra:
+                raise UnsupportedModelError(f"{node.describe()}: gives {len(results)} output(s), but the file reads "
+                                            f"more from it ({', '.join(extra)})")
             for v, (shape, dtype) in zip(node.outputs, results):
                 if v is not None:
                     v.shape, v.dtype = tuple(shape), dtype
