@@ -1,15 +1,23 @@
 """Cold and cached start: a new process loads a model and steps one frame.
 
-    python -m benchmarks.cold_start [MODEL] [--runs N] [--pythonpath DIR] [--json PATH]
+    python -m benchmarks.cold_start [MODEL] [--runs N] [--python EXE] [--pythonpath DIR] [--json PATH]
 
 MODEL defaults to the JapaneseVowels example (examples/japanese_vowels.onnx) converted to
-.ernn in a temporary folder. Each measured run is a fresh Python process that imports edgernn,
-loads the model, makes a stream and steps one frame; the parent records the child's wall time
-from its start to the end of that step (interpreter start-up and imports included) and its
-peak resident memory (the child's own ``ru_maxrss``, Linux: KiB). "cold": the child gets an empty
-``NUMBA_CACHE_DIR``, so every kernel the model uses is compiled; "cached": the next children
-reuse that folder. ``--pythonpath`` runs another checkout's edgernn (e.g. the engine before
-a change) for a before/after comparison in the same run.
+.ernn in a temporary folder. Each measured run is a fresh Python process that imports numpy,
+then imports edgernn, loads the model, makes a stream and steps one frame. It reports the time
+from ``import edgernn`` to the end of that step (numpy, which the caller has imported anyway,
+excluded, as benchmarks/perf.py's start-up figure) and its peak resident memory (its own
+``ru_maxrss``); the parent adds the whole process's wall time (interpreter start-up
+included). "cold": the child gets an empty ``NUMBA_CACHE_DIR``, so every kernel the model
+uses is compiled; "cached": the next children reuse that folder.
+
+The edgernn package under test is byte-compiled first (``compileall``), as ``pip install``
+does: with PYTHONDONTWRITEBYTECODE set and no .pyc files, every process would spend ~0.12 s
+compiling edgernn's sources, which no installed copy does. ``--python`` runs the children
+with another interpreter, e.g. a virtual environment holding only numpy and numba, as a
+device has (scipy, when installed, adds ~0.2 s: Numba imports it on its first load to look
+for BLAS). ``--pythonpath`` runs another checkout's edgernn (e.g. the engine before a
+change) for a before/after comparison in the same run.
 """
 import argparse
 import json
@@ -24,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import time, sys
-t0 = time.perf_counter()
 import numpy as np
+t0 = time.perf_counter()
 import edgernn
 m = edgernn.load(sys.argv[1])
 s = m.stream()
@@ -35,15 +43,14 @@ print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 """
 
 
-def child_run(model, cache_dir, pythonpath=None):
-    """(seconds from the child's start to its first step's end, wall seconds seen by the
-    parent, peak RSS of the child in MB)."""
+def child_run(model, cache_dir, python, pythonpath=None):
+    """(seconds from the child's ``import edgernn`` to its first step's end, wall seconds of
+    the whole process seen by the parent, peak RSS of the child in MB)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("EDGERNN_NO_CACHE", None)
-    if pythonpath:
-        env["PYTHONPATH"] = str(pythonpath)
+    env["PYTHONPATH"] = str(pythonpath or ROOT)        # this checkout's edgernn, whatever is installed
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(model)], env=env, capture_output=True, text=True,
+    out = subprocess.run([python, "-c", CHILD, str(model)], env=env, capture_output=True, text=True,
                          cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t
     if out.returncode != 0:
@@ -59,10 +66,15 @@ def default_model(folder):
     return path
 
 
-def measure(model, runs, pythonpath=None):
+def byte_compile(python, package):
+    subprocess.run([python, "-m", "compileall", "-q", str(package)], check=True, capture_output=True)
+
+
+def measure(model, runs, python, pythonpath=None):
+    byte_compile(python, Path(pythonpath or ROOT) / "edgernn")
     with tempfile.TemporaryDirectory() as cache:
-        cold = child_run(model, cache, pythonpath)
-        cached = [child_run(model, cache, pythonpath) for _ in range(runs)]
+        cold = child_run(model, cache, python, pythonpath)
+        cached = [child_run(model, cache, python, pythonpath) for _ in range(runs)]
     return {"cold_s": cold[0], "cold_wall_s": cold[1], "cold_peak_mb": cold[2],
             "cached_s": sorted(c[0] for c in cached), "cached_wall_s": sorted(c[1] for c in cached),
             "cached_peak_mb": max(c[2] for c in cached)}
@@ -73,18 +85,20 @@ def main(argv=None):
     ap.add_argument("model", nargs="?", help="a model file (default: JapaneseVowels as .ernn)")
     ap.add_argument("--runs", type=int, default=5, help="cached runs after the cold one")
     ap.add_argument("--pythonpath", help="run the edgernn found here instead (a before/after comparison)")
+    ap.add_argument("--python", default=sys.executable, help="the interpreter of the children (default: this one)")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         model = Path(a.model) if a.model else default_model(folder)
-        r = measure(model, a.runs, a.pythonpath)
+        r = measure(model, a.runs, a.python, a.pythonpath)
     r["model"] = str(a.model or "examples/japanese_vowels.onnx as .ernn")
-    r["edgernn"] = a.pythonpath or str(ROOT)
-    print(f"{r['model']} ({r['edgernn']})")
-    print(f"  cold start (empty Numba cache): {r['cold_s']:.2f} s to the first step's end, "
-          f"peak RSS {r['cold_peak_mb']:.0f} MB")
-    print(f"  cached start, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s "
-          f"(median {r['cached_s'][len(r['cached_s']) // 2]:.2f} s)")
+    r["edgernn"], r["python"] = a.pythonpath or str(ROOT), a.python
+    mid = len(r["cached_s"]) // 2
+    print(f"{r['model']} (edgernn from {r['edgernn']}, {r['python']})")
+    print(f"  cold (empty Numba cache): {r['cold_s']:.2f} s from import edgernn to the first step's end "
+          f"({r['cold_wall_s']:.2f} s whole process), peak RSS {r['cold_peak_mb']:.0f} MB")
+    print(f"  cached, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s, median {r['cached_s'][mid]:.2f} s "
+          f"({r['cached_wall_s'][mid]:.2f} s whole process), peak RSS {r['cached_peak_mb']:.0f} MB")
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1))
     return 0

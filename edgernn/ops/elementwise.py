@@ -11,7 +11,7 @@ from ..ir.dims import concrete, has_batch, has_time, is_symbolic
 from . import Op, register
 from .activations import FAST_ACTIVATIONS, RELU, SIGMOID, TANH, activate, activate_ref
 from .program import MAX_RANK, contiguous_strides, merge_axes, pad, strided_offset
-from .row import REGION_CONST, Field, RowLayout, element_count, ranked_dims, strided, work
+from .row import REGION_CONST, Field, RowLayout, element_count, ranked_dims, ranked_fields, strided, work
 
 ADD, SUB, MUL, DIV = range(4)
 
@@ -24,10 +24,7 @@ BINARY_ROW = RowLayout("binary", [
     Field("b", "offset of b", strided("b_region", "b_strides")),
     Field("y", "work offset of y (contiguous, the broadcast shape)",
           work(lambda r: element_count(ranked_dims(r)), writes=True, optional=False)),
-    Field("rank", "axes used in dims and strides (1..6)"),
-    Field("dims", "the output shape, merged", count=MAX_RANK),
-    Field("a_strides", "a's stride per axis (0: broadcast)", count=MAX_RANK),
-    Field("b_strides", "b's stride per axis (0: broadcast)", count=MAX_RANK),
+    *ranked_fields(("a_strides", "a's stride (0: broadcast)"), ("b_strides", "b's stride (0: broadcast)")),
 ])
 B = BINARY_ROW.fields
 

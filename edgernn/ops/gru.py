@@ -20,7 +20,8 @@ from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
 from .matvec import add_matvec, lanes_for, set_bias
 from .program import copy_into
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_rows
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_projections, \
+    recurrent_rows
 from .row import Field, work
 
 ROW = recurrent_layout(
@@ -42,10 +43,10 @@ FUSED_ROW = ROW.variant("gru_fused")
 @FUSED_ROW.kernel
 @jit
 def gru_fused_kernel(row, fparams, consts, qconsts, work, seq):
-    """The common case: :func:`gru_projections`, then per pass :func:`gru_recurrent_pass` and
+    """The common case: :func:`recurrent_projections`, then per pass :func:`gru_recurrent_pass` and
     :func:`gru_cell_fused` for each row. Rows are independent streams, or with ``seq``
     consecutive frames of one stream (W x for all frames at once, the rest frame by frame)."""
-    gru_projections(row, consts, qconsts, work)
+    recurrent_projections(row, consts, qconsts, work, 3 * row[F.hidden], row[F.gx])
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = gru_recurrent_pass(row, consts, qconsts, work, seq, t)
         for s in range(r0, r1):
@@ -59,7 +60,7 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
     :func:`gru_update`); with linear_before_reset = 0, R_h (r * h) is a second pass."""
     H, ro, rs, bo, rh, gh = row[F.hidden], row[F.r], row[F.r_scale], row[F.b], row[F.rh], row[F.gh]
     lbr = row[F.linear_before_reset]
-    gru_projections(row, consts, qconsts, work)
+    recurrent_projections(row, consts, qconsts, work, 3 * row[F.hidden], row[F.gx])
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = gru_recurrent_pass(row, consts, qconsts, work, seq, t)
         rows = work[r0:r1]
@@ -73,15 +74,6 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
                        rh, gh + 2 * H, t % 2 == 1)
         for s in range(rows.shape[0]):
             gru_update(row, fparams, rows[s])
-
-
-@jit_inline
-def gru_projections(row, consts, qconsts, work):
-    """gx = W x + Wb for every row of ``work`` at once (the weights read once)."""
-    G = 3 * row[F.hidden]
-    set_bias(consts, row[F.b], G, work, row[F.gx])
-    add_matvec(row[F.w_matvec], consts, qconsts, row[F.w], row[F.w_scale], row[F.inputs], G, work, row[F.x],
-               row[F.gx], False)
 
 
 @jit_inline

@@ -14,7 +14,7 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import Dim, concrete, divide, fmt_shape, is_symbolic, parts, product
 from . import Op, register
 from .program import MAX_RANK, contiguous_strides, copy_into, merge_axes, pad, strided_offset
-from .row import REGION_CONST, WORK, Field, RowLayout, strided
+from .row import REGION_CONST, WORK, Field, RowLayout, ranked_fields, strided
 from ..config import jit
 
 
@@ -23,10 +23,7 @@ COPY_ROW = RowLayout("copy", [
     Field("src_region", "REGION_CONST or REGION_WORK"),
     Field("src", "offset of the first source element", strided("src_region", "src_strides")),
     Field("dst", "work offset of the first destination element", strided(WORK, "dst_strides", writes=True)),
-    Field("rank", "axes used (1..6)"),
-    Field("dims", "the copied shape, merged", count=MAX_RANK),
-    Field("src_strides", "source stride per axis", count=MAX_RANK),
-    Field("dst_strides", "destination stride per axis", count=MAX_RANK),
+    *ranked_fields(("src_strides", "source stride"), ("dst_strides", "destination stride")),
 ])
 C = COPY_ROW.fields
 

@@ -22,7 +22,7 @@ from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tan
 from .matvec import add_matvec, set_bias
 from .program import copy_into
 from .recurrent import RecurrentOp, carry_state, clip_inplace, frame_active, hold_state, recurrent_layout, \
-    recurrent_rows
+    recurrent_projections, recurrent_rows
 from .row import Field, const, fparam, work
 
 ROW = recurrent_layout("lstm", n_acts=3, gates=4, r_groups=lambda r: [4 * r.hidden],
@@ -50,7 +50,7 @@ def lstm_fused_kernel(row, fparams, consts, qconsts, work, seq):
     row's cell update as vector loops over its H units (:func:`lstm_cell_fused`). Rows are
     independent streams, or with ``seq`` consecutive frames of one stream: then W x is
     computed for all frames at once and R h_{t-1} frame by frame."""
-    lstm_projections(row, consts, qconsts, work)
+    recurrent_projections(row, consts, qconsts, work, 4 * row[F.hidden], row[F.gates])
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = lstm_recurrent_pass(row, consts, qconsts, work, seq, t)
         for s in range(r0, r1):
@@ -62,21 +62,12 @@ def lstm_fused_kernel(row, fparams, consts, qconsts, work, seq):
 @jit
 def lstm_kernel(row, fparams, consts, qconsts, work, seq):
     """Any LSTM: as :func:`lstm_fused_kernel` with the cell gate by gate (:func:`lstm_cell_general`)."""
-    lstm_projections(row, consts, qconsts, work)
+    recurrent_projections(row, consts, qconsts, work, 4 * row[F.hidden], row[F.gates])
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = lstm_recurrent_pass(row, consts, qconsts, work, seq, t)
         for s in range(r0, r1):
             if lstm_frame_active(row, work[s]):
                 lstm_general_step(row, fparams, consts, work[s])
-
-
-@jit_inline
-def lstm_projections(row, consts, qconsts, work):
-    """gates = W x + B for every row of ``work`` at once (the weights read once)."""
-    G = 4 * row[F.hidden]
-    set_bias(consts, row[F.b], G, work, row[F.gates])
-    add_matvec(row[F.w_matvec], consts, qconsts, row[F.w], row[F.w_scale], row[F.inputs], G, work, row[F.x],
-               row[F.gates], False)
 
 
 @jit_inline

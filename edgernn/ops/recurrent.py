@@ -77,18 +77,9 @@ class RecurrentOp(Op):
         return int(node.attrs["hidden_size"])
 
     def weight(self, node, slot, shape, what, required=True):
-        v = node.input(slot)
-        if v is None:
-            if required:
-                raise UnsupportedModelError(f"{node.describe()}: input {what} is missing")
-            return None
-        if not v.is_const:
-            raise UnsupportedModelError(
-                f"{node.describe()}: {what} must be a constant (an initializer); it is computed "
-                "or a graph input. Bind it as an initializer before loading")
-        if tuple(v.const.shape) != tuple(shape):
-            raise UnsupportedModelError(f"{node.describe()}: {what} has shape {v.const.shape}, expected {shape}")
-        return dequantize(v).astype(np.float32)
+        """Input ``slot`` as a float32 array of ``shape`` (the shape rule: :func:`expect_const`)."""
+        v = expect_const(node, slot, shape, what, required)
+        return None if v is None else dequantize(v).astype(np.float32).reshape(shape)
 
     def params(self, node):
         """(W [G*H, I], R [G*H, H], B [2*G*H]) as float32 in ONNX gate order, D = 1 dropped."""
@@ -281,7 +272,17 @@ class RecurrentOp(Op):
 
 # ------------------------------------------------------------ kernel helpers
 from ..config import jit, jit_inline  # noqa: E402
+from .matvec import add_matvec, set_bias  # noqa: E402
 from .program import copy_into  # noqa: E402
+
+
+@jit_inline
+def recurrent_projections(row, consts, qconsts, work, outputs, out):
+    """work[r, out:out + outputs] = W x + b for every row r of ``work`` at once (the weights
+    read once; b: the first ``outputs`` floats at the row's bias)."""
+    set_bias(consts, row[RC.b], outputs, work, out)
+    add_matvec(row[RC.w_matvec], consts, qconsts, row[RC.w], row[RC.w_scale], row[RC.inputs], outputs, work,
+               row[RC.x], out, False)
 
 
 @jit_inline

@@ -11,8 +11,9 @@ import numpy as np
 from ..config import jit
 from . import register
 from .activations import activate_inplace
-from .matvec import add_matvec, set_bias
-from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_rows
+from .matvec import add_matvec
+from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_projections, \
+    recurrent_rows
 from .row import Field, work
 
 ROW = recurrent_layout("rnn", n_acts=1, gates=1, r_groups=lambda r: [r.hidden], bias_length=lambda r: r.hidden,
@@ -26,11 +27,9 @@ F = ROW.fields
 def rnn_kernel(row, fparams, consts, qconsts, work, seq):
     """W x for every row of ``work`` at once, then R h and the activation per row (rows are
     streams, or with ``seq`` consecutive frames of one stream)."""
-    xo, n_in, H, cnt, h_in, h_out = row[F.x], row[F.inputs], row[F.hidden], row[F.counter], row[F.h_in], \
-        row[F.h_out]
-    wo, ws, ro, rs, bo, pre = row[F.w], row[F.w_scale], row[F.r], row[F.r_scale], row[F.b], row[F.pre]
-    set_bias(consts, bo, H, work, pre)
-    add_matvec(row[F.w_matvec], consts, qconsts, wo, ws, n_in, H, work, xo, pre, False)
+    H, cnt, h_in, h_out = row[F.hidden], row[F.counter], row[F.h_in], row[F.h_out]
+    ro, rs, pre = row[F.r], row[F.r_scale], row[F.pre]
+    recurrent_projections(row, consts, qconsts, work, H, pre)
     for t in range(work.shape[0] if seq else 1):
         r0, r1 = recurrent_rows(work, t, seq, h_out, h_in, H, cnt)
         rows = work[r0:r1]

@@ -78,6 +78,14 @@ def ranked_dims(r):
     return r.dims[:r.rank] if 1 <= r.rank <= MAX_RANK else (-1,)
 
 
+def ranked_fields(*stride_fields):
+    """The fields of a strided access over up to MAX_RANK axes: rank, dims and one strides
+    field per operand (each [MAX_RANK]; :func:`strided` reads them)."""
+    from .program import MAX_RANK
+    return [Field("rank", "axes used (1..6)"), Field("dims", "the shape, merged", count=MAX_RANK)] + [
+        Field(name, f"{doc} per axis", count=MAX_RANK) for name, doc in stride_fields]
+
+
 def element_count(dims):
     """Product of dims; -1 when any is negative."""
     total = 1
