@@ -4,8 +4,8 @@
     print(r.report())          # the text report; r.to_json("out.json"); r.plot("out.png")
 
 What is measured, in order:
-1. load (import, passes, plan) and compile (the first step: Numba compiles the engine, or
-   loads it from its cache), each timed once;
+1. load (import, passes, plan) and compile (the first stream and step: Numba compiles the
+   kernels the model uses, or loads them from its cache), each timed once;
 2. ``warmup`` steps, timed and reported apart from the rest;
 3. ``frames`` steps of a fresh-state stream through the public :meth:`Stream.step`, each
    timed with ``time.perf_counter_ns`` (the Python loop between steps is not in the figures);

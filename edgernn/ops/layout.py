@@ -51,7 +51,7 @@ def copy_kernel(row, fparams, consts, qconsts, work, seq):
 
 
 def emit_copy(ctx, src, src_base, dst, dst_base, shape, src_strides, dst_strides, node):
-    """Append one OP_COPY row moving `shape` elements from value `src` into value `dst`."""
+    """Append one copy row moving `shape` elements from value `src` into value `dst`."""
     region, soff = ctx.addr(src)
     doff = ctx.work_off(dst)
     dims, (ss, ds) = merge_axes(shape, src_strides, dst_strides)
