@@ -4,7 +4,7 @@
                               [--minutes M] [--family F[,F]] [--json benchmarks/results/fuzz.json]
     python benchmarks/fuzz.py --format onnx --seed S --case I [--family F]    # one case, in full
 
-Each case is a seeded mutant of a real model file (tests/fuzzing.py: ONNX_SEEDS,
+Each case is a seeded mutant of a real model file (tests/fuzzing/seeds.py: ONNX_SEEDS,
 TFLITE_SEEDS, and for .ernn the sources and mutators of tests/test_ernn_fuzz.py), loaded and
 stepped in a persistent bounds-checked worker process (NUMBA_BOUNDSCHECK=1, private Numba
 cache). It ends as

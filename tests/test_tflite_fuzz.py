@@ -1,6 +1,6 @@
 """Mutated TFLite files: every load ends in a typed edgernn error or a model that steps.
 
-The seeds (tests/fuzzing.py: TFLITE_SEEDS): Keras 3 WHILE loops (LSTM, GRU, a GRU+LSTM
+The seeds (tests/fuzzing/seeds.py: TFLITE_SEEDS): Keras 3 WHILE loops (LSTM, GRU, a GRU+LSTM
 stack), tf_keras' fused UNIDIRECTIONAL_SEQUENCE_LSTM, and its dynamic-range int8 form. Each
 case mutates one of them with a seeded generator, in one of two families:
 - bytes: truncation, bit flips, forged 32-bit fields (offsets, counts, indices), zeroed or
@@ -15,15 +15,13 @@ case mutates one of them with a seeded generator, in one of two families:
   subgraphs removed, duplicated or reordered, signature indices.
 
 Every mutant is loaded and stepped in a persistent bounds-checked worker; see
-tests/fuzzing.py for the contract and tests/test_onnx_fuzz.py for the ONNX side.
+tests/fuzzing/__init__.py for the contract and tests/test_onnx_fuzz.py for the ONNX side.
 """
 import pytest
 
 pytest.importorskip("ai_edge_litert")
 
 import fuzzing  # noqa: E402
-
-SHARES = fuzzing.FAMILIES["tflite"]
 
 
 def test_worker_is_bounds_checked():
@@ -44,14 +42,6 @@ def test_seeds_step_like_litert():
         assert r["ok"], r
 
 
-@pytest.mark.parametrize("family", sorted(SHARES))
+@pytest.mark.parametrize("family", sorted(fuzzing.FAMILIES["tflite"]))
 def test_mutated_tflite_files(family):
-    n = max(1, round(fuzzing.case_count("tflite") * SHARES[family]))
-    res = fuzzing.run_campaign("tflite", n, families=[family])
-    print(res.summary())
-    assert res.anything_else == 0, res.report()
-    if n < 100:
-        return                          # too few cases for the shares below
-    assert res.counts["typed"] > 0.2 * n, res.summary()
-    if family != "bytes":
-        assert res.counts["ran"] > 0.05 * n, res.summary()
+    fuzzing.check_family("tflite", family)
