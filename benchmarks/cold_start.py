@@ -1,6 +1,6 @@
 """Cold and cached start: a new process loads a model and steps one frame.
 
-    python -m benchmarks.cold_start [MODEL] [--runs N] [--python EXE] [--pythonpath DIR] [--json PATH]
+    python -m benchmarks.cold_start [MODEL] [--runs N] [--python EXE] [--against DIR] [--json PATH]
 
 MODEL defaults to the JapaneseVowels example (examples/japanese_vowels.onnx) converted to
 .ernn in a temporary folder. Each measured run is a fresh Python process that imports numpy,
@@ -16,8 +16,9 @@ does: with PYTHONDONTWRITEBYTECODE set and no .pyc files, every process would sp
 compiling edgernn's sources, which no installed copy does. ``--python`` runs the children
 with another interpreter, e.g. a virtual environment holding only numpy and numba, as a
 device has (scipy, when installed, adds ~0.2 s: Numba imports it on its first load to look
-for BLAS). ``--pythonpath`` runs another checkout's edgernn (e.g. the engine before a
-change) for a before/after comparison in the same run.
+for BLAS). ``--against DIR`` measures another checkout's edgernn too (e.g. the engine before a
+change), in the same run: both cold, then their cached runs taking turns, so a noisy
+neighbour slows both alike.
 """
 import argparse
 import json
@@ -43,13 +44,14 @@ print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 """
 
 
-def child_run(model, cache_dir, python, pythonpath=None):
+def child_run(model, cache_dir, python, checkout):
     """(seconds from the child's ``import edgernn`` to its first step's end, wall seconds of
     the whole process seen by the parent, peak RSS of the child in MB)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("EDGERNN_NO_CACHE", None)
-    env["PYTHONPATH"] = str(pythonpath or ROOT)        # this checkout's edgernn, whatever is installed
+    env["PYTHONPATH"] = str(checkout)              # that checkout's edgernn, whatever is installed
     t = time.perf_counter()
+    os.makedirs(cache_dir, exist_ok=True)
     out = subprocess.run([python, "-c", CHILD, str(model)], env=env, capture_output=True, text=True,
                          cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t
@@ -70,35 +72,45 @@ def byte_compile(python, package):
     subprocess.run([python, "-m", "compileall", "-q", str(package)], check=True, capture_output=True)
 
 
-def measure(model, runs, python, pythonpath=None):
-    byte_compile(python, Path(pythonpath or ROOT) / "edgernn")
-    with tempfile.TemporaryDirectory() as cache:
-        cold = child_run(model, cache, python, pythonpath)
-        cached = [child_run(model, cache, python, pythonpath) for _ in range(runs)]
-    return {"cold_s": cold[0], "cold_wall_s": cold[1], "cold_peak_mb": cold[2],
-            "cached_s": sorted(c[0] for c in cached), "cached_wall_s": sorted(c[1] for c in cached),
-            "cached_peak_mb": max(c[2] for c in cached)}
+def measure(model, runs, python, checkouts):
+    """{checkout: figures}: each checkout cold once (its own empty cache), then ``runs``
+    cached runs of each, taking turns."""
+    for c in checkouts:
+        byte_compile(python, Path(c) / "edgernn")
+    with tempfile.TemporaryDirectory() as caches:
+        dirs = {c: Path(caches) / str(k) for k, c in enumerate(checkouts)}
+        cold = {c: child_run(model, dirs[c], python, c) for c in checkouts}
+        cached = {c: [] for c in checkouts}
+        for _ in range(runs):
+            for c in checkouts:
+                cached[c].append(child_run(model, dirs[c], python, c))
+    return {str(c): {"cold_s": cold[c][0], "cold_wall_s": cold[c][1], "cold_peak_mb": cold[c][2],
+                     "cached_s": sorted(r[0] for r in cached[c]), "cached_wall_s": sorted(r[1] for r in cached[c]),
+                     "cached_peak_mb": max(r[2] for r in cached[c])} for c in checkouts}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", nargs="?", help="a model file (default: JapaneseVowels as .ernn)")
     ap.add_argument("--runs", type=int, default=5, help="cached runs after the cold one")
-    ap.add_argument("--pythonpath", help="run the edgernn found here instead (a before/after comparison)")
+    ap.add_argument("--against", help="another checkout's root, measured in the same run (before/after)")
     ap.add_argument("--python", default=sys.executable, help="the interpreter of the children (default: this one)")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         model = Path(a.model) if a.model else default_model(folder)
-        r = measure(model, a.runs, a.python, a.pythonpath)
-    r["model"] = str(a.model or "examples/japanese_vowels.onnx as .ernn")
-    r["edgernn"], r["python"] = a.pythonpath or str(ROOT), a.python
-    mid = len(r["cached_s"]) // 2
-    print(f"{r['model']} (edgernn from {r['edgernn']}, {r['python']})")
-    print(f"  cold (empty Numba cache): {r['cold_s']:.2f} s from import edgernn to the first step's end "
-          f"({r['cold_wall_s']:.2f} s whole process), peak RSS {r['cold_peak_mb']:.0f} MB")
-    print(f"  cached, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s, median {r['cached_s'][mid]:.2f} s "
-          f"({r['cached_wall_s'][mid]:.2f} s whole process), peak RSS {r['cached_peak_mb']:.0f} MB")
+        checkouts = [ROOT] + ([Path(a.against).resolve()] if a.against else [])
+        report = measure(model, a.runs, a.python, checkouts)
+    model_name = str(a.model or "examples/japanese_vowels.onnx as .ernn")
+    print(f"{model_name}, children run by {a.python}")
+    for checkout, r in report.items():
+        mid = len(r["cached_s"]) // 2
+        print(f"edgernn from {checkout}")
+        print(f"  cold (empty Numba cache): {r['cold_s']:.2f} s from import edgernn to the first step's end "
+              f"({r['cold_wall_s']:.2f} s whole process), peak RSS {r['cold_peak_mb']:.0f} MB")
+        print(f"  cached, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s, median {r['cached_s'][mid]:.2f} s "
+              f"({r['cached_wall_s'][mid]:.2f} s whole process), peak RSS {r['cached_peak_mb']:.0f} MB")
+    r = {"model": model_name, "python": a.python, "checkouts": report}
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1))
     return 0

@@ -1,0 +1,97 @@
+"""This checkout's engine against another checkout's (e.g. the engine before a change), same
+models, same machine, processes interleaved.
+
+    python -m benchmarks.engine_ab OTHER_CHECKOUT [--rounds 4] [--frames 20000] [--json PATH]
+
+For each benchmark model (exporters/synthetic.py) and each round, one fresh process per
+checkout, taking turns, loads the ONNX file (float32 weights), and measures
+- ``step_us``: the p50 of ``Stream.step`` over --frames single-frame calls (perf_counter_ns
+  around each call, after 2000 warm-up calls): what benchmarks/perf.py reports as single;
+- ``engine_us``: the program alone in a native loop (edgernn.breakdown.time_rows).
+The report gives each checkout's median over the rounds and the ratio this / other: the
+process-to-process spread (benchmarks/process_spread.py) is why one pair of runs is not
+enough. Both checkouts keep their own Numba cache (warmed by an untimed first process).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from exporters.synthetic import SHAPES, named_model  # noqa: E402
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+import edgernn
+from edgernn.breakdown import time_rows
+path, frames = sys.argv[1], int(sys.argv[2])
+m = edgernn.load(path)
+s = m.stream()
+xs = np.random.default_rng(1).standard_normal((frames + 2000,) + m.inputs[0].frame_shape).astype(np.float32)
+step, clock = s.step, time.perf_counter_ns
+for x in xs[:2000]:
+    step(x)
+t = np.empty(frames)
+for i in range(frames):
+    x = xs[2000 + i]
+    t0 = clock()
+    step(x)
+    t[i] = clock() - t0
+engine = time_rows(m.plan, s._work.copy(), m.plan.prog)
+print(json.dumps({"step_us": float(np.median(t)) / 1e3, "engine_us": engine * 1e6}))
+"""
+
+
+def run_child(checkout, model_path, frames):
+    env = dict(os.environ, PYTHONPATH=str(checkout), OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", CHILD, str(model_path), str(frames)], cwd=checkout, env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{checkout}: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("other", help="the other checkout's root folder")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=20000)
+    ap.add_argument("--models", nargs="*", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--json", help="write the figures here")
+    a = ap.parse_args(argv)
+    checkouts = {"this": ROOT, "other": Path(a.other).resolve()}
+    report = {"other": str(checkouts["other"]), "models": {}}
+    with tempfile.TemporaryDirectory() as d:
+        for model in a.models:
+            path = Path(d) / f"{model}.onnx"
+            path.write_bytes(named_model(model).SerializeToString())
+            runs = {k: [] for k in checkouts}
+            for k, c in checkouts.items():             # untimed: fills each checkout's cache
+                run_child(c, path, 100)
+            for _ in range(a.rounds):
+                for k, c in checkouts.items():
+                    runs[k].append(run_child(c, path, a.frames))
+            med = {k: {m: statistics.median(r[m] for r in v) for m in ("step_us", "engine_us")}
+                   for k, v in runs.items()}
+            report["models"][model] = {"runs": runs, "median": med}
+    print(f"this checkout ({ROOT}) against {checkouts['other']}, medians of {a.rounds} processes each")
+    print(f"{'model':<12}{'step this':>11}{'step other':>12}{'ratio':>8}{'engine this':>13}{'engine other':>14}{'ratio':>8}")
+    for model, r in report["models"].items():
+        m = r["median"]
+        print(f"{model:<12}{m['this']['step_us']:>9.2f}µs{m['other']['step_us']:>10.2f}µs"
+              f"{m['this']['step_us'] / m['other']['step_us']:>8.3f}{m['this']['engine_us']:>11.2f}µs"
+              f"{m['other']['engine_us']:>12.2f}µs{m['this']['engine_us'] / m['other']['engine_us']:>8.3f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
