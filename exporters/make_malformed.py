@@ -346,13 +346,14 @@ def tflite_cases():
 
 
 # ------------------------------------------------------------------ .ernn and format sniffing
-def ernn_bytes(mutate=None):
-    """A valid .ernn (the valid ONNX LSTM, loaded) as bytes, after `mutate(graph)` on the loaded graph."""
+def ernn_bytes(mutate=None, source=None):
+    """A valid .ernn (``source``, an ONNX file's bytes, default the valid ONNX LSTM, loaded) as
+    bytes, after `mutate(graph)` on the loaded graph: what edgernn's own writer puts in a file."""
     import tempfile
 
     import edgernn
     from edgernn.formats.ernn import write_ernn
-    m = edgernn.load(VALID_ONNX)
+    m = edgernn.load(source if source is not None else VALID_ONNX)
     if mutate is not None:
         mutate(m.graph)
     with tempfile.TemporaryDirectory() as tmp:
@@ -361,10 +362,22 @@ def ernn_bytes(mutate=None):
         return path.read_bytes()
 
 
-def _one_float_dense_bias(graph):
-    dense = next(n for n in graph.nodes if n.op == "dense" and len(n.inputs) > 2 and n.inputs[2] is not None)
-    dense.inputs[2].const = np.ones(1, np.float32)
-    dense.inputs[2].shape = (1,)
+def _one_float(op, slot):
+    """A graph mutator: input ``slot`` of the first ``op`` node becomes a constant of one float
+    (shape [1], or [1, 1] for a peephole), whatever the op's shape rule says."""
+    def mutate(graph):
+        from edgernn.ir.graph import Value
+        node = next(n for n in graph.nodes if n.op == op)
+        shape = (1, 1) if op == "lstm" and slot == 7 else (1,)
+        while len(node.inputs) <= slot:
+            node.inputs.append(None)
+        node.inputs[slot] = Value(f"{node.name}.forged{slot}", shape=shape, const=np.ones(shape, np.float32))
+    return mutate
+
+
+def _valid_peephole(hidden=1024):
+    return _bytes(recurrent("LSTM", hidden=hidden, inputs=("x", "W", "R", "", "", "", "", "P"),
+                            inits=[_init("P", (1, 3 * hidden), 7)]))
 
 
 def sniff_cases():
@@ -375,7 +388,14 @@ def sniff_cases():
         "ernn_truncated_header": Case(lambda: ernn_bytes()[:20], suffix=".ernn", expect="ModelFormatError"),
         "ernn_truncated_as_bytes": Case(lambda: ernn_bytes()[:20000], suffix=".ernn", action="load-bytes",
                                         expect="ModelFormatError"),
-        "ernn_dense_bias_one_float": Case(lambda: ernn_bytes(_one_float_dense_bias), suffix=".ernn"),
+        "ernn_dense_bias_one_float": Case(lambda: ernn_bytes(_one_float("dense", 2)), suffix=".ernn"),
+        "ernn_lstm_bias_one_float": Case(lambda: ernn_bytes(_one_float("lstm", 3)), suffix=".ernn"),
+        "ernn_lstm_peephole_1x1_h1024": Case(lambda: ernn_bytes(_one_float("lstm", 7), _valid_peephole()),
+                                             suffix=".ernn"),
+        "ernn_layernorm_scale_one_float": Case(lambda: ernn_bytes(_one_float("layer_norm", 1),
+                                                                  _bytes(_layer_norm((H,), (H,)))), suffix=".ernn"),
+        "ernn_layernorm_bias_one_float": Case(lambda: ernn_bytes(_one_float("layer_norm", 2),
+                                                                 _bytes(_layer_norm((H,), (H,)))), suffix=".ernn"),
         "tflite_bad_identifier": Case(tfl[:4] + b"XXXX" + tfl[8:], suffix=".tflite", expect="ModelFormatError"),
         "empty_file": Case(b"", suffix=".onnx", expect="ModelFormatError"),
         "empty_bytes": Case(b"", action="load-bytes", expect="ModelFormatError"),
