@@ -6,8 +6,8 @@ MODEL defaults to the JapaneseVowels example (examples/japanese_vowels.onnx) con
 .ernn in a temporary folder. Each measured run is a fresh Python process that imports numpy,
 then imports edgernn, loads the model, makes a stream and steps one frame. It reports the time
 from ``import edgernn`` to the end of that step (numpy, which the caller has imported anyway,
-excluded, as benchmarks/perf.py's start-up figure) and its peak resident memory (its own
-``ru_maxrss``); the parent adds the whole process's wall time (interpreter start-up
+excluded, as benchmarks/perf.py's start-up figure) and its peak resident memory by then (its
+own ``ru_maxrss``); the parent adds the whole process's wall time (interpreter start-up
 included). "cold": the child gets an empty ``NUMBA_CACHE_DIR``, so every kernel the model
 uses is compiled; "cached": the next children reuse that folder.
 
@@ -39,26 +39,57 @@ import edgernn
 m = edgernn.load(sys.argv[1])
 s = m.stream()
 s.step(np.zeros(m.inputs[0].frame_shape, np.float32))
+first = time.perf_counter() - t0
 import resource
-print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+peak_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+more = []
+if len(sys.argv) > 2:                 # the other entry points' first calls, in the same process
+    frame = np.zeros(m.inputs[0].frame_shape, np.float32)
+    for call in (lambda: s.run(np.stack([frame] * 10)),
+                 lambda: m.stream(batch=4, threads=2).run(np.stack([np.stack([frame] * 4)] * 10))):
+        t = time.perf_counter()
+        call()
+        more.append(time.perf_counter() - t)
+print(first, peak_first, *more, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def child_run(model, cache_dir, python, checkout):
+NUMBA_FLOOR = """
+import time
+import numpy
+t0 = time.perf_counter()
+import numba
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh()
+print(time.perf_counter() - t0)
+"""
+
+
+def numba_floor(python, runs):
+    """Seconds of ``import numba`` and its first use (the registries every first compile or
+    cache load initialises), in fresh processes: what any cached start costs before edgernn."""
+    return sorted(float(subprocess.run([python, "-c", NUMBA_FLOOR], capture_output=True, text=True, check=True)
+                        .stdout.split()[-1]) for _ in range(runs))
+
+
+def child_run(model, cache_dir, python, checkout, entry_points=False):
     """(seconds from the child's ``import edgernn`` to its first step's end, wall seconds of
-    the whole process seen by the parent, peak RSS of the child in MB)."""
+    the whole process seen by the parent, the child's peak RSS in MB by then, [seconds of the
+    first ``Stream.run`` and of the first threaded batch run, peak RSS at the end] when
+    ``entry_points``)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("EDGERNN_NO_CACHE", None)
     env["PYTHONPATH"] = str(checkout)              # that checkout's edgernn, whatever is installed
     t = time.perf_counter()
     os.makedirs(cache_dir, exist_ok=True)
-    out = subprocess.run([python, "-c", CHILD, str(model)], env=env, capture_output=True, text=True,
+    out = subprocess.run([python, "-c", CHILD, str(model)] + (["entry-points"] if entry_points else []), env=env,
+                         capture_output=True, text=True,
                          cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t
     if out.returncode != 0:
         raise RuntimeError(f"the child failed:\n{out.stderr[-2000:]}")
-    seconds, peak_mb = out.stdout.strip().splitlines()[-1].split()
-    return float(seconds), wall, float(peak_mb)
+    seconds, peak_mb, *more = out.stdout.strip().splitlines()[-1].split()
+    return float(seconds), wall, float(peak_mb), [float(x) for x in more]
 
 
 def default_model(folder):
@@ -79,12 +110,14 @@ def measure(model, runs, python, checkouts):
         byte_compile(python, Path(c) / "edgernn")
     with tempfile.TemporaryDirectory() as caches:
         dirs = {c: Path(caches) / str(k) for k, c in enumerate(checkouts)}
-        cold = {c: child_run(model, dirs[c], python, c) for c in checkouts}
+        cold = {c: child_run(model, dirs[c], python, c, entry_points=True) for c in checkouts}
         cached = {c: [] for c in checkouts}
         for _ in range(runs):
             for c in checkouts:
                 cached[c].append(child_run(model, dirs[c], python, c))
     return {str(c): {"cold_s": cold[c][0], "cold_wall_s": cold[c][1], "cold_peak_mb": cold[c][2],
+                     "cold_first_run_s": cold[c][3][0], "cold_first_threaded_run_s": cold[c][3][1],
+                     "cold_peak_after_entry_points_mb": cold[c][3][2],
                      "cached_s": sorted(r[0] for r in cached[c]), "cached_wall_s": sorted(r[1] for r in cached[c]),
                      "cached_peak_mb": max(r[2] for r in cached[c])} for c in checkouts}
 
@@ -107,10 +140,16 @@ def main(argv=None):
         mid = len(r["cached_s"]) // 2
         print(f"edgernn from {checkout}")
         print(f"  cold (empty Numba cache): {r['cold_s']:.2f} s from import edgernn to the first step's end "
-              f"({r['cold_wall_s']:.2f} s whole process), peak RSS {r['cold_peak_mb']:.0f} MB")
+              f"({r['cold_wall_s']:.2f} s whole process, entry points below included), peak RSS {r['cold_peak_mb']:.0f} MB")
+        print(f"    then, in the same process: first Stream.run {r['cold_first_run_s']:.2f} s, first run of a batch "
+              f"of 4 streams on 2 threads {r['cold_first_threaded_run_s']:.2f} s; peak RSS then "
+              f"{r['cold_peak_after_entry_points_mb']:.0f} MB")
         print(f"  cached, {a.runs} runs: {r['cached_s'][0]:.2f}-{r['cached_s'][-1]:.2f} s, median {r['cached_s'][mid]:.2f} s "
               f"({r['cached_wall_s'][mid]:.2f} s whole process), peak RSS {r['cached_peak_mb']:.0f} MB")
-    r = {"model": model_name, "python": a.python, "checkouts": report}
+    floor = numba_floor(a.python, a.runs)
+    print(f"import numba + its first use (every start pays it): {floor[0]:.2f}-{floor[-1]:.2f} s, "
+          f"median {floor[len(floor) // 2]:.2f} s")
+    r = {"model": model_name, "python": a.python, "checkouts": report, "numba_floor_s": floor}
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1))
     return 0
