@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import jit
 from .engine import execute
-from .ops.matvec import ROWS, compile_row_blocks
+from .ops.matvec import compile_row_blocks
 
 
 @jit
@@ -35,8 +35,7 @@ def time_rows(plan, work, prog, target_s=0.002, rounds=15):
     """Seconds for one run of `prog` over `work`, the best of `rounds` loops of ~target_s each
     (the minimum: other processes only ever add time). `work` is modified: pass a copy."""
     plan.link()
-    if work.shape[0] >= ROWS:
-        compile_row_blocks()
+    compile_row_blocks(work.shape[0])
     args = _execute_args(plan, np.ascontiguousarray(prog), work)
     _repeat(1, args)
     t0 = time.perf_counter()

@@ -50,8 +50,7 @@ def link(prog, layout_names):
     """Write each row's kernel address into column 0 (``layout_names[i]``: row i's layout) and
     the address of the matvec variant each of its weight matrices needs into the matrix's
     matvec field (ops.matvec.matvec_descriptor); compiles what this process has not compiled
-    yet. Precondition: the rows
-    are validated (a matrix with no columns gets no matvec)."""
+    yet. Precondition: the rows are validated (a matrix with no columns gets no matvec)."""
     for i, name in enumerate(layout_names):
         layout = LAYOUTS[name]
         prog[i, 0] = kernel_address(layout)

@@ -4,7 +4,7 @@ import numpy as np
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
 from .errors import FrameShapeError, StateError, StreamArgumentError
 from .limits import check_bytes
-from .ops.matvec import ROWS, compile_row_blocks
+from .ops.matvec import compile_row_blocks
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
 SEQUENCE_ROWS = 128
@@ -82,8 +82,7 @@ class Stream:
         check_bytes(self._B * model.plan.work_size * 4, f"the work arenas of a batch of {self._B} streams")
         self._work = np.zeros((self._B, model.plan.work_size), np.float32)
         p = model.plan.link()
-        if self._B >= ROWS:
-            compile_row_blocks()
+        compile_row_blocks(self._B)
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
         self._rows = None                                  # Stream.run's scratch, made by the first run
         if len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None:
@@ -196,8 +195,7 @@ class Stream:
         ``SEQUENCE_ROWS`` frames at a time (so the scratch stays small however long T is)."""
         packed = self._pack(frames, ("T",))
         p, m = self.model.plan, self.model
-        if packed.shape[0] * self._B >= ROWS:
-            compile_row_blocks()              # chunks and batches run ROWS rows per weight load
+        compile_row_blocks(max(packed.shape[0], self._B))     # a chunk's frames or the batch, at once
         if not p.sequence_ok or packed.shape[0] < 2:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]

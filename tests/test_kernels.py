@@ -321,7 +321,7 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     for backward in (False, True):
         wk = work.copy()
         variant = matvec_descriptor(panel_lanes([n]), int8)
-        compile_row_blocks()
+        compile_row_blocks(rows)
         add_matvec(variant, consts, qconsts, w_off, s_off, K, n, wk, 0, K, backward)
         out[backward] = wk[:, K:]
     np.testing.assert_array_equal(out[True], out[False])

@@ -244,16 +244,23 @@ def matvec_descriptor(lanes, int8):
         VARIANTS[v, _SINGLE] = _compile_block(lanes, int8, 1)
         if ROWS == 1:
             VARIANTS[v, _BLOCK] = VARIANTS[v, _SINGLE]
+        else:
+            _WITHOUT_ROW_BLOCKS.add(v)
     return VARIANTS.ctypes.data + v * VARIANTS.strides[0]
 
 
-def compile_row_blocks():
-    """Compile the ROWS-row blocks of every variant in use (for batches of at least ROWS
-    streams and for chunks: without them every row runs the one-row block, with the same
-    sums, bit for bit, only slower)."""
-    for v in range(VARIANTS.shape[0]):
-        if VARIANTS[v, _SINGLE] and not VARIANTS[v, _BLOCK]:
-            VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
+_WITHOUT_ROW_BLOCKS = set()       # variants in use whose ROWS-row block is not compiled yet
+
+
+def compile_row_blocks(rows):
+    """Before running ``rows`` rows of work at once (a batch of streams, a chunk's frames):
+    compile the ROWS-row blocks of every variant in use, if ``rows`` reaches ROWS. Without
+    them every row runs the one-row block, with the same sums, bit for bit, only slower."""
+    if rows < ROWS:
+        return
+    while _WITHOUT_ROW_BLOCKS:
+        v = _WITHOUT_ROW_BLOCKS.pop()
+        VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
 
 
 @jit_inline

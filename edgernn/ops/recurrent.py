@@ -14,6 +14,8 @@ attrs: hidden_size, layout (0: X [T, B, I]; 1: X [B, T, I]), acts (list of (code
 beta), one per activation slot), clip (float or None), frame_limit (0 = none: with a constant
 ``sequence_lens`` L, frames after the L-th leave the state unchanged and give Y = 0).
 """
+from collections import namedtuple
+
 import numpy as np
 
 from ..errors import UnsupportedModelError
@@ -60,7 +62,7 @@ def recurrent_layout(name, n_acts, gates, r_groups, bias_length, own_fields):
     return layout
 
 
-RC = __import__("collections").namedtuple("RecurrentFields", COMMON_FIELDS)(*range(1, 1 + len(COMMON_FIELDS)))
+RC = namedtuple("RecurrentFields", COMMON_FIELDS)(*range(1, 1 + len(COMMON_FIELDS)))
 
 
 class RecurrentOp(Op):

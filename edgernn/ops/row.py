@@ -34,6 +34,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from .program import MAX_RANK
 
 WIDTH = 32                  # int64 columns per program row (column 0: the kernel's address)
 
@@ -66,22 +67,15 @@ def fparam(count):
     return Extent(FPARAM, lambda r: count, optional=True)
 
 
-def operand(region_field, length=None, span=None):
-    """An operand in consts or work, as the field ``region_field`` says."""
-    return Extent(region_field, length, span=span, optional=False)
-
-
 def ranked_dims(r):
     """The dims[:rank] of a row with ``rank`` and ``dims[MAX_RANK]`` fields; (-1,) when the rank
     is out of range (so its extents come out negative and are refused)."""
-    from .program import MAX_RANK
     return r.dims[:r.rank] if 1 <= r.rank <= MAX_RANK else (-1,)
 
 
 def ranked_fields(*stride_fields):
     """The fields of a strided access over up to MAX_RANK axes: rank, dims and one strides
     field per operand (each [MAX_RANK]; :func:`strided` reads them)."""
-    from .program import MAX_RANK
     return [Field("rank", "axes used (1..6)"), Field("dims", "the shape, merged", count=MAX_RANK)] + [
         Field(name, f"{doc} per axis", count=MAX_RANK) for name, doc in stride_fields]
 
@@ -189,8 +183,7 @@ class RowLayout:
         """A layout with these very fields under another name, for a second kernel that runs
         the same rows (e.g. an op's common case, compiled without its general code): emit
         picks one per row."""
-        twin = RowLayout(name, self.field_list)
-        return twin
+        return RowLayout(name, self.field_list)
 
     def kernel(self, dispatcher):
         """Decorator: the jitted kernel that runs rows of this layout."""
