@@ -65,3 +65,18 @@ def test_process_spread_times_every_process(capsys):
     assert len(times) == 2 and all(t > 0 for t in times)
     assert (low, high) == (min(times), max(times)) and low <= mid <= high
     assert ratio == pytest.approx(high / low, abs=0.01 + 0.0005 * 2 / low)
+
+
+def test_compile_parts_times_every_part():
+    """benchmarks/compile_parts.py, which docs quote for what a cold start compiles, in a fresh
+    process (its empty Numba cache must be set before numba is imported)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.compile_parts"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    parts = re.findall(r"^  (\S.*?)\s+" + NUMBER + " s$", out, re.M)
+    assert [p[0].split(",")[0] for p in parts] == ["panel block", "panel block", "kernel binary", "kernel gru_fused",
+                                                    "kernel dense", "the first stream (the step's entry point)"]
+    assert all(float(p[1]) > 0 for p in parts)
