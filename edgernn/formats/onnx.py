@@ -13,6 +13,7 @@ from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
 from ..limits import check_elements
 from ..ops.activations import ONNX_ACTIVATIONS, USES_ALPHA, USES_BETA
+from .onnx_translate import TRANSLATORS, const_value, load_families
 
 
 def _onnx():
@@ -152,9 +153,7 @@ class Attributes:
                                    "text; the file is corrupt: re-export the model") from None
 
 
-def _const(name, arr):
-    arr = np.asarray(arr)
-    return Value(name, shape=tuple(arr.shape), dtype=arr.dtype.name, const=arr)
+_const = const_value
 
 
 def _recurrent(a, ins, kind, n_acts):
@@ -190,6 +189,8 @@ def _translate(op, name, a, ins, opset):
     """(ir_op, inputs, attrs) for ONNX node `name` of type `op` with attributes `a`, or None for
     an op edgernn does not support."""
     where = a.where
+    if op in TRANSLATORS:
+        return TRANSLATORS[op](op, name, a, ins, opset)
     simple = {"Identity": "identity", "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div",
               "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "MatMul": "matmul"}
     if op in simple:
@@ -249,9 +250,10 @@ def _translate(op, name, a, ins, opset):
     return None
 
 
-SUPPORTED = ("Add Cast Concat Constant ConstantOfShape Div Flatten GRU Gather Gemm Identity LSTM "
-             "LayerNormalization LogSoftmax MatMul Mul RNN Relu Reshape Shape Sigmoid Slice Softmax "
-             "Squeeze Sub Tanh Transpose Unsqueeze").split()
+load_families()
+SUPPORTED = sorted(set(("Add Cast Concat Constant ConstantOfShape Div Flatten GRU Gather Gemm Identity LSTM "
+                        "LayerNormalization LogSoftmax MatMul Mul RNN Relu Reshape Shape Sigmoid Slice Softmax "
+                        "Squeeze Sub Tanh Transpose Unsqueeze").split()) | set(TRANSLATORS))
 
 
 def _graph_inputs(onnx, g, values):
