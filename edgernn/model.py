@@ -141,7 +141,8 @@ def _load_ernn(source, verify):
                                "re-create it with `edgernn convert`") from None
 
 
-def load(source, time_axis=None, weights="float32", verify=True):
+def load(source, time_axis=None, weights="float32", verify=True, constants=None, step=None, shapes=None,
+         states=None):
     """Load a model and prepare it for streaming.
 
     source: a path to an ONNX, TFLite or .ernn file, the file's bytes, or an ``onnx.ModelProto``.
@@ -149,7 +150,16 @@ def load(source, time_axis=None, weights="float32", verify=True):
     tracing the recurrent op's sequence axis back to the input.
     weights: "float32", or "int8" to quantise the weight matrices at load (see edgernn.quant).
     verify: for .ernn files, check the data checksum (False skips it on a slow device).
-    An .ernn file is used as it was converted (time_axis and weights do not apply).
+    constants: {input name: value} binds inputs that are settings, not signals (silero-vad's
+    ``sr``: ``constants={"sr": 16000}``); they are folded at load, If branches included.
+    step: True: the file is one step, its state explicit inputs and outputs (a *step graph*,
+    docs/streaming-models.md); False: a sequence graph with a time axis; None decides (a step
+    graph when no input axis can be time).
+    shapes: {input name: sizes} for a step graph's inputs whose sizes the file leaves open,
+    e.g. ``{"input": [576]}`` (the frame) or ``[None, 576]`` (None marks the batch axis).
+    states: {state input: state output} pairs of a step graph, when the automatic pairing
+    (same shape, computed from the input, names such as h -> hn) is ambiguous.
+    An .ernn file is used as it was converted (the other arguments do not apply).
     """
     kind = "onnx"
     if isinstance(source, (str, os.PathLike)):
@@ -162,10 +172,12 @@ def load(source, time_axis=None, weights="float32", verify=True):
         return _load_ernn(source, verify)
     if kind == "tflite":
         from .formats.tflite import import_tflite
+        if constants:
+            raise EdgeRNNError("constants= is supported for ONNX files only (TFLite models take no setting inputs)")
         graph = import_tflite(source)
     else:
         from .formats.onnx import import_onnx
-        graph = import_onnx(source)
-    prepare(graph, time_axis, weights)
+        graph = import_onnx(source, constants=constants)
+    prepare(graph, time_axis, weights, step=step, shapes=shapes, states=states)
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{kind} model>"
     return Model(graph, source=name)

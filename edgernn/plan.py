@@ -261,6 +261,7 @@ def build_plan(graph, arena=None):
     owned, chunk_safe = {}, True          # state the ops own: (node name, state name) -> (offset, OwnedState)
     for n in graph.nodes:
         op = ops.get(n.op)
+        chunk_safe = chunk_safe and op.sequence_safe(n)
         for st in op.state(n):
             owned[(n.name, st.name)] = (size, st)
             size += st.size

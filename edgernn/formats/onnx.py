@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
+from ..ops.control import Branch
 from ..limits import check_elements
 from ..ops.activations import ONNX_ACTIVATIONS, USES_ALPHA, USES_BETA
 from .onnx_translate import TRANSLATORS, const_value, load_families
@@ -105,7 +106,7 @@ def _tensor_array(t, what):
 
 
 _REQUIRED = object()
-_KINDS = {"float": 1, "int": 2, "string": 3, "tensor": 4, "floats": 6, "ints": 7, "strings": 8}
+_KINDS = {"float": 1, "int": 2, "string": 3, "tensor": 4, "graph": 5, "floats": 6, "ints": 7, "strings": 8}
 _WIDENS = {"float": "int", "floats": "ints"}     # an integer is accepted where a float is expected
 
 
@@ -142,7 +143,8 @@ class Attributes:
                  "string": lambda: self._text(name, a.s), "ints": lambda: [int(x) for x in a.ints],
                  "floats": lambda: [float(x) for x in (a.floats if a.type == 6 else a.ints)],
                  "strings": lambda: [self._text(name, x) for x in a.strings],
-                 "tensor": lambda: _tensor_array(a.t, f"{self.where} attribute '{name}'")}[kind]
+                 "tensor": lambda: _tensor_array(a.t, f"{self.where} attribute '{name}'"),
+                 "graph": lambda: a.g}[kind]
         return value()
 
     def _text(self, name, raw):
@@ -251,13 +253,14 @@ def _translate(op, name, a, ins, opset):
 
 
 load_families()
-SUPPORTED = sorted(set(("Add Cast Concat Constant ConstantOfShape Div Flatten GRU Gather Gemm Identity LSTM "
+SUPPORTED = sorted(set(("Add Cast Concat Constant ConstantOfShape Div Flatten GRU Gather Gemm Identity If LSTM "
                         "LayerNormalization LogSoftmax MatMul Mul RNN Relu Reshape Shape Sigmoid Slice Softmax "
                         "Squeeze Sub Tanh Transpose Unsqueeze").split()) | set(TRANSLATORS))
 
 
-def _graph_inputs(onnx, g, values):
-    """Values of the graph's frame inputs (float32 tensors that are not initializers), and their declared dims."""
+def _graph_inputs(onnx, g, values, constants):
+    """Values of the graph's inputs that are not initializers, and their declared dims. An
+    input named in ``constants`` becomes a constant of its declared type and shape."""
     inputs, declared = [], {}
     for i in g.input:
         if i.name in values:
@@ -267,70 +270,145 @@ def _graph_inputs(onnx, g, values):
                                         "edgernn streams float32 tensor inputs")
         tt = i.type.tensor_type
         dtype = _np_dtype(tt.elem_type, f"input '{i.name}'")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if i.name in constants:
+            values[i.name] = _const(i.name, bind_constant(i.name, constants[i.name], dtype, dims))
+            continue
         if dtype != np.float32:
             raise UnsupportedModelError(
-                f"input '{i.name}' has element type {dtype}; edgernn streams float32 "
-                "inputs (constant inputs such as sequence_lens must be initializers)")
+                f"input '{i.name}' has element type {dtype}; edgernn streams float32 inputs. If it is a setting "
+                f"such as a sample rate, bind it at load: edgernn.load(path, constants={{'{i.name}': value}})")
         v = Value(i.name)
         values[i.name] = v
         inputs.append(v)
-        declared[i.name] = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        declared[i.name] = dims
+    unknown = set(constants) - {i.name for i in g.input}
+    if unknown:
+        raise UnsupportedModelError(f"constants= names {sorted(unknown)}, which are not inputs of the model; its "
+                                    f"inputs are {[i.name for i in g.input if i.name not in values or i.name in constants]}")
     return inputs, declared
 
 
-def import_onnx(source):
-    """Translate an ONNX model (path, bytes or ModelProto) into an IR :class:`Graph`."""
+def bind_constant(name, value, dtype, dims):
+    """``value`` (a number or array) as the constant input ``name`` of ``dtype`` whose declared
+    dims are ``dims`` (None: any size)."""
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf" or (dtype.kind in "biu" and arr.dtype.kind == "f"
+                                            and not np.all(np.round(arr) == arr)):
+            raise TypeError
+        arr = arr.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise UnsupportedModelError(f"constants['{name}'] = {value!r} is not a {dtype} value") from None
+    if arr.ndim != len(dims) and arr.size == 1:
+        arr = arr.reshape([1] * len(dims))
+    if arr.ndim != len(dims) or any(d is not None and d != n for d, n in zip(dims, arr.shape)):
+        raise UnsupportedModelError(f"constants['{name}'] has shape {list(arr.shape)}; the model declares "
+                                    f"{['?' if d is None else d for d in dims]}")
+    return arr
+
+
+class _Translation:
+    """Translates ONNX nodes to IR nodes, the main graph's and its If branches' alike, and
+    collects every node it cannot translate (reported all at once)."""
+
+    def __init__(self, onnx, opset):
+        self.onnx, self.opset = onnx, opset
+        self.unsupported = []        # (op_type, node name, inside a branch)
+
+    def nodes(self, onnx_nodes, values, in_branch=False):
+        out = []
+        used = {x for m in onnx_nodes for x in m.input}
+        for k, n in enumerate(onnx_nodes):
+            name = n.name or f"{n.op_type}_{k}"
+            where = f"node '{name}' op {n.op_type}"
+            if n.domain not in ("", "ai.onnx"):
+                raise UnsupportedOpError(f"node '{name}' op {n.domain}::{n.op_type} is from a custom domain; "
+                                         "only the default ONNX domain is supported")
+            a = Attributes(n, where)
+            if n.op_type == "Constant":
+                if len(n.output) != 1:
+                    raise ModelFormatError(f"{where} has {len(n.output)} outputs; a Constant has one")
+                values[n.output[0]] = _const(n.output[0], _constant_value(where, a))
+                continue
+            try:
+                ins = [values[x] if x else None for x in n.input]
+            except KeyError as e:
+                raise ModelFormatError(f"node '{name}' reads {e}, which nothing produces") from None
+            outs = [Value(o) if o else None for o in n.output]
+            if all(o is None for o in outs):
+                raise ModelFormatError(f"{where} has no output; the file is corrupt: re-export the model")
+            if n.op_type == "If":
+                tr = "if", ins[:1], {key: self.branch(a, key, values) for key in ("then_branch", "else_branch")}
+            else:
+                tr = _translate(n.op_type, name, a, ins, self.opset)
+            if tr is None:
+                self.unsupported.append((n.op_type, name, in_branch))
+                tr = "unsupported", ins, {"op_type": n.op_type, "opset": self.opset}
+            ir_op, ins, attrs = tr
+            if ir_op in ("lstm", "gru", "rnn"):
+                n_out = 3 if ir_op == "lstm" else 2
+                outs = outs + [None] * (n_out - len(outs))
+                outs = [v if v is not None else Value(f"{name}/out{j}") for j, v in enumerate(outs)]
+            elif ir_op == "layer_norm":
+                outs = outs[:1]
+                if any(o in used for o in n.output[1:] if o):
+                    raise UnsupportedOpError(f"node '{name}' LayerNormalization: Mean/InvStdDev outputs are not supported")
+            for o in outs:
+                if o is not None:
+                    values[o.name] = o
+            out.append(Node(ir_op, name, ins, outs, attrs, source_op=n.op_type))
+        return out
+
+    def branch(self, a, key, values):
+        """A Branch of an If: its own initializers and nodes over a copy of the enclosing scope."""
+        g = a(key, "graph")
+        scope = dict(values)
+        scope.update({t.name: _const(t.name, _tensor_array(t, f"{a.where} {key} initializer '{t.name}'"))
+                      for t in g.initializer})
+        nodes = self.nodes(g.node, scope, in_branch=True)
+        try:
+            outputs = [scope[o.name] for o in g.output]
+        except KeyError as e:
+            raise ModelFormatError(f"{a.where}: {key} returns {e}, which nothing produces") from None
+        return Branch(nodes, outputs)
+
+    def check(self):
+        """Raise one UnsupportedOpError listing every untranslatable op outside If branches
+        (those inside may be in a branch that is never taken: they are reported if reached)."""
+        main = [u for u in self.unsupported if not u[2]]
+        if not main:
+            return
+        counts = {}
+        for op_type, name, in_branch in self.unsupported:
+            counts.setdefault(op_type, []).append(name + (" (in an If branch)" if in_branch else ""))
+        listed = "; ".join(f"{op} x{len(names)} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
+                           for op, names in sorted(counts.items()))
+        raise UnsupportedOpError(
+            f"the model uses {len(counts)} op type(s) edgernn does not support (opset {self.opset}): {listed}. "
+            "Re-export without them if you can (docs/ops.md lists what runs), or open an issue with the model. "
+            "Supported ONNX ops: " + ", ".join(SUPPORTED))
+
+
+def import_onnx(source, constants=None):
+    """Translate an ONNX model (path, bytes or ModelProto) into an IR :class:`Graph`.
+    constants: {input name: value} binds those inputs to constants (e.g. a sample rate)."""
     onnx, _ = _onnx()
     model = read_model(source)
     _check_text(model)
     opset = _opset(model)
     g = model.graph
     values = {t.name: _const(t.name, _tensor_array(t, f"initializer '{t.name}'")) for t in g.initializer}
-    inputs, declared = _graph_inputs(onnx, g, values)
-    used = {x for m in g.node for x in m.input} | {o.name for o in g.output}
-    nodes = []
-    for k, n in enumerate(g.node):
-        name = n.name or f"{n.op_type}_{k}"
-        where = f"node '{name}' op {n.op_type}"
-        if n.domain not in ("", "ai.onnx"):
-            raise UnsupportedOpError(f"node '{name}' op {n.domain}::{n.op_type} is from a custom domain; "
-                                     "only the default ONNX domain is supported")
-        a = Attributes(n, where)
-        if n.op_type == "Constant":
-            if len(n.output) != 1:
-                raise ModelFormatError(f"{where} has {len(n.output)} outputs; a Constant has one")
-            values[n.output[0]] = _const(n.output[0], _constant_value(where, a))
-            continue
-        try:
-            ins = [values[x] if x else None for x in n.input]
-        except KeyError as e:
-            raise ModelFormatError(f"node '{name}' reads {e}, which nothing produces") from None
-        tr = _translate(n.op_type, name, a, ins, opset)
-        if tr is None:
-            raise UnsupportedOpError(
-                f"node '{name}' op {n.op_type} (opset {opset}) is not supported. Supported ONNX ops: "
-                + ", ".join(SUPPORTED))
-        ir_op, ins, attrs = tr
-        outs = [Value(o) if o else None for o in n.output]
-        if all(o is None for o in outs):
-            raise ModelFormatError(f"{where} has no output; the file is corrupt: re-export the model")
-        if ir_op in ("lstm", "gru", "rnn"):
-            n_out = 3 if ir_op == "lstm" else 2
-            outs = outs + [None] * (n_out - len(outs))
-            outs = [v if v is not None else Value(f"{name}/out{j}") for j, v in enumerate(outs)]
-        elif ir_op == "layer_norm":
-            outs = outs[:1]
-            if any(o in used for o in n.output[1:] if o):
-                raise UnsupportedOpError(f"node '{name}' LayerNormalization: Mean/InvStdDev outputs are not supported")
-        for o in outs:
-            if o is not None:
-                values[o.name] = o
-        nodes.append(Node(ir_op, name, ins, outs, attrs, source_op=n.op_type))
+    inputs, declared = _graph_inputs(onnx, g, values, dict(constants or {}))
+    translation = _Translation(onnx, opset)
+    nodes = translation.nodes(g.node, values)
+    translation.check()
     try:
         outputs = [values[o.name] for o in g.output]
     except KeyError as e:
         raise ModelFormatError(f"graph output {e} is produced by no node") from None
-    return Graph(nodes, inputs, outputs, opset=opset, source="onnx", declared=declared)
+    return Graph(nodes, inputs, outputs, opset=opset, source="onnx", declared=declared,
+                 meta={"bound_constants": {k: np.asarray(v).tolist() for k, v in (constants or {}).items()}})
 
 
 def _constant_value(where, a):

@@ -1,2 +1,15 @@
-"""ONNX translators: (placeholder; see onnx_translate.py)."""
-from .onnx_translate import translates  # noqa: F401
+"""ONNX translators for convolutions: Conv (every opset; the attributes have not changed
+since opset 1) -> the IR op ``conv`` (:mod:`edgernn.ops.conv`, which checks every size)."""
+from .onnx_translate import translates
+
+
+@translates("Conv")
+def conv(op, name, a, ins, opset):
+    """Conv(X, W[, B]) with its attributes as the file gives them; absent ones stay None (the
+    IR op's defaults: strides and dilations 1, pads 0, kernel_shape from W)."""
+    attrs = {"auto_pad": a("auto_pad", "string", "NOTSET"), "group": a("group", "int", 1),
+             "kernel_shape": a("kernel_shape", "ints", None), "strides": a("strides", "ints", None),
+             "dilations": a("dilations", "ints", None), "pads": a("pads", "ints", None)}
+    while ins and ins[-1] is None:        # an empty trailing B
+        ins = ins[:-1]
+    return "conv", ins, attrs

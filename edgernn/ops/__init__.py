@@ -54,6 +54,11 @@ class Op:
     #: with this op runs ``Stream.run`` frame by frame
     carries_state_in_sequence = False
 
+    def sequence_safe(self, node):
+        """Whether a chunk of frames may run this node op by op over all of its frames
+        (``Stream.run``'s sequence mode); False makes the chunk run frame by frame."""
+        return True
+
     def state(self, node):
         """[OwnedState, ...]: the per-stream state this node's kernel keeps between steps, beyond
         the graph's state tensors; emit finds each at ``ctx.state_off(node, name)``."""

@@ -1,7 +1,8 @@
-"""Activation functions, by code: the one place their math lives.
+"""Activation and unary math functions, by code: the one place their math lives.
 
-Codes follow the ONNX recurrent-op list; unary ops (Relu, Sigmoid, Tanh) use the same codes.
-``alpha``/``beta`` are ignored by functions that take none.
+Codes follow the ONNX recurrent-op list; the elementwise unary ops (:mod:`.elementwise`) use the
+same codes, and the codes after SOFTPLUS, which no recurrent op takes. ``alpha``/``beta`` are
+ignored by functions that take none.
 
 The kernels compute tanh (and sigmoid, SCALED_TANH) with :func:`fast_tanh`, a rational
 approximation (max abs error 3.9e-7; sigmoid 2.6e-7) that LLVM vectorises on x86 and ARM,
@@ -20,6 +21,16 @@ they are the oracle the kernels are tested against.
     ELU              x if x >= 0 else alpha * (exp(x) - 1)
     SOFTSIGN         x / (1 + |x|)
     SOFTPLUS         log(1 + exp(x))
+    SQRT             sqrt(x)              (NaN for x < 0)
+    EXP              exp(x)
+    LOG              log(x)               (-inf at 0, NaN for x < 0)
+    ABS              |x|
+    NEG              -x
+    RECIPROCAL       1 / x
+    FLOOR            floor(x)
+    CEIL             ceil(x)
+    CLIP             min(max(x, alpha), beta)
+    POW              x ** alpha
 """
 import numpy as np
 
@@ -27,6 +38,8 @@ from ..config import jit, jit_inline
 
 SIGMOID, TANH, RELU, AFFINE, LEAKY_RELU, THRESHOLDED_RELU, SCALED_TANH, HARD_SIGMOID, ELU, \
     SOFTSIGN, SOFTPLUS = range(11)
+#: unary math codes (elementwise ops only; not ONNX recurrent activations)
+SQRT, EXP, LOG, ABS, NEG, RECIPROCAL, FLOOR, CEIL, CLIP, POW = range(11, 21)
 
 #: the codes computed with :func:`fast_tanh` (the device model's per-activation cost)
 FAST_ACTIVATIONS = (SIGMOID, TANH, SCALED_TANH)
@@ -48,10 +61,13 @@ ONNX_ACTIVATIONS = {
 #: how many of (alpha, beta) each function consumes from an ONNX activation_alpha/beta list
 USES_ALPHA = {AFFINE, LEAKY_RELU, THRESHOLDED_RELU, SCALED_TANH, HARD_SIGMOID, ELU}
 USES_BETA = {AFFINE, SCALED_TANH, HARD_SIGMOID}
+#: the codes whose function reads alpha (and beta): a unary row passes them as fparams
+PARAMETRISED = USES_ALPHA | USES_BETA | {CLIP, POW}
 
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)
+_TWO = np.float32(2.0)
 
 # tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= 9 (benchmarks/fit_tanh.py)
 _CLAMP = np.float32(9.0)
@@ -97,7 +113,35 @@ def activate(code, x, alpha, beta):
         return x if x >= _ZERO else alpha * (np.exp(x) - _ONE)
     if code == SOFTSIGN:
         return x / (_ONE + abs(x))
-    return np.log(_ONE + np.exp(x))  # SOFTPLUS
+    if code == SOFTPLUS:
+        return np.log(_ONE + np.exp(x))
+    return unary_math(code, x, alpha, beta)
+
+
+@jit_inline
+def unary_math(code, x, alpha, beta):
+    """The codes after SOFTPLUS; an unknown code gives x unchanged."""
+    if code == SQRT:
+        return np.sqrt(x)
+    if code == EXP:
+        return np.exp(x)
+    if code == LOG:
+        return np.log(x)
+    if code == ABS:
+        return abs(x)
+    if code == NEG:
+        return -x
+    if code == RECIPROCAL:
+        return _ONE / x
+    if code == FLOOR:
+        return np.floor(x)
+    if code == CEIL:
+        return np.ceil(x)
+    if code == CLIP:
+        return min(max(x, alpha), beta)
+    if code == POW:
+        return x * x if alpha == _TWO else x ** alpha
+    return x
 
 
 @jit
@@ -120,7 +164,7 @@ def activate_ref(code, x, alpha=0.0, beta=0.0):
     """NumPy reference of :func:`activate` over a float32 array."""
     x = np.asarray(x, dtype=np.float32)
     a, b = np.float32(alpha), np.float32(beta)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         return np.asarray({
             SIGMOID: lambda: 1 / (1 + np.exp(-x)),
             TANH: lambda: np.tanh(x),
@@ -133,4 +177,14 @@ def activate_ref(code, x, alpha=0.0, beta=0.0):
             ELU: lambda: np.where(x >= 0, x, a * (np.exp(x) - 1)),
             SOFTSIGN: lambda: x / (1 + np.abs(x)),
             SOFTPLUS: lambda: np.log(1 + np.exp(x)),
+            SQRT: lambda: np.sqrt(x),
+            EXP: lambda: np.exp(x),
+            LOG: lambda: np.log(x),
+            ABS: lambda: np.abs(x),
+            NEG: lambda: -x,
+            RECIPROCAL: lambda: 1 / x,
+            FLOOR: lambda: np.floor(x),
+            CEIL: lambda: np.ceil(x),
+            CLIP: lambda: np.minimum(np.maximum(x, a), b),
+            POW: lambda: np.power(x, a),
         }[code](), dtype=np.float32)

@@ -1,1 +1,340 @@
-"""(placeholder, being written)"""
+"""conv: the ONNX Conv op over one or two spatial axes, within one frame.
+
+    Y[n, m, *o] = B[m] + sum_{c, *j} X_pad[n, g*Cg + c, *(o * strides + j * dilations)] * W[m, c, *j]
+
+with g = m // Mg the group of output channel m, Cg = C / group inputs and Mg = M / group
+outputs per group, X_pad = X with ``pads_begin`` zeros before and ``pads_end`` zeros after
+each spatial axis, and, per spatial axis of input size I, kernel k, stride s, dilation d:
+
+    O = floor((I + pads_begin + pads_end - d * (k - 1) - 1) / s) + 1        (O >= 1)
+
+Inputs: X float32 [N, C, *spatial] (spatial rank 1 or 2; N may be the time or batch axis, 1
+per stream, or a concrete int the kernel loops over; C and the spatial sizes are concrete),
+W constant [M, Cg, *kernel], B constant [M] or absent. Output Y float32 [N, M, *out].
+Attributes (ONNX names): strides, dilations (default 1s), pads ([begin..., end...], default
+0s), group (divides C and M), kernel_shape (optional, must equal W's), auto_pad: NOTSET
+(``pads``), VALID (no padding), SAME_UPPER / SAME_LOWER (O = ceil(I / s), total padding
+max(0, (O - 1) s + d (k - 1) + 1 - I), the odd one at the end / at the beginning).
+A convolution along the time axis needs history buffers and is refused here.
+
+Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K = Cg * prod(kernel)
+inputs (order c, then kernel rows, then columns) and column groups [Mg] * group, each group
+starting its own panel; attrs ``packed``, ``out_channels`` (M) and ``kernel_shape``. Per output
+position and group the kernel gathers the input patch (zeros in the padding) into scratch and
+runs the matvec on it; when Mg < ``DIRECT_BELOW`` (a depthwise conv: Mg = 1) a panel would be
+mostly padding, so each output is summed directly over its taps, reading the same panels.
+A 1-D conv runs as a 2-D one of height 1. Row: :data:`ROW`.
+"""
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from ..config import jit, jit_inline
+from ..errors import UnsupportedModelError
+from ..ir.dims import concrete, has_time, is_symbolic
+from ..ir.graph import Value
+from ..quant import dequantize
+from . import Op, expect_const, register
+from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
+from .row import Field, RowLayout, const, element_count, matrix, work
+
+DIRECT_BELOW = 4          # outputs per group below which the kernel sums taps directly
+MAX_GROUPS = 1 << 16      # bounds the column-group list a (forged) row's extents build
+AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+
+
+def _group_inputs(r):
+    """K = Cg * k_h * k_w of a row, -1 when any factor is not positive."""
+    cg = r.channels // r.groups if r.groups >= 1 else -1
+    return element_count((cg, r.k_h, r.k_w)) if min(cg, r.k_h, r.k_w) >= 1 else -1
+
+
+def _column_groups(r):
+    if not 1 <= r.groups <= MAX_GROUPS or r.m < r.groups:
+        return []
+    return [r.m // r.groups] * r.groups
+
+
+ROW = RowLayout("conv", [
+    Field("x", "work offset of x [samples, channels, in_h, in_w] (strides and dilations >= 1)",
+          work(lambda r: element_count((r.samples, r.channels, r.in_h, r.in_w))
+               if min(r.stride_h, r.stride_w, r.dil_h, r.dil_w) >= 1 else -1)),
+    Field("y", "work offset of y [samples, m, out_h, out_w]",
+          work(lambda r: element_count((r.samples, r.m, r.out_h, r.out_w)), writes=True)),
+    Field("w", "weight panels, K = channels/groups * k_h * k_w inputs -> m outputs in groups",
+          matrix(_group_inputs, _column_groups, "w_scale", "w_matvec")),
+    Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
+    Field("w_matvec", "native address of W's matvec variant (written at link)"),
+    Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),
+    Field("patch", "scratch for one group's input patch [K]", work(_group_inputs, writes=True, optional=False)),
+    Field("acc", "scratch for one position's outputs [m]", work(lambda r: r.m, writes=True, optional=False)),
+    Field("samples", "N, the leading axis of x (1 per stream for a time or batch axis)"),
+    Field("channels", "C"), Field("groups", "group"), Field("m", "M, output channels"),
+    Field("in_h", "input height (1 for a 1-D conv)"), Field("in_w", "input width"),
+    Field("out_h", "output height"), Field("out_w", "output width"),
+    Field("k_h", "kernel height"), Field("k_w", "kernel width"),
+    Field("stride_h"), Field("stride_w"), Field("dil_h"), Field("dil_w"),
+    Field("pad_top", "zeros before the first row"), Field("pad_left", "zeros before the first column"),
+    Field("direct", "1: sum each output over its taps (few outputs per group); 0: patch + matvec"),
+])
+F = ROW.fields
+
+
+@jit_inline
+def _gather_patch(work, x0, patch, cg, in_h, in_w, k_h, k_w, top, left, dil_h, dil_w):
+    """work[s, patch + (c * k_h + i) * k_w + j] = x[c, top + i dil_h, left + j dil_w] (0 outside
+    x), x the group's channels [cg, in_h, in_w] at x0, for every stream s."""
+    for s in range(work.shape[0]):
+        p = 0
+        for c in range(cg):
+            for i in range(k_h):
+                ih = top + i * dil_h
+                for j in range(k_w):
+                    iw = left + j * dil_w
+                    inside = 0 <= ih < in_h and 0 <= iw < in_w
+                    work[s, patch + p] = work[s, x0 + (c * in_h + ih) * in_w + iw] if inside else np.float32(0.0)
+                    p += 1
+
+
+@jit_inline
+def _first_inside(start, step, size, count):
+    """[lo, hi): the outputs o < count whose input start + o * step lies in [0, size) (step >= 1)."""
+    lo = max(0, (step - 1 - start) // step)
+    hi = min(count, (size - 1 - start) // step + 1)
+    return lo, max(lo, hi)
+
+
+@jit_inline
+def _direct_conv(row, consts, qconsts, work, x_n, y_n):
+    """One sample, every stream, output channel by channel: y_m = b[m], then for each tap
+    (c, i, j) in order, y_m[o] += W[m, c, i, j] * x[c, o * strides - pads + (i, j) * dilations]
+    over the outputs o whose input is inside x (a contiguous run of x per output row)."""
+    G, M, C = row[F.groups], row[F.m], row[F.channels]
+    cg, mg = C // G, M // G
+    in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
+    sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
+    w_off, s_off, b_off = row[F.w], row[F.w_scale], row[F.b]
+    K, lanes, in_size, out_size = cg * k_h * k_w, lanes_for(mg), in_h * in_w, out_h * out_w
+    group_panels = (mg + lanes - 1) // lanes
+    for s in range(work.shape[0]):
+        for m in range(G * mg):
+            g, j = m // mg, m % mg
+            p, lane = g * group_panels + j // lanes, j % lanes
+            w_m = w_off + p * K * lanes + lane                 # weight (m, k) at w_m + k * lanes
+            scale = consts[s_off + p * lanes + lane] if s_off >= 0 else np.float32(1.0)
+            y = work[s, y_n + m * out_size:y_n + (m + 1) * out_size]
+            x = work[s, x_n + g * cg * in_size:x_n + (g + 1) * cg * in_size]
+            bias = consts[b_off + m] if b_off >= 0 else np.float32(0.0)
+            for o in range(out_size):
+                y[o] = bias
+            for c in range(cg):
+                for i in range(k_h):
+                    top = i * dh - row[F.pad_top]
+                    h_lo, h_hi = _first_inside(top, sh, in_h, out_h)
+                    for jj in range(k_w):
+                        k = (c * k_h + i) * k_w + jj
+                        wk = consts[w_m + k * lanes] if s_off < 0 else np.float32(qconsts[w_m + k * lanes]) * scale
+                        left = jj * dw - row[F.pad_left]
+                        w_lo, w_hi = _first_inside(left, sw, in_w, out_w)
+                        for oh in range(h_lo, h_hi):     # slices: loop indices from 0, no wraparound
+                            x0 = (c * in_h + top + oh * sh) * in_w + left + w_lo * sw
+                            y_run = y[oh * out_w + w_lo:oh * out_w + w_hi]
+                            if sw == 1:
+                                x_run = x[x0:x0 + w_hi - w_lo]
+                                for q in range(w_hi - w_lo):
+                                    y_run[q] += wk * x_run[q]
+                            else:
+                                x_run = x[x0:x0 + (w_hi - w_lo) * sw]
+                                for q in range(w_hi - w_lo):
+                                    y_run[q] += wk * x_run[q * sw]
+
+
+@ROW.kernel
+@jit
+def conv_kernel(row, fparams, consts, qconsts, work, seq):
+    """Every stream (row of ``work``), every sample n, every output position: Y = B + W * patch."""
+    G, M, C = row[F.groups], row[F.m], row[F.channels]
+    cg, mg = C // G, M // G
+    in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
+    sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
+    w_off, s_off, b_off, patch, acc = row[F.w], row[F.w_scale], row[F.b], row[F.patch], row[F.acc]
+    K, in_size, out_size = cg * k_h * k_w, in_h * in_w, out_h * out_w
+    lanes = lanes_for(mg)
+    group_panels = (mg + lanes - 1) // lanes
+    for n in range(row[F.samples]):
+        x_n, y_n = row[F.x] + n * C * in_size, row[F.y] + n * M * out_size
+        if row[F.direct]:
+            _direct_conv(row, consts, qconsts, work, x_n, y_n)
+            continue
+        for oh in range(out_h):
+            for ow in range(out_w):
+                top, left = oh * sh - row[F.pad_top], ow * sw - row[F.pad_left]
+                set_bias(consts, b_off, M, work, acc)
+                for g in range(G):
+                    _gather_patch(work, x_n + g * cg * in_size, patch, cg, in_h, in_w, k_h, k_w, top, left, dh, dw)
+                    p0 = g * group_panels
+                    add_matvec(row[F.w_matvec], consts, qconsts, w_off + p0 * K * lanes,
+                               s_off + p0 * lanes if s_off >= 0 else -1, K, mg, work, patch, acc + g * mg, False)
+                y_o = y_n + oh * out_w + ow
+                for s in range(work.shape[0]):
+                    for m in range(M):
+                        work[s, y_o + m * out_size] = work[s, acc + m]
+
+
+Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_begin pads_end in_sizes out_sizes")
+
+
+def _ints(node, attrs, name, count, default, low):
+    v = attrs.get(name)
+    v = [default] * count if v is None else v
+    if not isinstance(v, (list, tuple)) or len(v) != count or not all(isinstance(x, int) and x >= low for x in v):
+        raise UnsupportedModelError(f"{node.describe()}: {name} {v!r} must be {count} integers >= {low} "
+                                    f"(one per spatial axis{', begins then ends' if name == 'pads' else ''})")
+    return [int(x) for x in v]
+
+
+def _auto_pads(node, mode, in_sizes, kernel, strides, dilations, pads):
+    """(pads_begin, pads_end) per the ONNX spec for auto_pad ``mode``."""
+    r = len(in_sizes)
+    if mode == "NOTSET":
+        return pads[:r], pads[r:]
+    if mode == "VALID":
+        return [0] * r, [0] * r
+    if mode not in AUTO_PADS:
+        raise UnsupportedModelError(f"{node.describe()}: auto_pad {mode!r} is not one of {', '.join(AUTO_PADS)}")
+    begin, end = [], []
+    for i, s, k, d in zip(in_sizes, strides, kernel, dilations):
+        total = max(0, (-(-i // s) - 1) * s + d * (k - 1) + 1 - i)
+        small, large = total // 2, total - total // 2
+        begin.append(large if mode == "SAME_LOWER" else small)
+        end.append(small if mode == "SAME_LOWER" else large)
+    return begin, end
+
+
+@register
+class Conv(Op):
+    name = "conv"
+    matrix_slots = (1,)
+
+    def geometry(self, node):
+        """Every size of the conv, checked (module doc); raises UnsupportedModelError naming the node."""
+        where, attrs = node.describe(), node.attrs
+        if not 2 <= len(node.inputs) <= 3 or node.inputs[0] is None:
+            raise UnsupportedModelError(f"{where}: takes X, W and an optional B, got {len(node.inputs)} inputs")
+        x = node.inputs[0]
+        rank = len(x.shape) - 2
+        if rank not in (1, 2):
+            raise UnsupportedModelError(f"{where}: input {list(x.shape)} has {rank} spatial axes; edgernn runs "
+                                        "1-D and 2-D convolutions (X [N, C, L] or [N, C, H, W])")
+        if is_symbolic(x.shape[1]):
+            raise UnsupportedModelError(f"{where}: its channel axis is the time or batch axis; that mixes frames")
+        for axis, d in enumerate(x.shape[2:], 2):
+            if has_time(d):
+                raise UnsupportedModelError(
+                    f"{where}: axis {axis} of its input is the time axis; a convolution along time needs "
+                    "history buffers (the frames before this one), which edgernn does not stream yet. "
+                    "Convolve within a frame (time as the leading axis N) or pass time_axis=")
+            if is_symbolic(d):
+                raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; it would mix streams")
+        C, in_sizes = int(x.shape[1]), [int(d) for d in x.shape[2:]]
+        group = attrs.get("group", 1)
+        if not isinstance(group, int) or not 1 <= group <= MAX_GROUPS or C % group:
+            raise UnsupportedModelError(f"{where}: group {group!r} does not divide the {C} input channels")
+        w = node.input(1)
+        if w is None or not w.is_const:
+            expect_const(node, 1, (), "weight W")
+        if attrs.get("packed"):
+            M, kernel = attrs.get("out_channels"), _ints(node, attrs, "kernel_shape", rank, None, 1)
+            if not isinstance(M, int) or M < 1 or M % group:
+                raise UnsupportedModelError(f"{where}: packed out_channels {M!r} is not a multiple of group {group}")
+            shape = panel_shape(C // group * math.prod(kernel), [M // group] * group)
+            if tuple(w.const.shape) != shape or (w.scale is not None and w.scale.shape != (shape[0] * shape[2],)):
+                raise UnsupportedModelError(f"{where}: packed weight {list(w.const.shape)} is not a panel matrix "
+                                            f"{list(shape)} for {M} outputs in {group} groups")
+        else:
+            if w.const.ndim != rank + 2:
+                raise UnsupportedModelError(f"{where}: weight W '{w.name}' has shape {list(w.const.shape)}, "
+                                            f"expected [M, C/group, *kernel] with {rank} kernel axes")
+            M, kernel = int(w.const.shape[0]), [int(k) for k in w.const.shape[2:]]
+            expect_const(node, 1, [M, C // group] + kernel, "weight W")
+            if min(kernel) < 1 or M < 1 or M % group:
+                raise UnsupportedModelError(f"{where}: weight W {list(w.const.shape)}: M = {M} must be a positive "
+                                            f"multiple of group {group}, and every kernel size positive")
+            declared = attrs.get("kernel_shape")
+            if declared is not None and list(declared) != kernel:
+                raise UnsupportedModelError(f"{where}: kernel_shape {declared!r} disagrees with W's {kernel}")
+        expect_const(node, 2, (M,), "bias B", required=False)
+        strides = _ints(node, attrs, "strides", rank, 1, 1)
+        dilations = _ints(node, attrs, "dilations", rank, 1, 1)
+        pads = _ints(node, attrs, "pads", 2 * rank, 0, 0)
+        begin, end = _auto_pads(node, attrs.get("auto_pad", "NOTSET"), in_sizes, kernel, strides, dilations, pads)
+        out = [(i + b + e - d * (k - 1) - 1) // s + 1
+               for i, b, e, k, s, d in zip(in_sizes, begin, end, kernel, strides, dilations)]
+        if min(out) < 1:
+            raise UnsupportedModelError(f"{where}: the kernel {kernel} (dilations {dilations}) does not fit the "
+                                        f"padded input {in_sizes} (pads {begin + end}): output size {out}")
+        return Geometry(x.shape[0], C, M, group, kernel, strides, dilations, begin, end, in_sizes, out)
+
+    def infer(self, node):
+        g = self.geometry(node)
+        return [((g.N, g.M) + tuple(g.out_sizes), "float32")]
+
+    def reference(self, node, x, w, b=None):
+        """Plain NumPy over the zero-padded input, one kernel tap at a time."""
+        g = self.geometry(node)
+        if node.attrs.get("packed"):
+            w = from_panels(node.inputs[1], [g.M // g.group] * g.group).T.reshape([g.M, g.C // g.group] + g.kernel)
+        else:
+            w = dequantize(node.inputs[1]).astype(np.float32).reshape([g.M, g.C // g.group] + g.kernel)
+        x = x.astype(np.float32)
+        xp = np.pad(x, [(0, 0), (0, 0)] + list(zip(g.pads_begin, g.pads_end)))
+        y = np.zeros((x.shape[0], g.M, *g.out_sizes), np.float32)
+        cg, mg = g.C // g.group, g.M // g.group
+        for tap in np.ndindex(*g.kernel):
+            window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                           for t, d, o, s in zip(tap, g.dilations, g.out_sizes, g.strides))
+            xs = xp[(slice(None), slice(None)) + window]                  # [N, C, *out]
+            for grp in range(g.group):
+                wt = w[(slice(grp * mg, (grp + 1) * mg), slice(None)) + tap]     # [Mg, Cg]
+                y[:, grp * mg:(grp + 1) * mg] += np.einsum("nc...,mc->nm...", xs[:, grp * cg:(grp + 1) * cg], wt)
+        if b is not None:
+            y += b.reshape([1, g.M] + [1] * len(g.kernel)).astype(np.float32)
+        return [y.astype(np.float32)]
+
+    def pack(self, node):
+        if node.attrs.get("packed"):
+            return
+        g = self.geometry(node)
+        w = node.inputs[1]
+        K = g.C // g.group * math.prod(g.kernel)
+        flat = Value(w.name, shape=(g.M, K), dtype=w.dtype, const=w.const.reshape(g.M, K))
+        node.inputs = [node.inputs[0], to_panels(flat, groups=[g.M // g.group] * g.group)] + list(node.inputs[2:])
+        node.attrs.update(kernel_shape=list(g.kernel), out_channels=g.M, packed=True)
+
+    def emit(self, node, ctx):
+        g = self.geometry(node)
+        pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
+        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2(g.out_sizes, 1), pad2(g.kernel, 1)
+        (sh, sw), (dh, dw), (top, left) = pad2(g.strides, 1), pad2(g.dilations, 1), pad2(g.pads_begin, 0)
+        wo, ws = ctx.matrix(node.inputs[1])
+        b = node.input(2)
+        K = g.C // g.group * k_h * k_w
+        ctx.row(node, ROW, x=ctx.work_off(node.inputs[0]), y=ctx.work_off(node.outputs[0]), w=wo, w_scale=ws,
+                w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(K), acc=ctx.scratch(g.M),
+                samples=concrete(g.N), channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w, out_h=out_h,
+                out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top,
+                pad_left=left, direct=int(g.M // g.group < DIRECT_BELOW))
+
+    def flops(self, node):
+        g = self.geometry(node)
+        return 2 * node.outputs[0].size * (g.C // g.group) * math.prod(g.kernel)
+
+    def macs(self, node):
+        """The kernel's multiply-adds: the matvec's, panel padding included, or on the direct
+        path (few outputs per group) those of the convolution itself."""
+        g = self.geometry(node)
+        w = node.inputs[1]
+        if g.M // g.group < DIRECT_BELOW:
+            return [(w, self.flops(node) // 2)]
+        return [(w, int(w.const.size) * (node.outputs[0].size // g.M))]

@@ -1,23 +1,42 @@
-"""Elementwise ops: add, sub, mul, div (NumPy broadcasting) and relu, sigmoid, tanh.
+"""Elementwise ops: binary arithmetic with NumPy broadcasting, and unary functions.
 
-Rows: :data:`BINARY_ROW` (y contiguous; a stride of 0 broadcasts) and :data:`UNARY_ROW`
-(codes of :mod:`.activations`).
+    add, sub, mul, div      a + b, a - b, a * b, a / b
+    pow                     a ** b              (the output has a's dtype)
+    min, max                min(x_0, ..., x_k)  variadic, every input broadcast to the output
+    prelu                   x if x >= 0 else slope * x; slope broadcasts to x's shape
+                            (ONNX unidirectional broadcasting: the output has x's shape)
+    relu, sigmoid, tanh     as :mod:`.activations`
+    sqrt, exp, log, abs, neg, reciprocal, floor, ceil, softplus, softsign
+    leaky_relu (alpha), hard_sigmoid (alpha, beta), elu (alpha), thresholded_relu (alpha)
+    clip                    min(max(x, lo), hi); inputs x, lo, hi (constant scalars or absent)
+
+Inputs and the output are float32 when computed; constants (shape vectors) fold with NumPy
+and keep their integer dtype for abs, neg, min, max, clip, floor and ceil.
+
+Rows: :data:`BINARY_ROW` (y contiguous; a stride of 0 broadcasts; a variadic min/max is a
+chain of rows, the 2nd onwards reading y back) and :data:`UNARY_ROW` (the codes of
+:mod:`.activations`, with alpha and beta in fparams when the function takes them). A pow
+with a constant scalar exponent (x ** 2, x ** 0.5) is a unary row (code POW).
 """
 import numpy as np
 
 from ..config import jit
 from ..errors import UnsupportedModelError
-from ..ir.dims import concrete, has_batch, has_time, is_symbolic
+from ..ir.dims import Dim, concrete, has_batch, has_time, is_symbolic
+from ..ir.graph import Value
 from . import Op, register
-from .activations import FAST_ACTIVATIONS, RELU, SIGMOID, TANH, activate, activate_ref
+from .activations import (ABS, CEIL, CLIP, ELU, EXP, FAST_ACTIVATIONS, FLOOR, HARD_SIGMOID, LEAKY_RELU, LOG, NEG,
+                          PARAMETRISED, POW, RECIPROCAL, RELU, SIGMOID, SOFTPLUS, SOFTSIGN, SQRT, TANH,
+                          THRESHOLDED_RELU, activate, activate_ref)
+from .layout import const_array, emit_copy, tidy
 from .program import MAX_RANK, contiguous_strides, merge_axes, pad, strided_offset
-from .row import REGION_CONST, Field, RowLayout, element_count, ranked_dims, ranked_fields, strided, work
+from .row import REGION_CONST, Field, RowLayout, element_count, fparam, ranked_dims, ranked_fields, strided, work
 
-ADD, SUB, MUL, DIV = range(4)
+ADD, SUB, MUL, DIV, POWER, MINIMUM, MAXIMUM, PRELU = range(8)
 
 
 BINARY_ROW = RowLayout("binary", [
-    Field("code", "ADD, SUB, MUL or DIV"),
+    Field("code", "ADD, SUB, MUL, DIV, POWER, MINIMUM, MAXIMUM or PRELU (a: x, b: slope)"),
     Field("a_region", "REGION_CONST or REGION_WORK"),
     Field("a", "offset of a", strided("a_region", "a_strides")),
     Field("b_region", "REGION_CONST or REGION_WORK"),
@@ -34,6 +53,7 @@ B = BINARY_ROW.fields
 def binary_kernel(row, fparams, consts, qconsts, work, seq):
     code, ar, ao, br, bo, yo, rank = row[B.code], row[B.a_region], row[B.a], row[B.b_region], row[B.b], \
         row[B.y], row[B.rank]
+    zero = np.float32(0.0)
     dims = row[B.dims:B.dims + MAX_RANK]
     astr = row[B.a_strides:B.a_strides + MAX_RANK]
     bstr = row[B.b_strides:B.b_strides + MAX_RANK]
@@ -53,8 +73,16 @@ def binary_kernel(row, fparams, consts, qconsts, work, seq):
                 y[yo + i] = x1 - x2
             elif code == MUL:
                 y[yo + i] = x1 * x2
-            else:
+            elif code == DIV:
                 y[yo + i] = x1 / x2
+            elif code == POWER:
+                y[yo + i] = x1 ** x2
+            elif code == MINIMUM:
+                y[yo + i] = min(x1, x2)
+            elif code == MAXIMUM:
+                y[yo + i] = max(x1, x2)
+            else:                               # PRELU
+                y[yo + i] = x1 if x1 >= zero else x2 * x1
 
 
 UNARY_ROW = RowLayout("unary", [
@@ -62,6 +90,7 @@ UNARY_ROW = RowLayout("unary", [
     Field("x", "work offset of x [n]", work(lambda r: r.n, optional=False)),
     Field("y", "work offset of y [n]", work(lambda r: r.n, writes=True, optional=False)),
     Field("n", "elements"),
+    Field("params", "index of (alpha, beta) in fparams (-1: none, both 0)", fparam(2)),
 ])
 U = UNARY_ROW.fields
 
@@ -69,12 +98,13 @@ U = UNARY_ROW.fields
 @UNARY_ROW.kernel
 @jit
 def unary_kernel(row, fparams, consts, qconsts, work, seq):
-    code, xo, yo, n = row[U.code], row[U.x], row[U.y], row[U.n]
-    zero = np.float32(0.0)
+    code, xo, yo, n, p = row[U.code], row[U.x], row[U.y], row[U.n], row[U.params]
+    alpha = fparams[p] if p >= 0 else np.float32(0.0)
+    beta = fparams[p + 1] if p >= 0 else np.float32(0.0)
     for s in range(work.shape[0]):
         x, y = work[s, xo:xo + n], work[s, yo:yo + n]
         for i in range(n):
-            y[i] = activate(code, x[i], zero, zero)
+            y[i] = activate(code, x[i], alpha, beta)
 
 
 def broadcast_shapes(node, a, b):
@@ -102,6 +132,23 @@ def broadcast_strides(shape, out_shape):
     return [0 if d == 1 and o != 1 else s for d, s, o in zip(shape, st, out_shape)]
 
 
+def emit_binary(ctx, node, code, a, b, y):
+    """One BINARY_ROW: y = a (code) b, a and b broadcast to y's shape."""
+    ys = y.concrete_shape
+    ar, ao = ctx.addr(a)
+    br, bo = ctx.addr(b)
+    dims, (ast, bst, _) = merge_axes(ys, broadcast_strides(a.concrete_shape, ys),
+                                     broadcast_strides(b.concrete_shape, ys), contiguous_strides(ys))
+    ctx.row(node, BINARY_ROW, code=code, a_region=ar, a=ao, b_region=br, b=bo, y=ctx.work_off(y), rank=len(dims),
+            dims=pad(dims), a_strides=pad(ast, fill=0), b_strides=pad(bst, fill=0))
+
+
+def emit_unary(ctx, node, code, x, y, params=None):
+    """One UNARY_ROW: y = f_code(x; alpha, beta), params = (alpha, beta) or None."""
+    p = -1 if params is None else ctx.fparams(params)
+    ctx.row(node, UNARY_ROW, code=code, x=ctx.work_off(x), y=ctx.work_off(y), n=y.size, params=p)
+
+
 class Binary(Op):
     code = ADD
     fn = staticmethod(np.add)
@@ -118,15 +165,7 @@ class Binary(Op):
 
     def emit(self, node, ctx):
         a, b = node.inputs
-        y = node.outputs[0]
-        ys = y.concrete_shape
-        ar, ao = ctx.addr(a)
-        br, bo = ctx.addr(b)
-        yo = ctx.work_off(y)
-        dims, (ast, bst, _) = merge_axes(ys, broadcast_strides(a.concrete_shape, ys),
-                                         broadcast_strides(b.concrete_shape, ys), contiguous_strides(ys))
-        ctx.row(node, BINARY_ROW, code=self.code, a_region=ar, a=ao, b_region=br, b=bo, y=yo, rank=len(dims),
-                dims=pad(dims), a_strides=pad(ast, fill=0), b_strides=pad(bst, fill=0))
+        emit_binary(ctx, node, self.code, a, b, node.outputs[0])
 
     def flops(self, node):
         return node.outputs[0].size
@@ -152,20 +191,152 @@ class Div(Binary):
     name, code, fn = "div", DIV, staticmethod(np.divide)
 
 
+@register
+class Pow(Binary):
+    """Inputs: base, exponent. The output has the base's dtype; a computed base with a constant
+    scalar exponent is a unary row (POW), anything else a binary row."""
+    name, code = "pow", POWER
+
+    def infer(self, node):
+        a, b = node.inputs
+        shape = broadcast_shapes(node, a.shape, b.shape)
+        if not (a.is_const and b.is_const) and not a.dtype.startswith("float"):
+            raise UnsupportedModelError(f"{node.describe()}: raises an integer base ({a.dtype}) to a computed "
+                                        "power; the engine computes in float32 only")
+        return [(shape, a.dtype)]
+
+    def reference(self, node, a, b):
+        if a.dtype == object or b.dtype == object:
+            return [tidy(np.power(a, b))]
+        if a.dtype.kind in "iu":
+            return [np.power(a, b.astype(a.dtype)).astype(a.dtype)]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return [np.power(a, b.astype(a.dtype)).astype(a.dtype, copy=False)]
+
+    def scalar_exponent(self, node):
+        a, b = node.inputs
+        return float(np.ravel(b.const)[0]) if b.is_const and b.const.size == 1 and not a.is_const else None
+
+    def pack(self, node):
+        """A constant exponent the binary row reads must be float32 (ONNX allows integers)."""
+        b = node.inputs[1]
+        if b.is_const and b.const.size > 1 and b.const.dtype.kind != "f":
+            node.inputs = [node.inputs[0], Value(f"{node.name}.exponent", shape=b.shape,
+                                                 const=b.const.astype(np.float32))]
+
+    def emit(self, node, ctx):
+        a, b = node.inputs
+        e = self.scalar_exponent(node)
+        if e is not None:
+            emit_unary(ctx, node, POW, a, node.outputs[0], (e, 0.0))
+        else:
+            emit_binary(ctx, node, POWER, a, b, node.outputs[0])
+
+
+def _dims_compare(pick):
+    """Elementwise min/max of shape vectors: Dims (T, B) compare only with themselves."""
+    def one(x, y):
+        if isinstance(x, Dim) or isinstance(y, Dim):
+            if x == y:
+                return x
+            raise UnsupportedModelError("compares the sequence length or batch size with a number "
+                                        "(Min/Max of a shape); edgernn cannot stream that")
+        return pick(x, y)
+    return np.frompyfunc(one, 2, 1)
+
+
+class Variadic(Op):
+    """min, max: every input broadcast to the output; a chain of binary rows."""
+    code, fn, pick = MINIMUM, staticmethod(np.minimum), staticmethod(min)
+
+    def infer(self, node):
+        xs = [v for v in node.inputs if v is not None]
+        if not xs:
+            raise UnsupportedModelError(f"{node.describe()}: has no input")
+        shape = xs[0].shape
+        for v in xs[1:]:
+            shape = broadcast_shapes(node, shape, v.shape)
+        dtypes = {v.dtype for v in xs}
+        return [(shape, xs[0].dtype if len(dtypes) == 1 else "float32")]
+
+    def reference(self, node, *xs):
+        xs = [x for x in xs if x is not None]
+        out = xs[0]
+        for x in xs[1:]:
+            if out.dtype == object or x.dtype == object:
+                out = tidy(_dims_compare(self.pick)(out, x))
+            else:
+                out = self.fn(out, x)
+        shape = tuple(concrete(d) for d in node.outputs[0].shape)
+        return [tidy(np.broadcast_to(out, shape).copy()) if out.dtype == object
+                else np.broadcast_to(out, shape).astype(np.result_type(*xs))]
+
+    def emit(self, node, ctx):
+        xs = [v for v in node.inputs if v is not None]
+        y = node.outputs[0]
+        ys = y.concrete_shape
+        if len(xs) == 1:
+            emit_copy(ctx, xs[0], 0, y, 0, ys, broadcast_strides(xs[0].concrete_shape, ys),
+                      contiguous_strides(ys), node)
+            return
+        emit_binary(ctx, node, self.code, xs[0], xs[1], y)
+        for v in xs[2:]:
+            emit_binary(ctx, node, self.code, y, v, y)
+
+    def flops(self, node):
+        return node.outputs[0].size * max(1, len([v for v in node.inputs if v is not None]) - 1)
+
+
+@register
+class Min(Variadic):
+    name, code, fn, pick = "min", MINIMUM, staticmethod(np.minimum), staticmethod(min)
+
+
+@register
+class Max(Variadic):
+    name, code, fn, pick = "max", MAXIMUM, staticmethod(np.maximum), staticmethod(max)
+
+
+@register
+class PRelu(Binary):
+    """Inputs: x, slope; slope broadcasts to x's shape (ONNX unidirectional broadcasting)."""
+    name, code = "prelu", PRELU
+
+    def infer(self, node):
+        x, slope = node.inputs
+        shape = broadcast_shapes(node, x.shape, slope.shape)
+        if len(shape) != len(x.shape) or tuple(map(concrete, shape)) != x.concrete_shape:
+            raise UnsupportedModelError(f"{node.describe()}: slope of shape {tuple(slope.shape)} does not broadcast "
+                                        f"to x's shape {tuple(x.shape)} (ONNX unidirectional broadcasting)")
+        return [(x.shape, x.dtype)]
+
+    def reference(self, node, x, slope):
+        return [np.where(x >= 0, x, slope * x).astype(x.dtype)]
+
+
 class Unary(Op):
+    """y = f(x) elementwise. ``alpha``, ``beta``: the attrs' defaults of functions that take them
+    (:data:`~.activations.PARAMETRISED`). ``exact``: the NumPy function used to fold constants
+    that are not float32 (integer shape vectors keep their dtype); None: fold in float32."""
     code = RELU
+    alpha = beta = 0.0
+    exact = None
+
+    def params(self, node):
+        return (float(node.attrs.get("alpha", self.alpha)), float(node.attrs.get("beta", self.beta)))
 
     def infer(self, node):
         x = node.inputs[0]
         return [(x.shape, x.dtype)]
 
-    def reference(self, node, x):
-        return [activate_ref(self.code, x)]
+    def reference(self, node, x, *_):
+        if self.exact is not None and x.dtype != np.float32:
+            return [tidy(self.exact(x))]
+        return [activate_ref(self.code, x, *self.params(node))]
 
     def emit(self, node, ctx):
-        x, y = node.inputs[0], node.outputs[0]
-        xo, yo = ctx.work_off(x), ctx.work_off(y)
-        ctx.row(node, UNARY_ROW, code=self.code, x=xo, y=yo, n=y.size)
+        params = self.params(node) if self.code in PARAMETRISED else None
+        emit_unary(ctx, node, self.code, node.inputs[0], node.outputs[0], params)
 
     def flops(self, node):
         return node.outputs[0].size
@@ -174,16 +345,67 @@ class Unary(Op):
         return node.outputs[0].size if self.code in FAST_ACTIVATIONS else 0
 
 
-@register
-class Relu(Unary):
-    name, code = "relu", RELU
+def _abs(x):
+    if x.dtype == object:
+        return np.frompyfunc(lambda e: e if isinstance(e, Dim) else abs(e), 1, 1)(x)
+    return np.abs(x)
+
+
+def _unary(ir_name, code, alpha=0.0, beta=0.0, exact=None, doc=""):
+    cls = type(ir_name.title().replace("_", ""), (Unary,), dict(
+        name=ir_name, code=code, alpha=alpha, beta=beta, exact=staticmethod(exact) if exact else None, __doc__=doc))
+    return register(cls)
+
+
+Relu = _unary("relu", RELU)
+Sigmoid = _unary("sigmoid", SIGMOID)
+Tanh = _unary("tanh", TANH)
+Sqrt = _unary("sqrt", SQRT, exact=np.sqrt)
+Exp = _unary("exp", EXP, exact=np.exp)
+Log = _unary("log", LOG, exact=np.log)
+Abs = _unary("abs", ABS, exact=_abs)
+Neg = _unary("neg", NEG, exact=np.negative, doc="-x; folding -T (a negated time size) is refused")
+Reciprocal = _unary("reciprocal", RECIPROCAL, exact=lambda x: 1 / x)
+Floor = _unary("floor", FLOOR, exact=lambda x: x if x.dtype.kind in "iuO" else np.floor(x))
+Ceil = _unary("ceil", CEIL, exact=lambda x: x if x.dtype.kind in "iuO" else np.ceil(x))
+Softplus = _unary("softplus", SOFTPLUS)
+Softsign = _unary("softsign", SOFTSIGN)
+LeakyRelu = _unary("leaky_relu", LEAKY_RELU, alpha=0.01, doc="attrs: alpha (0.01)")
+HardSigmoid = _unary("hard_sigmoid", HARD_SIGMOID, alpha=0.2, beta=0.5, doc="attrs: alpha (0.2), beta (0.5)")
+Elu = _unary("elu", ELU, alpha=1.0, doc="attrs: alpha (1.0)")
+ThresholdedRelu = _unary("thresholded_relu", THRESHOLDED_RELU, alpha=1.0, doc="attrs: alpha (1.0)")
 
 
 @register
-class Sigmoid(Unary):
-    name, code = "sigmoid", SIGMOID
+class Clip(Unary):
+    """Inputs: x, lo, hi (each a constant scalar, or absent: no bound)."""
+    name, code = "clip", CLIP
 
+    def bounds(self, node):
+        out = []
+        for slot, what, default in ((1, "min", -np.inf), (2, "max", np.inf)):
+            v = const_array(node, slot, what)
+            if v is not None and np.size(v) != 1:
+                raise UnsupportedModelError(f"{node.describe()}: its {what} has shape {list(np.shape(v))}; "
+                                            "Clip takes a scalar")
+            out.append(default if v is None else np.ravel(v)[0])
+        return out
 
-@register
-class Tanh(Unary):
-    name, code = "tanh", TANH
+    def params(self, node):
+        return tuple(float(b) for b in self.bounds(node))
+
+    def infer(self, node):
+        self.bounds(node)
+        return super().infer(node)
+
+    def reference(self, node, x, *_):
+        lo, hi = self.bounds(node)
+        if x.dtype == np.float32:
+            return [activate_ref(CLIP, x, lo, hi)]
+        if x.dtype != object:
+            return [np.minimum(np.maximum(x, lo), hi).astype(x.dtype)]
+        if lo != -np.inf:
+            x = _dims_compare(max)(x, lo)
+        if hi != np.inf:
+            x = _dims_compare(min)(x, hi)
+        return [tidy(x)]

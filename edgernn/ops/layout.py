@@ -310,3 +310,26 @@ class Transpose(Op):
         p = self.perm(node)
         emit_copy(ctx, x, 0, y, 0, y.concrete_shape, [src[i] for i in p],
                   contiguous_strides(y.concrete_shape), node)
+
+
+@register
+class Materialize(Op):
+    """materialize: y = x, a constant copied into the work arena each step, for a kernel that
+    reads (and may update) a computed tensor there: a step graph's recurrent op whose initial
+    state is absent or constant starts from it every call. One ``copy`` row."""
+    name = "materialize"
+    foldable = False
+
+    def infer(self, node):
+        x = node.inputs[0]
+        if not x.is_const or x.const.dtype.kind != "f":
+            raise UnsupportedModelError(f"{node.describe()}: materializes only float constants")
+        return [(x.shape, "float32")]
+
+    def reference(self, node, x):
+        return [np.asarray(x, np.float32)]
+
+    def emit(self, node, ctx):
+        shape = node.outputs[0].concrete_shape
+        st = contiguous_strides(shape)
+        emit_copy(ctx, node.inputs[0], 0, node.outputs[0], 0, shape, st, st, node)

@@ -78,6 +78,18 @@ class RecurrentOp(Op):
     def hidden(self, node):
         return int(node.attrs["hidden_size"])
 
+    def sequence_safe(self, node):
+        """In sequence mode the kernel carries h from frame t-1 to frame t itself, which is
+        right only when the state is the stream's (not an initial state computed per call)."""
+        return not self.runs_in_frame(node)
+
+    def runs_in_frame(self, node):
+        """Whether X's sequence axis lies inside the frame (a step graph's recurrent op runs
+        its whole, here one-step, sequence each call) rather than being the stream's time."""
+        x = node.inputs[0]
+        seq = x.shape[0] if node.attrs.get("layout", 0) == 0 else x.shape[1]
+        return not has_time(seq)
+
     def weight(self, node, slot, shape, what, required=True):
         """Input ``slot`` as a float32 array of ``shape`` (the shape rule: :func:`expect_const`)."""
         v = expect_const(node, slot, shape, what, required)
@@ -195,10 +207,11 @@ class RecurrentOp(Op):
             raise UnsupportedModelError(f"{node.describe()}: X has rank {len(x.shape)}, expected 3")
         layout = node.attrs.get("layout", 0)
         seq, batch = (x.shape[0], x.shape[1]) if layout == 0 else (x.shape[1], x.shape[0])
-        if parts(seq) != (1, 1, 0):
+        if parts(seq) != (1, 1, 0) and not (not is_symbolic(seq) and int(seq) == 1):
             raise UnsupportedModelError(
                 f"{node.describe()}: the sequence axis of X has size {seq!r}; it must be the "
-                "stream's time axis (pass time_axis= to edgernn.load if it was not found)")
+                "stream's time axis (pass time_axis= to edgernn.load if it was not found), or, in a step "
+                "graph, have length 1 (recurrent ops over a longer axis inside the frame are not supported yet)")
         if has_time(batch) or (not is_symbolic(batch) and batch != 1):
             raise UnsupportedModelError(
                 f"{node.describe()}: batch size {batch!r} is fixed in the model; streams run one "

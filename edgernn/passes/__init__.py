@@ -20,10 +20,10 @@ from .streaming import bind_streaming
 WEIGHT_TYPES = ("float32", "int8")
 
 
-def prepare(graph, time_axis=None, weights="float32"):
+def prepare(graph, time_axis=None, weights="float32", step=None, shapes=None, states=None):
     if weights not in WEIGHT_TYPES:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHT_TYPES)}, got {weights!r}")
-    bind_streaming(graph, time_axis)
+    bind_streaming(graph, time_axis, step=step, shapes=shapes, states=states)
     recognise_cells(graph)
     fuse_dense(graph)
     infer_graph(graph)

@@ -2,7 +2,8 @@
 
 Every node's output shapes come from its op's ``infer``; a node whose inputs are all constant
 (or, for ``shape``, whose input's shape is known) is computed at load time with the op's NumPy
-reference. Computed tensors must keep T and B on axes of their own (sizes T, B or T*B): an
+reference; an op with an ``expand`` method (``if``) may replace itself by other nodes first,
+once its inputs are known. Computed tensors must keep T and B on axes of their own (sizes T, B or T*B): an
 axis of size 5*T would mean frames were merged into features.
 """
 import numpy as np
@@ -22,7 +23,15 @@ def reset(graph):
 
 def infer_graph(graph):
     reset(graph)
-    for node in graph.nodes:
+    i = 0
+    while i < len(graph.nodes):
+        node = graph.nodes[i]
+        expand = getattr(ops.get(node.op), "expand", None)
+        replacement = expand(node) if expand is not None else None
+        if replacement is not None:     # an If with a constant condition: the branch takes its place
+            graph.nodes[i:i + 1] = replacement
+            continue
+        i += 1
         for v in node.inputs:
             if v is not None and v.shape is None:
                 raise UnsupportedModelError(f"{node.describe()}: input '{v.name}' has no known shape")

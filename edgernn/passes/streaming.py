@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir.dims import B, T, concrete_shape, has_batch, has_time
-from ..ir.graph import StateVar, Value
+from ..ir.graph import Node, StateVar, Value
 from .. import ops
 from ..ops.recurrent import RecurrentOp
 from .infer import infer_graph
+from .step_graph import bind_step
 
 
 def recurrent_nodes(graph):
@@ -169,9 +170,21 @@ def implicit_states(graph):
     input_ids = {id(v) for v in graph.inputs}
     for n in recurrent_nodes(graph):
         op = ops.get(n.op)
+        in_frame = op.runs_in_frame(n)
         for kind, slot in op.state_slots.items():
             v = n.input(slot)
             out = n.outputs[op.state_outputs[kind]]
+            if in_frame:     # each call starts from its given initial state (zeros when absent)
+                if v is None or v.is_const:
+                    start = np.zeros(concrete_shape(out.shape), np.float32)
+                    if v is not None:
+                        start = np.broadcast_to(v.const.astype(np.float32), start.shape).copy()
+                    const = Value(f"{n.name}/{kind}0", shape=tuple(out.shape), const=start)
+                    sv = Value(f"{n.name}/{kind}0_work", shape=tuple(out.shape))
+                    graph.nodes.insert(graph.nodes.index(n), Node("materialize", f"{n.name}/{kind}0", [const], [sv]))
+                    n.inputs = list(n.inputs) + [None] * (slot + 1 - len(n.inputs))
+                    n.inputs[slot] = sv
+                continue
             if v is not None and not v.is_const:
                 _, leaves = backward_sources(graph, v)
                 if leaves & input_ids or not leaves & state_ids:
@@ -214,9 +227,38 @@ def frame_limits(graph):
         graph.states.append(StateVar(cnt.name, cnt, nxt, np.zeros(1, np.float32)))
 
 
-def bind_streaming(graph, time_axis=None):
+def bind_sequence(graph, time_axis=None):
     state_inputs = bind_axes(graph, time_axis)
     pair_states(graph, state_inputs)
+    graph.meta["mode"] = "sequence"
+
+
+def bind_streaming(graph, time_axis=None, step=None, shapes=None, states=None):
+    """Bind the graph as a sequence graph (a time axis on the frame inputs) or as a step graph
+    (:mod:`.step_graph`). step=None decides: a sequence graph when time_axis is given or some
+    axis can be time, else a step graph; True/False forces one."""
+    if step and time_axis is not None:
+        raise UnsupportedModelError("time_axis= and step=True contradict: a step graph has no time axis")
+    if step is None and (shapes is not None or states is not None) and time_axis is None:
+        step = True
+    if step:
+        bind_step(graph, shapes, states)
+    elif step is False or time_axis is not None:
+        bind_sequence(graph, time_axis)
+    else:
+        saved = (list(graph.nodes), list(graph.inputs), list(graph.outputs), list(graph.states))
+        try:
+            bind_sequence(graph, time_axis)
+        except UnsupportedModelError as sequence_error:
+            graph.nodes, graph.inputs, graph.outputs, graph.states = (list(x) for x in saved)
+            for v in graph.inputs:
+                v.shape = None
+            try:
+                bind_step(graph, shapes, states)
+            except UnsupportedModelError as step_error:
+                raise UnsupportedModelError(
+                    f"edgernn cannot stream this model. As a sequence graph (a time axis on the input): "
+                    f"{sequence_error} As a step graph (one call per step): {step_error}") from None
     implicit_states(graph)
     frame_limits(graph)
     infer_graph(graph)
