@@ -56,14 +56,49 @@ def _us(stream):
     return "µs" if _can_encode(stream, "µs") else "us"
 
 
-def _load(path, time_axis):
+def _pairs(items, option, parse):
+    """{name: parse(value)} from repeated NAME=VALUE options."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CLIError(f"{option} takes NAME=VALUE, got {item!r}")
+        try:
+            out[name] = parse(value)
+        except ValueError:
+            raise CLIError(f"{option} {item!r}: cannot read {value!r}") from None
+    return out
+
+
+def _number(text):
+    return int(text) if text.strip().lstrip("+-").isdigit() else float(text)
+
+
+def _sizes(text):
+    return [None if d.strip().lower() in ("b", "batch", "none", "") else int(d) for d in text.split(",")]
+
+
+def load_options(args):
+    """The keyword arguments of edgernn.load that the model options give."""
+    opts = {"time_axis": getattr(args, "time_axis", None)}
+    for key, option, parse in (("constants", "--constant", _number), ("shapes", "--shape", _sizes),
+                               ("states", "--state", str)):
+        values = _pairs(getattr(args, key, None), option, parse)
+        if values:
+            opts[key] = values
+    if getattr(args, "step", False):
+        opts["step"] = True
+    return opts
+
+
+def _load(path, args):
     from . import load
-    return load(path, time_axis=time_axis)
+    return load(path, **load_options(args))
 
 
 # ---------------------------------------------------------------- info
 def cmd_info(args):
-    model = _load(args.model, args.time_axis)
+    model = _load(args.model, args)
     d = model.describe()
     if args.json:
         print(json.dumps(plain_json(d), indent=2))
@@ -146,7 +181,7 @@ def cmd_convert(args):
     period = parse_period(args.frame_period) if args.frame_period else None
     model = convert(args.model, args.output, weights=args.weights, labels=_labels_arg(args.labels),
                     frame_period=period, mean=_array_arg(args.mean, "mean"), std=_array_arg(args.std, "std"),
-                    description=args.description or "", time_axis=args.time_axis)
+                    description=args.description or "", **load_options(args))
     src = os.path.getsize(args.model)
     dst = model.file.file_bytes
     print(f"wrote {args.output}: {_bytes(dst)} ({100.0 * dst / src:.1f}% of {os.path.basename(args.model)}), "
@@ -203,7 +238,7 @@ def _out_path(path, multi):
 
 def cmd_run(args):
     t0 = time.perf_counter()
-    model = _load(args.model, args.time_axis)
+    model = _load(args.model, args)
     t_load = time.perf_counter() - t0
 
     if len(model.inputs) != 1:
@@ -278,7 +313,7 @@ def cmd_profile(args):
         except ImportError:
             raise PlotUnavailableError("--plot needs matplotlib: pip install 'edgernn[plot]'") from None
     r = profile(args.model, period=args.period, frames=args.frames, batch=args.batch, device=args.device,
-                compare=args.compare, warmup=args.warmup, time_axis=args.time_axis)
+                compare=args.compare, warmup=args.warmup, load_options=load_options(args))
     print(r.report(_us(sys.stdout)))
     if args.json:
         r.to_json(args.json)
@@ -320,6 +355,15 @@ def build_parser():
         sp.add_argument("model", metavar="MODEL", help="a model file (.onnx, .tflite or .ernn)")
         sp.add_argument("--time-axis", type=int, default=None, metavar="AXIS",
                         help="the time axis of the model input, when edgernn cannot find it")
+        sp.add_argument("--constant", dest="constants", action="append", metavar="NAME=VALUE",
+                        help="bind an input that is a setting, e.g. --constant sr=16000 (repeatable)")
+        sp.add_argument("--shape", dest="shapes", action="append", metavar="NAME=D,..",
+                        help="sizes of a step graph's input the file leaves open, e.g. --shape input=576 "
+                             "(the frame) or input=B,576 (repeatable)")
+        sp.add_argument("--state", dest="states", action="append", metavar="IN=OUT",
+                        help="pair a state input with the output that is its next value (repeatable)")
+        sp.add_argument("--step", action="store_true",
+                        help="the file is one step with explicit state inputs and outputs (a step graph)")
 
     pi = sub.add_parser("info", help="show a model's inputs, outputs, state, ops and costs",
                         description="Show what a model streams (per-frame inputs, outputs and state) "

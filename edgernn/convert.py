@@ -53,12 +53,14 @@ def _normalise_input(graph, mean, std):
 
 
 def convert(source, output, weights="float32", labels=None, frame_period=None, mean=None, std=None,
-            description="", time_axis=None):
-    """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file."""
+            description="", time_axis=None, **load_options):
+    """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file.
+    load_options: constants, shapes, states, step, as :func:`edgernn.load` takes them; bound
+    constants are recorded in the metadata (``model.constants.<name>``)."""
     from .model import load
     if weights not in WEIGHTS:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
-    model = load(source, time_axis=time_axis, weights="int8" if weights == "int8" else "float32")
+    model = load(source, time_axis=time_axis, weights="int8" if weights == "int8" else "float32", **load_options)
     graph = model.graph
     meta = {"general.name": os.path.splitext(os.path.basename(os.fspath(source)))[0] if isinstance(source, (str, os.PathLike)) else "model",
             "general.source": os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "",
@@ -68,6 +70,8 @@ def convert(source, output, weights="float32", labels=None, frame_period=None, m
         meta["quant.scheme"] = "symmetric, one float32 scale per output unit, weights only"
     if description:
         meta["general.description"] = str(description)
+    for name, value in (load_options.get("constants") or {}).items():
+        meta[f"model.constants.{name}"] = np.asarray(value).tolist()
     if labels is not None:
         labels = [str(x) for x in labels]
         n_out = model.outputs[0].frame_shape[-1] if model.outputs and model.outputs[0].frame_shape else 1

@@ -261,7 +261,7 @@ def _max_abs_diff(ours, theirs):
 
 # ---------------------------------------------------------------- the entry point
 def profile(model, period=None, frames=20000, batch=None, device=None, compare=False, warmup=200,
-            breakdown=True, inputs=None, seed=0, progress=None, time_axis=None):
+            breakdown=True, inputs=None, seed=0, progress=None, time_axis=None, load_options=None):
     """Profile a model's streaming step; returns a :class:`ProfileResult`.
 
     model: a path (ONNX) or a loaded :class:`~edgernn.Model`.
@@ -292,7 +292,7 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
     if not isinstance(model, Model):
         from . import load
         t0 = time.perf_counter()
-        model = load(model, time_axis=time_axis)
+        model = load(model, **(load_options or {"time_axis": time_axis}))
         load_ms = (time.perf_counter() - t0) * 1e3
     pool = _frame_pool(model, batch, frames, inputs, seed)
 

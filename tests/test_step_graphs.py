@@ -233,3 +233,45 @@ def test_step_graph_with_open_sizes_asks_for_shapes():
     assert m.inputs[0].frame_shape == (5,)
     x = np.linspace(-1, 1, 5, dtype=np.float32)
     assert max_err(m.stream().step(x), np.maximum(x, 0)) == 0.0
+
+
+# ------------------------------------------------------------ real torch exports
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "onnx"
+
+
+def ort_conv_gru(path, frames):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    cache, h = np.zeros((1, 40, 2), np.float32), np.zeros((1, 1, 32), np.float32)
+    out = []
+    for f in frames:
+        y, cache, h = sess.run(None, {"x": f[None], "conv_cache": cache, "h": h})
+        out.append(y[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("tag", ["ts", "dy"])
+def test_torch_conv_gru_step_graph_with_cache_tensors(tag, tmp_path):
+    """exporters/make_step_fixtures.py: a Conv1d over a cache of past frames + GRU, one call
+    per step, against PyTorch (recorded) and onnxruntime, alone and in a batch, and from
+    its int8 .ernn."""
+    path = FIXTURES / f"conv_gru_step_{tag}.onnx"
+    data = np.load(FIXTURES / f"conv_gru_step_{tag}.npz")
+    xs, torch_logits = data["frames"], data["logits"]
+    want = ort_conv_gru(path, xs)
+    assert max_err(want, torch_logits) < 1e-4
+    m = edgernn.load(path)
+    assert sorted(t.name for t in m.states) == ["conv_cache", "h"]
+    s = m.stream()
+    assert max_err(np.stack([s.step(x) for x in xs]), want) < TOL
+    s.reset()
+    assert max_err(s.run(xs), want) < TOL
+    batch = m.stream(batch=2)
+    got = np.stack([batch.step(np.stack([x, -x])) for x in xs])
+    assert max_err(got[:, 0], want) < TOL
+    assert max_err(got[:, 1], ort_conv_gru(path, -xs)) < TOL
+    ernn = tmp_path / "step.ernn"
+    from edgernn.convert import convert
+    convert(path, ernn, weights="int8")
+    q = edgernn.load(ernn).stream()
+    got8 = np.stack([q.step(x) for x in xs])
+    assert max_err(got8, want) < 0.05 * np.abs(want).max()
