@@ -275,3 +275,68 @@ def test_torch_conv_gru_step_graph_with_cache_tensors(tag, tmp_path):
     q = edgernn.load(ernn).stream()
     got8 = np.stack([q.step(x) for x in xs])
     assert max_err(got8, want) < 0.05 * np.abs(want).max()
+
+
+# ------------------------------------------------------------ recurrent ops inside the frame
+BANDS, FEAT, HID = 7, 4, 5
+
+
+def band_model(op, direction, layout=0, state=False):
+    """x [B, BANDS, FEAT] -> a GRU/LSTM across the bands (direction, layout) -> Y, Y_h.
+    With state=True the op's initial h is a graph input h [D, B, HID] and Y_h its output."""
+    rng = np.random.default_rng(11)
+    G = {"GRU": 3, "LSTM": 4}[op]
+    D = 2 if direction == "bidirectional" else 1
+    inits = [_f32("W", 0.6 * rng.standard_normal((D, G * HID, FEAT))),
+             _f32("R", 0.6 * rng.standard_normal((D, G * HID, HID))),
+             _f32("B", 0.3 * rng.standard_normal((D, 2 * G * HID)))]
+    info = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+    perm = [1, 0, 2] if layout == 0 else [0, 1, 2]
+    rec_in = ["xt", "W", "R", "B", "", "h" if state else ""]
+    outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=perm),
+             helper.make_node(op, rec_in, outs, hidden_size=HID, direction=direction, layout=layout,
+                              **({"linear_before_reset": 1} if op == "GRU" else {}))]
+    h_shape = [D, "batch", HID] if layout == 0 else ["batch", D, HID]
+    y_shape = [BANDS, D, "batch", HID] if layout == 0 else ["batch", BANDS, D, HID]
+    g = helper.make_graph(nodes, "bands", [info("x", ["batch", BANDS, FEAT])] + ([info("h", h_shape)] if state else []),
+                          [info("Y", y_shape), info("Y_h", h_shape)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op,direction,layout", [("GRU", "bidirectional", 0), ("GRU", "reverse", 0),
+                                                 ("LSTM", "bidirectional", 0), ("GRU", "forward", 1),
+                                                 ("LSTM", "bidirectional", 1)])
+def test_recurrent_op_across_an_axis_of_the_frame(op, direction, layout):
+    """ONNX Runtime has no layout=1 kernels: layout 1 is checked against the same weights in
+    layout 0 (per stream, the frames of Y and Y_h are the same arrays)."""
+    m = edgernn.load(band_model(op, direction, layout).SerializeToString())
+    oracle = band_model(op, direction, 0)
+    sess = ort.InferenceSession(oracle.SerializeToString(), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(2).standard_normal((20, BANDS, FEAT)).astype(np.float32)
+    s = m.stream()
+    for x in xs:
+        y, yh = s.step(x)
+        want_y, want_h = sess.run(None, {"x": x[None]})
+        assert max_err(y, want_y.reshape(y.shape)) < TOL
+        assert max_err(yh, want_h.reshape(yh.shape)) < TOL
+
+
+def test_bidirectional_gru_in_a_step_graph_with_state():
+    """The op's final h is the next call's initial h (a step graph's state)."""
+    model = band_model("GRU", "bidirectional", state=True)
+    m = edgernn.load(model.SerializeToString())
+    assert [t.name for t in m.states] == ["h"]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    h = np.zeros((2, 1, HID), np.float32)
+    s = m.stream(batch=2)
+    for x in np.random.default_rng(4).standard_normal((15, BANDS, FEAT)).astype(np.float32):
+        y = s.step(np.stack([x, x]))
+        want, h = sess.run(None, {"x": x[None], "h": h})
+        assert max_err(y[0], want.reshape(y[0].shape)) < TOL and max_err(y[1], y[0]) == 0.0
+
+
+def test_reverse_recurrent_op_over_time_is_still_refused():
+    model = band_model("GRU", "reverse")
+    with pytest.raises(UnsupportedModelError, match="whole sequence"):
+        edgernn.load(model.SerializeToString(), time_axis=1)

@@ -161,14 +161,15 @@ _const = const_value
 def _recurrent(a, ins, kind, n_acts):
     where = a.where
     direction = a("direction", "string", "forward")
-    if direction != "forward":
-        raise UnsupportedModelError(
-            f"{where} has direction={direction}: it needs the whole sequence "
-            "before the first output, so it cannot run one frame at a time. Export a forward-only model")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ModelFormatError(f"{where} has direction={direction!r}; ONNX allows forward, reverse, bidirectional")
     names = a("activations", "strings", None) or {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
                                                   "RNN": ["Tanh"]}[kind]
-    if len(names) != n_acts:
-        raise UnsupportedOpError(f"{where}: expected {n_acts} activations, got {names}")
+    directions = 2 if direction == "bidirectional" else 1
+    if len(names) == n_acts and directions == 2:
+        names = names * 2          # one list for both directions
+    if len(names) != n_acts * directions:
+        raise UnsupportedOpError(f"{where}: expected {n_acts * directions} activations, got {names}")
     alphas, betas = a("activation_alpha", "floats", []), a("activation_beta", "floats", [])
     acts = []
     for nm in names:
@@ -178,8 +179,10 @@ def _recurrent(a, ins, kind, n_acts):
         al = alphas.pop(0) if code in USES_ALPHA and alphas else da
         be = betas.pop(0) if code in USES_BETA and betas else db
         acts.append((code, float(al), float(be)))
-    attrs = dict(hidden_size=a("hidden_size", "int"), layout=a("layout", "int", 0), acts=acts,
-                 clip=a("clip", "float", None))
+    attrs = dict(hidden_size=a("hidden_size", "int"), layout=a("layout", "int", 0), acts=acts[:n_acts],
+                 clip=a("clip", "float", None), direction=direction)
+    if directions == 2:
+        attrs["acts_reverse"] = acts[n_acts:]
     if kind == "LSTM":
         attrs["input_forget"] = a("input_forget", "int", 0)
     if kind == "GRU":

@@ -39,7 +39,7 @@ from . import Op, expect_const, register
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
 from .row import Field, RowLayout, const, element_count, matrix, work
 
-DIRECT_BELOW = 4          # outputs per group below which the kernel sums taps directly
+DIRECT_BELOW = 8          # outputs per group below which the kernel sums taps directly
 MAX_GROUPS = 1 << 16      # bounds the column-group list a (forged) row's extents build
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -189,8 +189,9 @@ def _ints(node, attrs, name, count, default, low):
     v = attrs.get(name)
     v = [default] * count if v is None else v
     if not isinstance(v, (list, tuple)) or len(v) != count or not all(isinstance(x, int) and x >= low for x in v):
-        raise UnsupportedModelError(f"{node.describe()}: {name} {v!r} must be {count} integers >= {low} "
-                                    f"(one per spatial axis{', begins then ends' if name == 'pads' else ''})")
+        per_axis = "one per spatial axis" + (", begins then ends" if name == "pads" else "")
+        raise UnsupportedModelError(f"{node.describe()}: {name} {v!r} must be {count} integer"
+                                    f"{'s' * (count != 1)} >= {low} ({per_axis})")
     return [int(x) for x in v]
 
 
@@ -218,7 +219,9 @@ class Conv(Op):
     matrix_slots = (1,)
 
     def geometry(self, node):
-        """Every size of the conv, checked (module doc); raises UnsupportedModelError naming the node."""
+        """Every size of the conv, checked (module doc); raises UnsupportedModelError naming the
+        node. The constant operands and attributes are checked before the input's axes, so
+        their errors read the same whichever axes the streaming pass is trying."""
         where, attrs = node.describe(), node.attrs
         if not 2 <= len(node.inputs) <= 3 or node.inputs[0] is None:
             raise UnsupportedModelError(f"{where}: takes X, W and an optional B, got {len(node.inputs)} inputs")
@@ -227,6 +230,13 @@ class Conv(Op):
         if rank not in (1, 2):
             raise UnsupportedModelError(f"{where}: input {list(x.shape)} has {rank} spatial axes; edgernn runs "
                                         "1-D and 2-D convolutions (X [N, C, L] or [N, C, H, W])")
+        group, M, kernel = self._weight_sizes(node, rank)
+        strides = _ints(node, attrs, "strides", rank, 1, 1)
+        dilations = _ints(node, attrs, "dilations", rank, 1, 1)
+        pads = _ints(node, attrs, "pads", 2 * rank, 0, 0)
+        if attrs.get("auto_pad", "NOTSET") not in AUTO_PADS:
+            raise UnsupportedModelError(f"{where}: auto_pad {attrs.get('auto_pad')!r} is not one of "
+                                        f"{', '.join(AUTO_PADS)}")
         if is_symbolic(x.shape[1]):
             raise UnsupportedModelError(f"{where}: its channel axis is the time or batch axis; that mixes frames")
         for axis, d in enumerate(x.shape[2:], 2):
@@ -236,38 +246,19 @@ class Conv(Op):
                     "history buffers (the frames before this one), which edgernn does not stream yet. "
                     "Convolve within a frame (time as the leading axis N) or pass time_axis=")
             if is_symbolic(d):
-                raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; it would mix streams")
+                raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; "
+                                            "it would mix streams")
         C, in_sizes = int(x.shape[1]), [int(d) for d in x.shape[2:]]
-        group = attrs.get("group", 1)
-        if not isinstance(group, int) or not 1 <= group <= MAX_GROUPS or C % group:
-            raise UnsupportedModelError(f"{where}: group {group!r} does not divide the {C} input channels")
-        w = node.input(1)
-        if w is None or not w.is_const:
-            expect_const(node, 1, (), "weight W")
+        if C % group:
+            raise UnsupportedModelError(f"{where}: group {group} does not divide the {C} input channels")
+        w = node.inputs[1]
         if attrs.get("packed"):
-            M, kernel = attrs.get("out_channels"), _ints(node, attrs, "kernel_shape", rank, None, 1)
-            if not isinstance(M, int) or M < 1 or M % group:
-                raise UnsupportedModelError(f"{where}: packed out_channels {M!r} is not a multiple of group {group}")
             shape = panel_shape(C // group * math.prod(kernel), [M // group] * group)
             if tuple(w.const.shape) != shape or (w.scale is not None and w.scale.shape != (shape[0] * shape[2],)):
                 raise UnsupportedModelError(f"{where}: packed weight {list(w.const.shape)} is not a panel matrix "
                                             f"{list(shape)} for {M} outputs in {group} groups")
         else:
-            if w.const.ndim != rank + 2:
-                raise UnsupportedModelError(f"{where}: weight W '{w.name}' has shape {list(w.const.shape)}, "
-                                            f"expected [M, C/group, *kernel] with {rank} kernel axes")
-            M, kernel = int(w.const.shape[0]), [int(k) for k in w.const.shape[2:]]
             expect_const(node, 1, [M, C // group] + kernel, "weight W")
-            if min(kernel) < 1 or M < 1 or M % group:
-                raise UnsupportedModelError(f"{where}: weight W {list(w.const.shape)}: M = {M} must be a positive "
-                                            f"multiple of group {group}, and every kernel size positive")
-            declared = attrs.get("kernel_shape")
-            if declared is not None and list(declared) != kernel:
-                raise UnsupportedModelError(f"{where}: kernel_shape {declared!r} disagrees with W's {kernel}")
-        expect_const(node, 2, (M,), "bias B", required=False)
-        strides = _ints(node, attrs, "strides", rank, 1, 1)
-        dilations = _ints(node, attrs, "dilations", rank, 1, 1)
-        pads = _ints(node, attrs, "pads", 2 * rank, 0, 0)
         begin, end = _auto_pads(node, attrs.get("auto_pad", "NOTSET"), in_sizes, kernel, strides, dilations, pads)
         out = [(i + b + e - d * (k - 1) - 1) // s + 1
                for i, b, e, k, s, d in zip(in_sizes, begin, end, kernel, strides, dilations)]
@@ -275,6 +266,34 @@ class Conv(Op):
             raise UnsupportedModelError(f"{where}: the kernel {kernel} (dilations {dilations}) does not fit the "
                                         f"padded input {in_sizes} (pads {begin + end}): output size {out}")
         return Geometry(x.shape[0], C, M, group, kernel, strides, dilations, begin, end, in_sizes, out)
+
+    def _weight_sizes(self, node, rank):
+        """(group, M, kernel) from the attributes and W (raw [M, Cg, *kernel] or packed), checked
+        against each other and the bias B [M]; W's Cg is checked against X by geometry."""
+        where, attrs = node.describe(), node.attrs
+        group = attrs.get("group", 1)
+        if not isinstance(group, int) or not 1 <= group <= MAX_GROUPS:
+            raise UnsupportedModelError(f"{where}: group {group!r} must be an integer from 1 to {MAX_GROUPS}")
+        w = node.input(1)
+        if w is None or not w.is_const:
+            expect_const(node, 1, (), "weight W")                 # raises: missing or computed
+        if attrs.get("packed"):
+            M, kernel = attrs.get("out_channels"), _ints(node, attrs, "kernel_shape", rank, None, 1)
+        else:
+            if w.const.ndim != rank + 2:
+                raise UnsupportedModelError(f"{where}: weight W '{w.name}' has shape {list(w.const.shape)}, "
+                                            f"expected [M, C/group, *kernel] with {rank} kernel axes")
+            M, kernel = int(w.const.shape[0]), [int(k) for k in w.const.shape[2:]]
+            declared = attrs.get("kernel_shape")
+            if declared is not None and list(declared) != kernel:
+                raise UnsupportedModelError(f"{where}: kernel_shape {declared!r} disagrees with W's {kernel}")
+            if min(kernel) < 1:
+                raise UnsupportedModelError(f"{where}: weight W {list(w.const.shape)} has an empty kernel axis")
+        if not isinstance(M, int) or M < 1 or M % group:
+            raise UnsupportedModelError(f"{where}: its {M!r} output channels are not a positive multiple of "
+                                        f"group {group}")
+        expect_const(node, 2, (M,), "bias B", required=False)
+        return group, M, kernel
 
     def infer(self, node):
         g = self.geometry(node)

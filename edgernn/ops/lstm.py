@@ -188,7 +188,10 @@ class LSTM(RecurrentOp):
         return None if P is None else P.reshape(-1)
 
     def check_constants(self, node):
-        self.peepholes(node)
+        if self.whole_sequence(node):
+            self.weight(node, 7, (self.directions(node), 3 * self.hidden(node)), "P", required=False)
+        else:
+            self.peepholes(node)
 
     def activation_uses(self, node):
         return [2 if node.attrs.get("input_forget") else 3, 1, 1]

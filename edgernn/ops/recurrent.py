@@ -184,21 +184,44 @@ class RecurrentOp(Op):
                 raise UnsupportedModelError(f"{node.describe()}: packed weight {slot} has {v.scale.size} scales, "
                                             f"expected {want[0] * want[2]}")
 
+    def directions(self, node):
+        return 2 if node.attrs.get("direction", "forward") == "bidirectional" else 1
+
+    def whole_sequence(self, node):
+        """Whether this node must be unrolled before it can run (:mod:`edgernn.passes.unroll`):
+        it runs in reverse or both ways, or over more than one position inside the frame."""
+        if node.attrs.get("direction", "forward") != "forward":
+            return True
+        x = node.inputs[0]
+        seq = x.shape[0] if node.attrs.get("layout", 0) == 0 else x.shape[1]
+        return not has_time(seq) and int(concrete(seq)) > 1
+
     def state_shape(self, node, batch):
-        H = self.hidden(node)
-        return (1, batch, H) if node.attrs.get("layout", 0) == 0 else (batch, 1, H)
+        H, D = self.hidden(node), self.directions(node)
+        return (D, batch, H) if node.attrs.get("layout", 0) == 0 else (batch, D, H)
 
     def check_attrs(self, node):
         """Attributes the kernel trusts (an .ernn file could carry anything)."""
-        acts = node.attrs.get("acts")
-        ok = isinstance(acts, (list, tuple)) and len(acts) == self.n_acts and all(
+        act_lists = [node.attrs.get("acts")] + ([node.attrs.get("acts_reverse")] if "acts_reverse" in node.attrs else [])
+        ok = all(isinstance(acts, (list, tuple)) and len(acts) == self.n_acts and all(
             isinstance(a, (list, tuple)) and len(a) == 3 and a[0] in range(11)
-            and all(isinstance(x, (int, float)) for x in a) for a in acts)
+            and all(isinstance(x, (int, float)) for x in a) for a in acts) for acts in act_lists)
         H, clip, limit = node.attrs.get("hidden_size"), node.attrs.get("clip"), node.attrs.get("frame_limit", 0)
         ok = ok and isinstance(H, int) and H > 0 and (clip is None or isinstance(clip, (int, float)))
         ok = ok and isinstance(limit, int) and limit >= 0 and node.attrs.get("layout", 0) in (0, 1)
+        ok = ok and node.attrs.get("direction", "forward") in ("forward", "reverse", "bidirectional")
         if not ok:
             raise UnsupportedModelError(f"{node.describe()}: invalid attributes {node.attrs}")
+
+    def check_unrolled_constants(self, node, inputs):
+        """The constants of a node that :mod:`edgernn.passes.unroll` will split by direction."""
+        G, H, D = self.gates, self.hidden(node), self.directions(node)
+        expect_const(node, 1, (D, G * H, inputs), "W")
+        expect_const(node, 2, (D, G * H, H), "R")
+        expect_const(node, 3, (D, 2 * G * H), "B", required=False)
+        if node.input(4) is not None:
+            raise UnsupportedModelError(f"{node.describe()}: sequence_lens on a sequence inside the frame "
+                                        "is not supported; export without it")
 
     def infer(self, node):
         self.check_attrs(node)
@@ -207,24 +230,32 @@ class RecurrentOp(Op):
             raise UnsupportedModelError(f"{node.describe()}: X has rank {len(x.shape)}, expected 3")
         layout = node.attrs.get("layout", 0)
         seq, batch = (x.shape[0], x.shape[1]) if layout == 0 else (x.shape[1], x.shape[0])
-        if parts(seq) != (1, 1, 0) and not (not is_symbolic(seq) and int(seq) == 1):
+        in_frame = not has_time(seq)
+        if parts(seq) != (1, 1, 0) and (is_symbolic(seq) or int(seq) < 1):
             raise UnsupportedModelError(
-                f"{node.describe()}: the sequence axis of X has size {seq!r}; it must be the "
-                "stream's time axis (pass time_axis= to edgernn.load if it was not found), or, in a step "
-                "graph, have length 1 (recurrent ops over a longer axis inside the frame are not supported yet)")
-        if has_time(batch) or (not is_symbolic(batch) and batch != 1):
+                f"{node.describe()}: the sequence axis of X has size {seq!r}; it must be the stream's "
+                "time axis (pass time_axis= to edgernn.load if it was not found) or an axis inside the frame")
+        if not in_frame and node.attrs.get("direction", "forward") != "forward":
+            raise UnsupportedModelError(
+                f"{node.describe()} has direction={node.attrs['direction']} over the time axis: it needs the "
+                "whole sequence before the first output, so it cannot run one frame at a time. Export a "
+                "forward-only model (a reverse or bidirectional op over an axis inside the frame is fine)")
+        if (has_time(batch) and not in_frame) or (not is_symbolic(batch) and batch != 1):
             raise UnsupportedModelError(
                 f"{node.describe()}: batch size {batch!r} is fixed in the model; streams run one "
                 "sequence each, so use batch 1 (or a dynamic batch) and step B streams together")
         if has_time(x.shape[2]) or is_symbolic(x.shape[2]):
             raise UnsupportedModelError(f"{node.describe()}: the input size {x.shape[2]!r} must be fixed")
-        if node.attrs.get("packed"):
+        whole = self.whole_sequence(node)
+        if whole:
+            self.check_unrolled_constants(node, int(concrete(x.shape[2])))
+        elif node.attrs.get("packed"):
             self.check_packed(node, int(concrete(x.shape[2])))
             expect_const(node, 3, self.packed_bias_shape(node), "packed bias")
         else:
             self.params(node)
         self.check_constants(node)
-        H = self.hidden(node)
+        H, D = self.hidden(node), self.directions(node)
         st = self.state_shape(node, batch)
         for name, slot in self.state_slots.items():
             v = node.input(slot)
@@ -232,7 +263,7 @@ class RecurrentOp(Op):
                 raise UnsupportedModelError(
                     f"{node.describe()}: initial {name} has shape {v.shape}, expected {st} "
                     "(one initial state for a batch of several sequences: run one stream each)")
-        y = (seq, 1, batch, H) if layout == 0 else (batch, seq, 1, H)
+        y = (seq, D, batch, H) if layout == 0 else (batch, seq, D, H)
         outs = [(y, "float32")] + [(st, "float32")] * len(self.state_outputs)
         if self.counter_slot < len(node.inputs) and node.input(self.counter_slot) is not None:
             outs.append(((1,), "float32"))

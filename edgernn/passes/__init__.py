@@ -3,11 +3,13 @@
 1. :mod:`.streaming` binds the time and batch axes of the inputs, which also runs
    :mod:`.infer` (symbolic shapes + constant folding), then turns recurrent initial states,
    state inputs/outputs and ``sequence_lens`` into per-stream :class:`StateVar` s;
-2. :mod:`.cells` replaces the ops of a recognised LSTM/GRU/RNN cell (a TFLite WHILE body
+2. :mod:`.unroll` unrolls recurrent ops whose whole sequence lies inside the frame (reverse,
+   bidirectional, or over an axis of the frame) into one-position nodes;
+3. :mod:`.cells` replaces the ops of a recognised LSTM/GRU/RNN cell (a TFLite WHILE body
    run per frame) by one recurrent node;
-3. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
-4. :mod:`.pack` lays every weight out for its kernel;
-5. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
+4. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
+5. :mod:`.pack` lays every weight out for its kernel;
+6. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
 """
 from ..errors import EdgeRNNError
 from .cells import recognise_cells
@@ -16,6 +18,7 @@ from .infer import infer_graph
 from .pack import pack_weights
 from .quantize import quantize_weights
 from .streaming import bind_streaming
+from .unroll import unroll_whole_sequences
 
 WEIGHT_TYPES = ("float32", "int8")
 
@@ -24,6 +27,7 @@ def prepare(graph, time_axis=None, weights="float32", step=None, shapes=None, st
     if weights not in WEIGHT_TYPES:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHT_TYPES)}, got {weights!r}")
     bind_streaming(graph, time_axis, step=step, shapes=shapes, states=states)
+    unroll_whole_sequences(graph)
     recognise_cells(graph)
     fuse_dense(graph)
     infer_graph(graph)

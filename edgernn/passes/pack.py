@@ -6,12 +6,34 @@ see :mod:`edgernn.ops.matvec`; layer_norm: scale and bias broadcast to the norma
 After this pass, planning derives no constant: every array a kernel reads is a value of the
 graph, so an .ernn file can hold it as it is and the engine can read it in place.
 """
+import hashlib
+
+import numpy as np
+
 from .. import ops
 
 
 def pack_weights(graph):
+    packed = False
     for n in graph.nodes:
         op = ops.get(n.op)
         if hasattr(op, "pack") and not n.attrs.get("packed"):
             op.pack(n)
+            packed = True
+    if packed:              # a graph read from .ernn was packed (and shared) when it was written
+        share_constants(graph)
     return graph
+
+
+def share_constants(graph):
+    """Nodes that read equal constants read one Value (one copy in the arena): an unrolled
+    recurrent op's positions each pack the same weights."""
+    seen = {}
+    for n in graph.nodes:
+        for k, v in enumerate(n.inputs):
+            if v is None or not v.is_const or v.const.dtype == object:
+                continue
+            scale = b"" if v.scale is None else np.ascontiguousarray(v.scale).tobytes()
+            key = (v.const.dtype.str, v.const.shape, v.scale_axis, hashlib.sha1(np.ascontiguousarray(v.const).tobytes()
+                                                                             + scale).hexdigest())
+            n.inputs[k] = seen.setdefault(key, v)
