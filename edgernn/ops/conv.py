@@ -15,7 +15,8 @@ Attributes (ONNX names): strides, dilations (default 1s), pads ([begin..., end..
 0s), group (divides C and M), kernel_shape (optional, must equal W's), auto_pad: NOTSET
 (``pads``), VALID (no padding), SAME_UPPER / SAME_LOWER (O = ceil(I / s), total padding
 max(0, (O - 1) s + d (k - 1) + 1 - I), the odd one at the end / at the beginning).
-A convolution along the time axis needs history buffers and is refused here.
+A convolution along the time axis needs history buffers and is refused here, except a
+pointwise one (kernel 1, stride 1, no padding along time), which sees each frame alone.
 
 Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K = Cg * prod(kernel)
 inputs (order c, then kernel rows, then columns) and column groups [Mg] * group, each group
@@ -239,7 +240,11 @@ class Conv(Op):
                                         f"{', '.join(AUTO_PADS)}")
         if is_symbolic(x.shape[1]):
             raise UnsupportedModelError(f"{where}: its channel axis is the time or batch axis; that mixes frames")
+        pointwise = [k == 1 and st == 1 and pads[a] == 0 and pads[a + rank] == 0 and attrs.get("auto_pad", "NOTSET")
+                     in ("NOTSET", "VALID") for a, (k, st) in enumerate(zip(kernel, strides))]
         for axis, d in enumerate(x.shape[2:], 2):
+            if has_time(d) and pointwise[axis - 2]:
+                continue        # a 1-wide kernel with stride 1 along time: each frame alone
             if has_time(d):
                 raise UnsupportedModelError(
                     f"{where}: axis {axis} of its input is the time axis; a convolution along time needs "
@@ -248,7 +253,7 @@ class Conv(Op):
             if is_symbolic(d):
                 raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; "
                                             "it would mix streams")
-        C, in_sizes = int(x.shape[1]), [int(d) for d in x.shape[2:]]
+        C, in_sizes = int(x.shape[1]), [int(concrete(d)) for d in x.shape[2:]]
         if C % group:
             raise UnsupportedModelError(f"{where}: group {group} does not divide the {C} input channels")
         w = node.inputs[1]
@@ -265,7 +270,8 @@ class Conv(Op):
         if min(out) < 1:
             raise UnsupportedModelError(f"{where}: the kernel {kernel} (dilations {dilations}) does not fit the "
                                         f"padded input {in_sizes} (pads {begin + end}): output size {out}")
-        return Geometry(x.shape[0], C, M, group, kernel, strides, dilations, begin, end, in_sizes, out)
+        out_dims = [d if is_symbolic(d) else o for d, o in zip(x.shape[2:], out)]
+        return Geometry(x.shape[0], C, M, group, kernel, strides, dilations, begin, end, in_sizes, out_dims)
 
     def _weight_sizes(self, node, rank):
         """(group, M, kernel) from the attributes and W (raw [M, Cg, *kernel] or packed), checked
@@ -308,11 +314,11 @@ class Conv(Op):
             w = dequantize(node.inputs[1]).astype(np.float32).reshape([g.M, g.C // g.group] + g.kernel)
         x = x.astype(np.float32)
         xp = np.pad(x, [(0, 0), (0, 0)] + list(zip(g.pads_begin, g.pads_end)))
-        y = np.zeros((x.shape[0], g.M, *g.out_sizes), np.float32)
+        y = np.zeros((x.shape[0], g.M, *[concrete(d) for d in g.out_sizes]), np.float32)
         cg, mg = g.C // g.group, g.M // g.group
         for tap in np.ndindex(*g.kernel):
             window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                           for t, d, o, s in zip(tap, g.dilations, g.out_sizes, g.strides))
+                           for t, d, o, s in zip(tap, g.dilations, [concrete(d) for d in g.out_sizes], g.strides))
             xs = xp[(slice(None), slice(None)) + window]                  # [N, C, *out]
             for grp in range(g.group):
                 wt = w[(slice(grp * mg, (grp + 1) * mg), slice(None)) + tap]     # [Mg, Cg]
@@ -334,7 +340,7 @@ class Conv(Op):
     def emit(self, node, ctx):
         g = self.geometry(node)
         pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
-        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2(g.out_sizes, 1), pad2(g.kernel, 1)
+        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2([concrete(d) for d in g.out_sizes], 1), pad2(g.kernel, 1)
         (sh, sw), (dh, dw), (top, left) = pad2(g.strides, 1), pad2(g.dilations, 1), pad2(g.pads_begin, 0)
         wo, ws = ctx.matrix(node.inputs[1])
         b = node.input(2)

@@ -60,7 +60,8 @@ class Slice(Op):
                     _forbid_symbolic_axis(node, d, a, "slices")
                 keep_symbolic.add(a)
                 continue
-            out[a] = slice(*slice(int(s), int(e), int(st)).indices(int(d)))
+            start, stop, step = slice(int(s), int(e), int(st)).indices(int(d))
+            out[a] = slice(start, None if stop < 0 else stop, step)   # stop -1: before index 0 (step < 0)
         return out, keep_symbolic
 
     def infer(self, node):

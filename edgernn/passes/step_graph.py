@@ -4,8 +4,8 @@ and outputs (silero-vad: ``input, state, sr -> output, stateN``).
 1. Every input gets a per-step shape: its declared sizes, overridden by ``shapes`` (the
    file's rank, or one less: the frame without the batch axis). The batch axis B is the
    axis ``shapes`` gives as None, else the first size the file leaves open (or that
-   ``shapes`` sets to 1 where the file leaves it open); any other open size is an error
-   asking for ``shapes``. Then shape inference runs over the whole graph.
+   ``shapes`` sets to 1 where the file leaves it open), or a leading 1 of a file that fixes
+   every size; any other open size is an error asking for ``shapes``. Then shape inference runs over the whole graph.
 2. State inputs are paired with state outputs (:func:`pair_step_states`): explicitly by
    ``states={"in": "out"}``, else automatically where that is unambiguous. The pairs become
    per-stream :class:`StateVar` s, so reset, snapshots, batches and chunks handle them.
@@ -47,6 +47,8 @@ def step_shape(name, declared, given):
     unsized = [a for a, g in enumerate(given) if g is None and declared[a] is not None]
     if not batch:
         batch = [a for a in open_axes if given[a] == 1][:1]
+    if not batch and not open_axes and rank >= 2 and declared[0] == 1 and given[0] in (None, 1):
+        batch = [0]         # a file exported with a fixed batch of 1 (silero's openvino variant)
     if len(batch) > 1:
         raise UnsupportedModelError(
             f"input '{name}' leaves the sizes of axes {batch} open; a step needs them fixed: pass "
