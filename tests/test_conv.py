@@ -224,7 +224,7 @@ def test_kernel_loops_over_samples(name, weights):
     """A row with samples = 3 (a concrete N), run on two streams: each stream equals ORT on
     X [3, C, *spatial]; the row passes check_row, and a patch or output pushed past the work
     arena, or a zero stride, is refused."""
-    from edgernn.ops.conv import F, ROW, Conv, conv_kernel
+    from edgernn.ops.conv import BLOCK, F, ROW, Conv, conv_kernel
     from edgernn.ops.matvec import matvec_descriptor, panel_lanes
     from edgernn.ops.row import check_row
     from edgernn.plan import ConstArena
@@ -243,11 +243,12 @@ def test_kernel_loops_over_samples(name, weights):
     fields = dict(x=0, y=x_size, w=w_off, w_scale=-1 if w.scale is None else arena.byte_offset(w.scale, "s") // 4,
                   w_matvec=matvec_descriptor(panel_lanes([g.M // g.group]), w.scale is not None),
                   b=-1 if b is None else arena.byte_offset(b.const, "b") // 4, patch=x_size + y_size,
-                  acc=x_size + y_size + K, samples=N, channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w,
+                  samples=N, channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w,
                   out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
                   pad_top=top, pad_left=left, direct=int(g.M // g.group < 8))
     row = ROW.make(fields)
-    width = x_size + y_size + K + g.M
+    patch = BLOCK * (K + g.M // g.group)
+    width = x_size + y_size + patch
     sizes = {"consts": arena.consts.size, "qconsts": arena.qconsts.size, "work": width, "fparams": 1}
     check_row(ROW, row, sizes, "conv row")
     x = np.random.default_rng(3).standard_normal((2, N, g.C, *g.in_sizes)).astype(np.float32)
@@ -263,8 +264,8 @@ def test_kernel_loops_over_samples(name, weights):
     for s in range(2):
         assert_close(work[s, x_size:x_size + y_size].reshape(N, g.M, *g.out_sizes), run_ort(want_model, x[s]),
                      tol=1e-4, what=f"stream {s}")
-    for field, forged in (("patch", width - K + 1), ("acc", width - 1), ("y", width - y_size + 1), ("stride_w", 0),
-                          ("groups", 0), ("samples", 4)):
+    for field, forged in (("patch", width - patch + 1), ("y", width - y_size + 1), ("stride_w", 0),
+                          ("groups", 0), ("samples", 1000)):
         bad = row.copy()
         bad[getattr(F, field)] = forged
         with pytest.raises(UnsupportedModelError, match="reaches"):

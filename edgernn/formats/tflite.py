@@ -8,7 +8,13 @@ TensorFlow is installed), imported lazily. Translation only: shapes, folding and
 analysis are passes. What maps to what:
 
 - FULLY_CONNECTED -> dense (a reshape to [rows, K] first unless keep_num_dims); fused
-  activations (RELU, TANH) become a relu/tanh node after the op;
+  activations (RELU, TANH, RELU6, RELU_N1_TO_1) become a relu/tanh/clip node after the op;
+- unrolled cells (a Keras ``LSTMCell``/``GRUCell`` called once per call, the state explicit
+  inputs and outputs) are plain ops: FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD, SUB,
+  UNPACK/PACK, and MINIMUM + RELU (tf_keras ``hard_sigmoid``) or ADD with a fused RELU6
+  (Keras 3 ``hard_sigmoid``). The importer gives every input its declared per-step shape
+  (``graph.declared``: the shape signature, -1 = open); binding such a *step graph* and
+  pairing its state inputs with outputs is :mod:`edgernn.passes.step_graph`'s;
 - UNIDIRECTIONAL_SEQUENCE_LSTM -> lstm with ONNX semantics: TFLite's per-gate tensors (i, f,
   c, o) are stacked in ONNX gate order i, o, f, c into W [1, 4H, I], R [1, 4H, H], B [1, 8H]
   (recurrent half zero), peepholes into P [1, 3H] (i, o, f); layout 1 for batch-major input,
@@ -22,6 +28,12 @@ analysis are passes. What maps to what:
 - QUANTIZE / DEQUANTIZE -> identity: edgernn computes activations in float32. Quantised
   constants are read with their scales and zero points: int8 weights of dense and recurrent
   ops stay int8 (see :func:`Scope.weight`), every other quantised constant is dequantised.
+  The scales of int8 *activation* tensors (a full-integer file's FULLY_CONNECTED outputs,
+  gates, states) are not used: edgernn does not round activations to LiteRT's int8 grid, so
+  such a file runs as int8 weights with float32 activations (closer to the float source
+  model than LiteRT's integer run; tests/test_tflite_step.py measures both). Inputs and
+  outputs must be float32 (QUANTIZE/DEQUANTIZE around the integer graph, the converter's
+  default).
 """
 import os
 import struct
@@ -352,15 +364,23 @@ class Scope:
         if code == 0:
             self.add(ir_op, inputs, [y], attrs)
             return y
-        act = {self.r.s.ActivationFunctionType.RELU: "relu", self.r.s.ActivationFunctionType.TANH: "tanh"}.get(code)
+        A = self.r.s.ActivationFunctionType
+        act = {A.RELU: ("relu", None), A.TANH: ("tanh", None), A.RELU6: ("clip", (0.0, 6.0)),
+               A.RELU_N1_TO_1: ("clip", (-1.0, 1.0))}.get(code)
         if act is None:
             raise UnsupportedOpError(
                 f"{self.where()}: fused activation {self.r.act_names.get(code, code)} is not supported "
-                "(supported: NONE, RELU, TANH)")
+                "(supported: NONE, RELU, RELU6, RELU_N1_TO_1, TANH)")
         pre = self.fresh(y.name + "/pre_act")
         self.add(ir_op, inputs, [pre], attrs)
-        self.add(act, [pre], [y])
+        self.add(act[0], [pre] + self.bounds(act[1]), [y])
         return y
+
+    def bounds(self, lo_hi):
+        """The constant lo, hi inputs of an IR clip (RELU6 = clip(x, 0, 6)), or none."""
+        if lo_hi is None:
+            return []
+        return [self.const("clip_min", np.float32(lo_hi[0])), self.const("clip_max", np.float32(lo_hi[1]))]
 
 
 # ---------------------------------------------------------------- graph

@@ -40,6 +40,20 @@ def _binary(ir_op):
     return tr
 
 
+def _clipped(lo, hi):
+    """RELU6, RELU_N1_TO_1, RELU_0_TO_1 -> clip(x, lo, hi)."""
+    def tr(sc, op):
+        sc.add("clip", [sc.value(op.inputs[0])] + sc.bounds((lo, hi)), [sc.output(op.outputs[0])])
+    return tr
+
+
+def _binary_plain(ir_op):
+    """A binary op without options (MINIMUM, MAXIMUM: broadcasting like ADD)."""
+    def tr(sc, op):
+        sc.add(ir_op, _ins(sc, op)[:2], [sc.output(op.outputs[0])])
+    return tr
+
+
 def _fully_connected(sc, op):
     o = _opts(op)
     if o.weightsFormat != 0:
@@ -366,6 +380,8 @@ def _while(sc, op):
 TRANSLATORS = {
     "ADD": _binary("add"), "SUB": _binary("sub"), "MUL": _binary("mul"), "DIV": _binary("div"),
     "LOGISTIC": _simple("sigmoid"), "TANH": _simple("tanh"), "RELU": _simple("relu"),
+    "RELU6": _clipped(0.0, 6.0), "RELU_N1_TO_1": _clipped(-1.0, 1.0), "RELU_0_TO_1": _clipped(0.0, 1.0),
+    "MINIMUM": _binary_plain("min"), "MAXIMUM": _binary_plain("max"),
     "FULLY_CONNECTED": _fully_connected, "RESHAPE": _reshape, "SQUEEZE": _squeeze,
     "EXPAND_DIMS": _expand_dims, "TRANSPOSE": _transpose, "SHAPE": _shape, "GATHER": _gather,
     "SLICE": _slice, "STRIDED_SLICE": _strided_slice, "SPLIT": _split, "SPLIT_V": _split_v,

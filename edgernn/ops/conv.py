@@ -41,6 +41,7 @@ from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, t
 from .row import Field, RowLayout, const, element_count, matrix, work
 
 DIRECT_BELOW = 8          # outputs per group below which the kernel sums taps directly
+BLOCK = 8                 # output positions whose patches one pass over the weights multiplies
 MAX_GROUPS = 1 << 16      # bounds the column-group list a (forged) row's extents build
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -68,8 +69,10 @@ ROW = RowLayout("conv", [
     Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
     Field("w_matvec", "native address of W's matvec variant (written at link)"),
     Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),
-    Field("patch", "scratch for one group's input patch [K]", work(_group_inputs, writes=True, optional=False)),
-    Field("acc", "scratch for one position's outputs [m]", work(lambda r: r.m, writes=True, optional=False)),
+    Field("patch", "scratch for a block of positions of one group, [BLOCK, K + m/groups]: each row a "
+                   "position's input patch, then its outputs", work(lambda r: BLOCK * (_group_inputs(r) + r.m // r.groups)
+                                                                    if _group_inputs(r) > 0 else -1,
+                                                                    writes=True, optional=False)),
     Field("samples", "N, the leading axis of x (1 per stream for a time or batch axis)"),
     Field("channels", "C"), Field("groups", "group"), Field("m", "M, output channels"),
     Field("in_h", "input height (1 for a 1-D conv)"), Field("in_w", "input width"),
@@ -154,33 +157,41 @@ def _direct_conv(row, consts, qconsts, work, x_n, y_n):
 @ROW.kernel
 @jit
 def conv_kernel(row, fparams, consts, qconsts, work, seq):
-    """Every stream (row of ``work``), every sample n, every output position: Y = B + W * patch."""
+    """Every stream (row of ``work``), every sample n, every output position: Y = B + W * patch.
+    The matvec path multiplies a block of BLOCK positions per pass over a group's weights (the
+    positions are the rows the panel kernel runs together); each output is the same chain of
+    K multiply-adds whatever the blocking."""
     G, M, C = row[F.groups], row[F.m], row[F.channels]
     cg, mg = C // G, M // G
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
     sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
-    w_off, s_off, b_off, patch, acc = row[F.w], row[F.w_scale], row[F.b], row[F.patch], row[F.acc]
+    w_off, s_off, b_off, patch = row[F.w], row[F.w_scale], row[F.b], row[F.patch]
     K, in_size, out_size = cg * k_h * k_w, in_h * in_w, out_h * out_w
     lanes = lanes_for(mg)
     group_panels = (mg + lanes - 1) // lanes
+    width = K + mg                                  # one position's row in the patch block
     for n in range(row[F.samples]):
         x_n, y_n = row[F.x] + n * C * in_size, row[F.y] + n * M * out_size
         if row[F.direct]:
             _direct_conv(row, consts, qconsts, work, x_n, y_n)
             continue
-        for oh in range(out_h):
-            for ow in range(out_w):
-                top, left = oh * sh - row[F.pad_top], ow * sw - row[F.pad_left]
-                set_bias(consts, b_off, M, work, acc)
-                for g in range(G):
-                    _gather_patch(work, x_n + g * cg * in_size, patch, cg, in_h, in_w, k_h, k_w, top, left, dh, dw)
-                    p0 = g * group_panels
+        for g in range(G):
+            p0 = g * group_panels
+            for first in range(0, out_size, BLOCK):
+                count = min(BLOCK, out_size - first)
+                for q in range(count):
+                    oh, ow = (first + q) // out_w, (first + q) % out_w
+                    _gather_patch(work, x_n + g * cg * in_size, patch + q * width, cg, in_h, in_w, k_h, k_w,
+                                  oh * sh - row[F.pad_top], ow * sw - row[F.pad_left], dh, dw)
+                    set_bias(consts, b_off + g * mg if b_off >= 0 else -1, mg, work, patch + q * width + K)
+                for s in range(work.shape[0]):      # the block's positions are the matvec's rows
+                    block = work[s, patch:patch + count * width].reshape((count, width))
                     add_matvec(row[F.w_matvec], consts, qconsts, w_off + p0 * K * lanes,
-                               s_off + p0 * lanes if s_off >= 0 else -1, K, mg, work, patch, acc + g * mg, False)
-                y_o = y_n + oh * out_w + ow
-                for s in range(work.shape[0]):
-                    for m in range(M):
-                        work[s, y_o + m * out_size] = work[s, acc + m]
+                               s_off + p0 * lanes if s_off >= 0 else -1, K, mg, block, 0, K, False)
+                    for q in range(count):
+                        out = patch + q * width + K
+                        for m in range(mg):
+                            work[s, y_n + (g * mg + m) * out_size + first + q] = work[s, out + m]
 
 
 Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_begin pads_end in_sizes out_sizes")
@@ -346,7 +357,7 @@ class Conv(Op):
         b = node.input(2)
         K = g.C // g.group * k_h * k_w
         ctx.row(node, ROW, x=ctx.work_off(node.inputs[0]), y=ctx.work_off(node.outputs[0]), w=wo, w_scale=ws,
-                w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(K), acc=ctx.scratch(g.M),
+                w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(BLOCK * (K + g.M // g.group)),
                 samples=concrete(g.N), channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w, out_h=out_h,
                 out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top,
                 pad_left=left, direct=int(g.M // g.group < DIRECT_BELOW))

@@ -255,6 +255,11 @@ def bind_streaming(graph, time_axis=None, step=None, shapes=None, states=None):
                 v.shape = None
             try:
                 bind_step(graph, shapes, states)
+                if not graph.states and not recurrent_nodes(graph):
+                    raise UnsupportedModelError(
+                        "it has no state inputs paired with outputs and no recurrent op, so as one step it "
+                        "would forget everything between calls. If that is what it is (a stateless per-step "
+                        "model), pass step=True (or time_axis= for a per-frame model)")
             except UnsupportedModelError as step_error:
                 raise UnsupportedModelError(
                     f"edgernn cannot stream this model. As a sequence graph (a time axis on the input): "
