@@ -35,7 +35,7 @@ def time_rows(plan, work, prog, target_s=0.002, rounds=15):
     """Seconds for one run of `prog` over `work`, the best of `rounds` loops of ~target_s each
     (the minimum: other processes only ever add time). `work` is modified: pass a copy."""
     plan.link()
-    compile_row_blocks(work.shape[0])
+    compile_row_blocks(work.shape[0] * plan.matvec_rows)
     args = _execute_args(plan, np.ascontiguousarray(prog), work)
     _repeat(1, args)
     t0 = time.perf_counter()

@@ -109,6 +109,7 @@ class Plan:
     state_init: np.ndarray          # the state region's start values
     state_offset: int
     sequence_ok: bool = False       # chunks may run op by op (engine.run_chunk)
+    matvec_rows: int = 1            # rows of one stream a kernel multiplies at once (Op.matvec_rows)
     row_nodes: list = field(default_factory=list)   # source node name of each program row
     row_layouts: list = field(default_factory=list)  # the layout name of each program row
     linked: bool = False            # column 0 of every row holds its kernel's address
@@ -300,5 +301,6 @@ def build_plan(graph, arena=None):
         states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states]
         + [Slot(f"{node_name}.{name}", offset, st.shape) for (node_name, name), (offset, st) in owned.items()],
         state_init=state_init, state_offset=state_offset, sequence_ok=not copied and chunk_safe,
+        matvec_rows=max([1] + [ops.get(n.op).matvec_rows(n) for n in graph.nodes if not is_alias(n)]),
         row_nodes=ctx.row_nodes, row_layouts=ctx.row_layouts)
     return plan.validate()

@@ -82,7 +82,7 @@ class Stream:
         check_bytes(self._B * model.plan.work_size * 4, f"the work arenas of a batch of {self._B} streams")
         self._work = np.zeros((self._B, model.plan.work_size), np.float32)
         p = model.plan.link()
-        compile_row_blocks(self._B)
+        compile_row_blocks(self._B * model.plan.matvec_rows)
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
         self._rows = None                                  # Stream.run's scratch, made by the first run
         if len(model.inputs) == 1 and len(model.outputs) == 1 and self._blocks is None:

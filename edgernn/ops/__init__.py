@@ -54,6 +54,11 @@ class Op:
     #: with this op runs ``Stream.run`` frame by frame
     carries_state_in_sequence = False
 
+    def matvec_rows(self, node):
+        """Rows of one stream this node's kernel passes to the matvec at once (a convolution's
+        block of positions); the ROWS-row panel blocks are compiled when it reaches ROWS."""
+        return 1
+
     def sequence_safe(self, node):
         """Whether a chunk of frames may run this node op by op over all of its frames
         (``Stream.run``'s sequence mode); False makes the chunk run frame by frame."""

@@ -362,6 +362,10 @@ class Conv(Op):
                 out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top,
                 pad_left=left, direct=int(g.M // g.group < DIRECT_BELOW))
 
+    def matvec_rows(self, node):
+        g = self.geometry(node)
+        return 1 if g.M // g.group < DIRECT_BELOW else min(BLOCK, math.prod(concrete(d) for d in g.out_sizes))
+
     def flops(self, node):
         g = self.geometry(node)
         return 2 * node.outputs[0].size * (g.C // g.group) * math.prod(g.kernel)

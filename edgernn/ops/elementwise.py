@@ -20,14 +20,14 @@ with a constant scalar exponent (x ** 2, x ** 0.5) is a unary row (code POW).
 """
 import numpy as np
 
-from ..config import jit
+from ..config import jit, jit_inline
 from ..errors import UnsupportedModelError
 from ..ir.dims import Dim, concrete, has_batch, has_time, is_symbolic
 from ..ir.graph import Value
 from . import Op, register
 from .activations import (ABS, CEIL, CLIP, ELU, EXP, FAST_ACTIVATIONS, FLOOR, HARD_SIGMOID, LEAKY_RELU, LOG, NEG,
                           PARAMETRISED, POW, RECIPROCAL, RELU, SIGMOID, SOFTPLUS, SOFTSIGN, SQRT, TANH,
-                          THRESHOLDED_RELU, activate, activate_ref)
+                          THRESHOLDED_RELU, activate, activate_ref, fast_sigmoid, fast_tanh)
 from .layout import const_array, emit_copy, tidy
 from .program import MAX_RANK, contiguous_strides, merge_axes, pad, strided_offset
 from .row import REGION_CONST, Field, RowLayout, element_count, fparam, ranked_dims, ranked_fields, strided, work
@@ -48,41 +48,59 @@ BINARY_ROW = RowLayout("binary", [
 B = BINARY_ROW.fields
 
 
+@jit_inline
+def _binary_run(code, a, a0, a_step, b, b0, b_step, y, y0, n):
+    """y[y0 + i] = a[a0 + i a_step] (code) b[b0 + i b_step] for i < n: one loop per code, so
+    the loop over the innermost axis has no branch and vectorises."""
+    zero = np.float32(0.0)
+    if code == ADD:
+        for i in range(n):
+            y[y0 + i] = a[a0 + i * a_step] + b[b0 + i * b_step]
+    elif code == SUB:
+        for i in range(n):
+            y[y0 + i] = a[a0 + i * a_step] - b[b0 + i * b_step]
+    elif code == MUL:
+        for i in range(n):
+            y[y0 + i] = a[a0 + i * a_step] * b[b0 + i * b_step]
+    elif code == DIV:
+        for i in range(n):
+            y[y0 + i] = a[a0 + i * a_step] / b[b0 + i * b_step]
+    elif code == POWER:
+        for i in range(n):
+            y[y0 + i] = a[a0 + i * a_step] ** b[b0 + i * b_step]
+    elif code == MINIMUM:
+        for i in range(n):
+            y[y0 + i] = min(a[a0 + i * a_step], b[b0 + i * b_step])
+    elif code == MAXIMUM:
+        for i in range(n):
+            y[y0 + i] = max(a[a0 + i * a_step], b[b0 + i * b_step])
+    else:                                       # PRELU
+        for i in range(n):
+            x = a[a0 + i * a_step]
+            y[y0 + i] = x if x >= zero else b[b0 + i * b_step] * x
+
+
 @BINARY_ROW.kernel
 @jit
 def binary_kernel(row, fparams, consts, qconsts, work, seq):
+    """y = a (code) b over the broadcast shape ``dims``: each run along the innermost axis with
+    constant strides, the start of each run from the outer axes' strides."""
     code, ar, ao, br, bo, yo, rank = row[B.code], row[B.a_region], row[B.a], row[B.b_region], row[B.b], \
         row[B.y], row[B.rank]
-    zero = np.float32(0.0)
     dims = row[B.dims:B.dims + MAX_RANK]
     astr = row[B.a_strides:B.a_strides + MAX_RANK]
     bstr = row[B.b_strides:B.b_strides + MAX_RANK]
-    total = 1
-    for k in range(rank):
-        total *= dims[k]
+    inner = dims[rank - 1]
+    outer = 1
+    for k in range(rank - 1):
+        outer *= dims[k]
     for s in range(work.shape[0]):
         a = consts if ar == REGION_CONST else work[s]
         b = consts if br == REGION_CONST else work[s]
         y = work[s]
-        for i in range(total):
-            x1 = a[ao + strided_offset(i, dims, astr, rank)]
-            x2 = b[bo + strided_offset(i, dims, bstr, rank)]
-            if code == ADD:
-                y[yo + i] = x1 + x2
-            elif code == SUB:
-                y[yo + i] = x1 - x2
-            elif code == MUL:
-                y[yo + i] = x1 * x2
-            elif code == DIV:
-                y[yo + i] = x1 / x2
-            elif code == POWER:
-                y[yo + i] = x1 ** x2
-            elif code == MINIMUM:
-                y[yo + i] = min(x1, x2)
-            elif code == MAXIMUM:
-                y[yo + i] = max(x1, x2)
-            else:                               # PRELU
-                y[yo + i] = x1 if x1 >= zero else x2 * x1
+        for o in range(outer):
+            _binary_run(code, a, ao + strided_offset(o, dims, astr, rank - 1), astr[rank - 1],
+                        b, bo + strided_offset(o, dims, bstr, rank - 1), bstr[rank - 1], y, yo + o * inner, inner)
 
 
 UNARY_ROW = RowLayout("unary", [
@@ -102,7 +120,31 @@ def unary_kernel(row, fparams, consts, qconsts, work, seq):
     alpha = fparams[p] if p >= 0 else np.float32(0.0)
     beta = fparams[p + 1] if p >= 0 else np.float32(0.0)
     for s in range(work.shape[0]):
-        x, y = work[s, xo:xo + n], work[s, yo:yo + n]
+        _unary_run(code, work[s, xo:xo + n], work[s, yo:yo + n], alpha, beta)
+
+
+@jit_inline
+def _unary_run(code, x, y, alpha, beta):
+    """y[i] = f(x[i]); the codes common in real models get a loop of their own (no branch in
+    the loop, so it vectorises), the rest go through ``activate``."""
+    n = x.shape[0]
+    zero = np.float32(0.0)
+    if code == RELU:
+        for i in range(n):
+            y[i] = x[i] if x[i] > zero else zero
+    elif code == SIGMOID:
+        for i in range(n):
+            y[i] = fast_sigmoid(x[i])
+    elif code == TANH:
+        for i in range(n):
+            y[i] = fast_tanh(x[i])
+    elif code == SQRT:
+        for i in range(n):
+            y[i] = np.sqrt(x[i])
+    elif code == POW and alpha == np.float32(2.0):
+        for i in range(n):
+            y[i] = x[i] * x[i]
+    else:
         for i in range(n):
             y[i] = activate(code, x[i], alpha, beta)
 

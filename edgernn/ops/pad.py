@@ -19,7 +19,7 @@ Row: :data:`ROW`, one element of y at a time, computed from its source coordinat
 """
 import numpy as np
 
-from ..config import jit
+from ..config import jit, jit_inline
 from ..errors import UnsupportedModelError
 from ..ir.dims import has_time, is_symbolic
 from . import Op, register
@@ -60,39 +60,64 @@ ROW = RowLayout("pad", [
 F = ROW.fields
 
 
+@jit_inline
+def _source_index(mode, j, n):
+    """The index of x read for position j (j - begin) of an axis of x's size n, or -1 for
+    the constant value. Precondition: n >= 1."""
+    if 0 <= j < n:
+        return j
+    if mode == CONSTANT:
+        return -1
+    if mode == EDGE:
+        j = 0 if j < 0 else n - 1
+    elif mode == REFLECT:
+        j = -j if j < 0 else 2 * (n - 1) - j
+    else:
+        j = j % n
+    return min(max(j, 0), n - 1)      # a forged row stays inside x
+
+
 @ROW.kernel
 @jit
 def pad_kernel(row, fparams, consts, qconsts, work, seq):
+    """y over its shape ``dims``, run by run along the innermost axis: the outer axes give the
+    run's source row in x (or the constant), the run copies x's row between its pads."""
     mode, xo, yo, rank = row[F.mode], row[F.x], row[F.y], row[F.rank]
     value = fparams[row[F.value]]
     dims = row[F.dims:F.dims + MAX_RANK]
     in_dims = row[F.in_dims:F.in_dims + MAX_RANK]
     begins = row[F.begins:F.begins + MAX_RANK]
     xstr = row[F.x_strides:F.x_strides + MAX_RANK]
-    total = 1
-    for k in range(rank):
-        total *= dims[k]
+    last = rank - 1
+    inner, n_in, begin, step = dims[last], in_dims[last], begins[last], xstr[last]
+    outer = 1
+    for k in range(last):
+        outer *= dims[k]
     for s in range(work.shape[0]):
         w = work[s]
-        for i in range(total):
-            linear, off, inside = i, 0, True
-            for k in range(rank - 1, -1, -1):
-                n = in_dims[k]
-                j = linear % dims[k] - begins[k]
+        for o in range(outer):
+            linear, off, inside = o, 0, n_in > 0
+            for k in range(last - 1, -1, -1):
+                j = _source_index(mode, linear % dims[k] - begins[k], in_dims[k]) if in_dims[k] > 0 else -1
                 linear //= dims[k]
-                if j < 0 or j >= n:
-                    if mode == CONSTANT or n <= 0:
-                        inside = False
-                        break
-                    if mode == EDGE:
-                        j = 0 if j < 0 else n - 1
-                    elif mode == REFLECT:
-                        j = -j if j < 0 else 2 * (n - 1) - j
-                    else:
-                        j = j % n
-                    j = min(max(j, 0), n - 1)      # a forged row stays inside x
+                if j < 0:
+                    inside = False
+                    break
                 off += j * xstr[k]
-            w[yo + i] = w[xo + off] if inside else value
+            y0 = yo + o * inner
+            if not inside:
+                for i in range(inner):
+                    w[y0 + i] = value
+                continue
+            lo, hi = min(max(begin, 0), inner), min(max(begin + n_in, 0), inner)
+            for i in range(lo, hi):            # the copied middle: x's row, contiguous in y
+                w[y0 + i] = w[xo + off + (i - begin) * step]
+            for i in range(lo):
+                j = _source_index(mode, i - begin, n_in)
+                w[y0 + i] = w[xo + off + j * step] if j >= 0 else value
+            for i in range(hi, inner):
+                j = _source_index(mode, i - begin, n_in)
+                w[y0 + i] = w[xo + off + j * step] if j >= 0 else value
 
 
 @register
