@@ -69,7 +69,7 @@ def assert_close(got, want, tol=TOL, what=""):
     assert err <= tol, f"{what}: max abs error {err:.3g} > {tol}"
 
 
-# name: (C, M, spatial, kernel, attrs, bias). Mg = M / group: < 8 runs the direct loop, else the matvec.
+# name: (C, M, spatial, kernel, attrs, bias). Mg = M / group < 8 with >= 8 positions runs the direct loop, else the matvec.
 CASES = {
     "1d": (3, 5, [9], [3], {}, True),
     "1d_nobias_stride2_dil2_asym": (4, 6, [13], [3], dict(strides=[2], dilations=[2], pads=[2, 1]), False),
@@ -245,7 +245,7 @@ def test_kernel_loops_over_samples(name, weights):
                   b=-1 if b is None else arena.byte_offset(b.const, "b") // 4, patch=x_size + y_size,
                   samples=N, channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w,
                   out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-                  pad_top=top, pad_left=left, direct=int(g.M // g.group < 8))
+                  pad_top=top, pad_left=left, direct=int(Conv.direct(g)))
     row = ROW.make(fields)
     patch = BLOCK * (K + g.M // g.group)
     width = x_size + y_size + patch

@@ -22,8 +22,10 @@ Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K 
 inputs (order c, then kernel rows, then columns) and column groups [Mg] * group, each group
 starting its own panel; attrs ``packed``, ``out_channels`` (M) and ``kernel_shape``. Per output
 position and group the kernel gathers the input patch (zeros in the padding) into scratch and
-runs the matvec on it; when Mg < ``DIRECT_BELOW`` (a depthwise conv: Mg = 1) a panel would be
-mostly padding, so each output is summed directly over its taps, reading the same panels.
+runs the matvec on it, a block of positions per pass over the weights; when Mg <
+``DIRECT_BELOW`` (a depthwise conv: Mg = 1) a panel would be mostly padding, so with at least
+``DIRECT_BELOW`` positions each output is summed directly over its taps, reading the same
+panels (:meth:`Conv.direct`).
 A 1-D conv runs as a 2-D one of height 1. Row: :data:`ROW`.
 """
 import math
@@ -40,7 +42,7 @@ from . import Op, expect_const, register
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
 from .row import Field, RowLayout, const, element_count, matrix, work
 
-DIRECT_BELOW = 8          # outputs per group below which the kernel sums taps directly
+DIRECT_BELOW = 8          # outputs per group (and positions) for the direct path: Conv.direct
 BLOCK = 8                 # output positions whose patches one pass over the weights multiplies
 MAX_GROUPS = 1 << 16      # bounds the column-group list a (forged) row's extents build
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
@@ -360,11 +362,17 @@ class Conv(Op):
                 w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(BLOCK * (K + g.M // g.group)),
                 samples=concrete(g.N), channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w, out_h=out_h,
                 out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top,
-                pad_left=left, direct=int(g.M // g.group < DIRECT_BELOW))
+                pad_left=left, direct=int(self.direct(g)))
+
+    @staticmethod
+    def direct(g):
+        """Whether the kernel sums taps directly: few outputs per group (a panel would be mostly
+        padding) and enough output positions that each tap's run amortises its setup."""
+        return g.M // g.group < DIRECT_BELOW and math.prod(concrete(d) for d in g.out_sizes) >= DIRECT_BELOW
 
     def matvec_rows(self, node):
         g = self.geometry(node)
-        return 1 if g.M // g.group < DIRECT_BELOW else min(BLOCK, math.prod(concrete(d) for d in g.out_sizes))
+        return 1 if self.direct(g) else min(BLOCK, math.prod(concrete(d) for d in g.out_sizes))
 
     def flops(self, node):
         g = self.geometry(node)
@@ -375,6 +383,6 @@ class Conv(Op):
         path (few outputs per group) those of the convolution itself."""
         g = self.geometry(node)
         w = node.inputs[1]
-        if g.M // g.group < DIRECT_BELOW:
+        if self.direct(g):
             return [(w, self.flops(node) // 2)]
         return [(w, int(w.const.size) * (node.outputs[0].size // g.M))]
