@@ -30,6 +30,14 @@ def onnxruntime_outputs(seed, frames):
     so.log_severity_level = 3
     s = ort.InferenceSession(str(seed.path), so, providers=["CPUExecutionProvider"])
     ins, outs = s.get_inputs(), s.get_outputs()
+    if seed.step:         # one call per frame; outputs 1.. are the state inputs 1.. of the next call
+        state = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in ins[1:]}
+        ys = []
+        for f in frames:
+            r = s.run(None, {ins[0].name: np.ascontiguousarray(f[None], np.float32), **state})
+            ys.append(r[0][0])
+            state = {i.name: v for i, v in zip(ins[1:], r[1:])}
+        return np.stack(ys)
     t_axis = 1 if seed.batch_first else 0
     chunk = next((v.shape[t_axis] for v in (ins[0], outs[0]) if isinstance(v.shape[t_axis], int)), None)
     state = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in ins[1:]}

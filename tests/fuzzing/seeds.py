@@ -21,6 +21,7 @@ class Seed:
     frames: tuple          # (file, key or None)
     recorded: tuple        # (file, key or None): the source framework's outputs on those frames
     batch_first: bool = True
+    step: bool = False     # a step graph: one call per frame, its state outputs fed back
 
     @property
     def name(self):
@@ -52,11 +53,15 @@ def _tflite_seed(name):
     return Seed("tflite", TFLITE_DIR / f"{name}.tflite", (npz, "frames"), (npz, "keras_y"), True)
 
 
-#: LSTM / GRU / RNN; TorchScript and dynamo exports; state passed or not; LayerNorm+ReLU heads
+#: LSTM / GRU / RNN; TorchScript and dynamo exports; state passed or not; LayerNorm+ReLU heads;
+#: the keyword-spotting example; a step graph with a convolution and state tensors
 ONNX_SEEDS = [_onnx_seed(n) for n in ("lstm_l2_bf_state_lnrelu_ts.onnx", "gru_l1_bf_lin_dy.onnx",
                                       "rnn_tanh_l2_tf_state_lnrelu_ts.onnx", "gru_l2_tf_state_lnrelu_dy.onnx")]
 ONNX_SEEDS.append(Seed("onnx", EXAMPLES / "kws_lstm.onnx", (EXAMPLES / "kws_frames.npy", None),
                        (EXAMPLES / "kws_expected_logits.npy", None), True))
+#: a step graph (exporters/make_step_fixtures.py): Conv1d over a cache tensor, GRU, explicit state
+ONNX_SEEDS.append(Seed("onnx", ONNX_DIR / "conv_gru_step_ts.onnx", (ONNX_DIR / "conv_gru_step_ts.npz", "frames"),
+                       (ONNX_DIR / "conv_gru_step_ts.npz", "logits"), True, step=True))
 #: Keras 3 WHILE loops (LSTM, GRU, a stack of both), the fused LSTM, its dynamic-range int8 form
 TFLITE_SEEDS = [_tflite_seed(n) for n in ("k3_lstm", "k3_gru", "k3_stack", "tk_lstm", "tk_lstm_dynrange")]
 #: the seeds of each format whose files have a runtime of their own (onnxruntime, LiteRT)
