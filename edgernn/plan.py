@@ -298,7 +298,7 @@ def build_plan(graph, arena=None):
         fparams=np.array(ctx.fp or [0.0], np.float32),
         arena=arena, work_size=ctx.work_size,
         inputs=[slot(v) for v in graph.inputs], outputs=[slot(v) for v in graph.outputs],
-        states=[Slot(s.name, offsets[id(s.value)], s.value.frame_shape) for s in graph.states]
+        states=[Slot(s.name, offsets[id(s.value)], s.frame_shape) for s in graph.states]
         + [Slot(f"{node_name}.{name}", offset, st.shape) for (node_name, name), (offset, st) in owned.items()],
         state_init=state_init, state_offset=state_offset, sequence_ok=not copied and chunk_safe,
         matvec_rows=max([1] + [ops.get(n.op).matvec_rows(n) for n in graph.nodes if not is_alias(n)]),

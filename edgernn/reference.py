@@ -20,7 +20,7 @@ class ReferenceStream:
 
     @property
     def state(self):
-        return {s.name: self._state[id(s.value)].reshape(s.value.frame_shape).copy() for s in self.graph.states}
+        return {s.name: self._state[id(s.value)].reshape(s.frame_shape).copy() for s in self.graph.states}
 
     def step(self, *frames):
         g = self.graph

@@ -195,12 +195,21 @@ def test_separate_h_and_c_need_states_and_the_error_lists_the_candidates():
     assert [o.name for o in m.outputs] == ["output_0"]
 
 
-@pytest.mark.xfail(strict=True, reason="edgernn/passes/cells.py: a recognised lstm/gru gives the paired state "
-                                       "its own [1, B, H] layout, so Stream.state['h'] is (1, 32), not the "
-                                       "file's (32,)")
 @pytest.mark.parametrize("name", sorted(EXPECTED_OPS))
-def test_recognised_cell_keeps_the_files_state_shape(name):
-    assert {t.name: t.frame_shape for t in model(name).states}["h"] == (32,)
+def test_recognised_cell_keeps_the_files_state_shape(name, tmp_path):
+    """The recurrent kernel keeps h as [1, B, H]; users still see the file's (32,), also
+    from the .ernn file, and can set it back."""
+    from edgernn.convert import convert
+    _, pairs, auto = FILES[name]
+    out = tmp_path / f"{name}.ernn"
+    convert(path(name), out, **({} if auto else {"states": pairs}))
+    for m in (model(name), edgernn.load(out)):
+        assert {t.name: t.frame_shape for t in m.states}["h"] == (32,)
+        s = m.stream()
+        s.step(data(name)["frames"][0])
+        state = s.state
+        assert state["h"].shape == (32,)
+        s.state = state
 
 
 def test_swapped_state_pairs_compute_something_else():

@@ -71,7 +71,9 @@ def graph_to_doc(graph, tensor_name):
     nodes = [{"op": n.op, "name": n.name, "source_op": n.source_op, "inputs": [ref(v) for v in n.inputs],
               "outputs": [ref(v) for v in n.outputs], "attrs": _attr_out(n.attrs)} for n in graph.nodes]
     states = [{"name": s.name, "value": ref(s.value), "next": ref(s.next),
-               "init": tensor_name(np.asarray(s.init, np.float32), s.name + ".init")} for s in graph.states]
+               "init": tensor_name(np.asarray(s.init, np.float32), s.name + ".init"),
+               **({"shown_shape": [int(d) for d in s.shown_shape]} if s.shown_shape is not None else {})}
+              for s in graph.states]
     return {"version": GRAPH_VERSION, "values": values, "nodes": nodes,
             "inputs": [ref(v) for v in graph.inputs], "outputs": [ref(v) for v in graph.outputs],
             "states": states, "opset": int(graph.opset), "source": graph.source,
@@ -200,7 +202,11 @@ def doc_to_graph(doc, tensors):
         if init is None or value.shape is None or init.dtype != np.float32 \
                 or init.size != int(np.prod([d.n if isinstance(d, Dim) else d for d in value.shape])):
             _fail(f"{what}: its initial value does not match its shape")
-        states.append(StateVar(_typed(e.get("name"), str, what + " name"), value, nxt, init))
+        shown = e.get("shown_shape")
+        if shown is not None and (not isinstance(shown, list) or not all(isinstance(d, int) and d >= 1 for d in shown)
+                                  or int(np.prod(shown)) != init.size):
+            _fail(f"{what}: its shown shape {shown!r} does not hold its {init.size} values")
+        states.append(StateVar(_typed(e.get("name"), str, what + " name"), value, nxt, init, shown))
     inputs = [_ref(i, values, "graph input", False) for i in _typed(doc.get("inputs"), list, "inputs")]
     outputs = [_ref(i, values, "graph output", False) for i in _typed(doc.get("outputs"), list, "outputs")]
     for v in inputs + [s.value for s in states]:

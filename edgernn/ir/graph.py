@@ -10,7 +10,9 @@
 - :class:`Node` is one op application. ``op`` names an entry of :mod:`edgernn.ops`; ``attrs``
   are that op's normalised attributes (documented in the op's module).
 - :class:`StateVar` is persistent per-stream state: ``value`` is read during a step, ``next``
-  is computed by the step and becomes ``value`` for the next step; ``init`` is its start.
+  is computed by the step and becomes ``value`` for the next step; ``init`` is its start;
+  ``shown_shape`` keeps the file's per-stream shape when a pass gives the value another one
+  (a recognised cell's [1, B, H]).
 - :class:`Graph` lists nodes in execution order, the frame inputs, the outputs and the states.
 """
 from dataclasses import dataclass, field
@@ -82,6 +84,12 @@ class StateVar:
     value: Value
     next: Value
     init: np.ndarray
+    shown_shape: tuple = None    # per-stream shape users see, when a pass re-laid the value out
+
+    @property
+    def frame_shape(self):
+        """The shape of one stream's state as the file gives it (``Stream.state``)."""
+        return tuple(self.shown_shape) if self.shown_shape is not None else self.value.frame_shape
 
 
 @dataclass(eq=False)

@@ -401,6 +401,8 @@ def _replace(graph, states, pre, node, init, region):
     for s, v, out, nxt, role in zip(states, init, node.outputs[1:], old_next, ("h", "c")):
         if re.search(r"/state\d+$", s.name):          # a WHILE state named by the importer
             s.name = v.name = re.sub(r"/state\d+$", "/" + role, s.name)
+        if s.shown_shape is None:
+            s.shown_shape = s.value.frame_shape        # what the file's state looks like, per stream
         s.value, s.next = v, out
         s.init = s.init.reshape(v.concrete_shape)
         graph.nodes.append(Node("squeeze", f"{node.name}/{out.name}", [out, _axis0()], [nxt],
