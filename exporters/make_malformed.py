@@ -2,7 +2,8 @@
 
 Each case must end in a typed :class:`edgernn.errors.EdgeRNNError` (or, for the few marked
 ``expect="none"``, load) within 5 s and 500 MB. A :class:`Case` holds the file's bytes, its suffix,
-the action that should fail (``load``, ``load-bytes``, ``convert-int8`` then load the .ernn, or a
+the action that should fail (``load``, ``load-bytes``, ``load-step`` (a step graph, then one step),
+``convert-int8`` then load the .ernn, or a
 Stream call on a valid model) and the error type it requires. ONNX files are built with
 ``onnx.helper``; TFLite files are real fixtures (tests/fixtures/tflite) changed with the schema's
 object API and packed again; .ernn files are written with edgernn's own writer.
@@ -26,7 +27,7 @@ BIG = 1 << 28               # 2^28 float32 = 1 GiB: over the default 256 MiB cei
 class Case:
     data: object = b""          # the file's bytes, or a function that makes them (for the slow ones)
     suffix: str = ".onnx"
-    action: str = "load"        # load | load-bytes | convert-int8 | stream:<python kwargs> | run-zero-frames
+    action: str = "load"        # load | load-bytes | load-step | convert-int8 | stream:<python kwargs> | run-zero-frames
     expect: str = "EdgeRNNError"
     env: dict = field(default_factory=dict)
 
@@ -209,7 +210,76 @@ def onnx_cases():
     for op in ("LSTM", "GRU", "RNN"):
         cases[f"{op.lower()}_without_hidden_size"] = Case(_bytes(_without_hidden_size(op)), expect="ModelFormatError")
         cases[f"{op.lower()}_bias_1x1"] = Case(_bytes(_recurrent_bias_1x1(op)))
+    cases.update(step_graph_cases())
     return cases
+
+
+def _step_graph(nodes, x_shape, inits=(), out="y", extra_inputs=()):
+    """A stateless step graph x -> nodes -> out (loaded with step=True by the case's action)."""
+    onnx, helper, _ = _onnx()
+    info = lambda n, s, t=onnx.TensorProto.FLOAT: helper.make_tensor_value_info(n, t, s)
+    g = helper.make_graph(nodes, "step", [info("x", x_shape)] + [info(*e) for e in extra_inputs],
+                          [info(out, None)], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _if_graph(then_outputs=1, cond="c"):
+    """If on `cond` whose then branch returns `then_outputs` values for a node with one output."""
+    onnx, helper, _ = _onnx()
+    info = lambda n: helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+    then = helper.make_graph([helper.make_node("Relu", ["x"], [f"t{k}"]) for k in range(then_outputs)], "then", [],
+                             [info(f"t{k}") for k in range(then_outputs)])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e0"])], "else", [], [info("e0")])
+    return [helper.make_node("If", [cond], ["y"], then_branch=then, else_branch=other)]
+
+
+def step_graph_cases():
+    """Convolutions, pads and If in step graphs: sizes and conditions a hostile file forges."""
+    _, helper, numpy_helper = _onnx()
+    w = lambda shape: numpy_helper.from_array(np.ones(shape, np.float32), "w")
+    ints = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)
+    step = "load-step"
+    return {
+        # a declared input of 2^32 floats: the work arena is refused before it is allocated
+        "step_input_declared_2e32": Case(_bytes(_step_graph([helper.make_node("Relu", ["x"], ["y"])],
+                                                            [1, 1 << 16, 1 << 16])), action=step,
+                                         expect="ResourceLimitError"),
+        "conv_kernel_longer_than_input": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                                                 [1, 1, 8], [w((1, 1, 1 << 20))])), action=step,
+                                              expect="UnsupportedModelError"),
+        "conv_weight_channels_mismatch": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"])],
+                                                                 [1, 3, 8], [w((4, 5, 3))])), action=step,
+                                              expect="UnsupportedModelError"),
+        "conv_group_huge": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"], group=1 << 40)],
+                                                   [1, 3, 8], [w((3, 1, 3))])), action=step),
+        "conv_stride_negative": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"], strides=[-2])],
+                                                        [1, 1, 8], [w((1, 1, 3))])), action=step),
+        "conv_dilation_huge": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"],
+                                                                        dilations=[1 << 62])],
+                                                      [1, 1, 8], [w((1, 1, 3))])), action=step),
+        "conv_pads_2e40": Case(_bytes(_step_graph([helper.make_node("Conv", ["x", "w"], ["y"],
+                                                                    pads=[1 << 40, 1 << 40])],
+                                                  [1, 1, 8], [w((1, 1, 3))])), action=step),
+        "pad_2e40": Case(_bytes(_step_graph([helper.make_node("Pad", ["x", "p"], ["y"])], [1, 8],
+                                            [ints("p", [0, 1 << 40, 0, 0])])), action=step),
+        "pad_reflect_wider_than_input": Case(_bytes(_step_graph([helper.make_node("Pad", ["x", "p"], ["y"],
+                                                                                  mode="reflect")], [1, 8],
+                                                                [ints("p", [0, 9, 0, 9])])), action=step),
+        "pad_negative_past_input": Case(_bytes(_step_graph([helper.make_node("Pad", ["x", "p"], ["y"])], [1, 8],
+                                                           [ints("p", [0, -9, 0, 0])])), action=step),
+        "reduce_axis_out_of_range": Case(_bytes(_step_graph([helper.make_node("ReduceMean", ["x", "a"], ["y"])],
+                                                            [1, 8], [ints("a", [7])])), action=step),
+        "split_sizes_past_axis": Case(_bytes(_step_graph([helper.make_node("Split", ["x", "s"], ["y", "z"], axis=1)],
+                                                         [1, 8], [ints("s", [6, 6])])), action=step),
+        "if_condition_computed": Case(_bytes(_step_graph([helper.make_node("ReduceSum", ["x"], ["c"])] + _if_graph(),
+                                                         [1, 4])), action=step, expect="UnsupportedModelError"),
+        "if_branch_returns_two_for_one": Case(_bytes(_step_graph(
+            [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True)))]
+            + _if_graph(then_outputs=2), [1, 4])), action=step, expect="UnsupportedModelError"),
+        "if_condition_of_eight_values": Case(_bytes(_step_graph(
+            [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.ones(8, bool)))]
+            + _if_graph(), [1, 4])), action=step, expect="UnsupportedModelError"),
+    }
 
 
 def _without_hidden_size(op):

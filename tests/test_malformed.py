@@ -56,6 +56,10 @@ elif action == "load-bytes":
     call = lambda: edgernn.load(data)
 elif action.startswith("load:"):
     call = lambda: edgernn.load(action[5:])
+elif action == "load-step":
+    def call():
+        model = edgernn.load(path, step=True)
+        model.stream().step(*[np.zeros(t.frame_shape, np.float32) for t in model.inputs])
 elif action == "convert-int8":
     def call():
         convert(path, path + ".ernn", weights="int8")

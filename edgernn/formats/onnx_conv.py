@@ -1,5 +1,6 @@
 """ONNX translators for convolutions: Conv (every opset; the attributes have not changed
-since opset 1) -> the IR op ``conv`` (:mod:`edgernn.ops.conv`, which checks every size)."""
+since opset 1) -> the IR op ``conv`` (:mod:`edgernn.ops.conv`, which checks every size), and
+ConvTranspose (likewise) -> ``conv_transpose`` (:mod:`edgernn.ops.conv_transpose`)."""
 from .onnx_translate import translates
 
 
@@ -13,3 +14,17 @@ def conv(op, name, a, ins, opset):
     while ins and ins[-1] is None:        # an empty trailing B
         ins = ins[:-1]
     return "conv", ins, attrs
+
+
+@translates("ConvTranspose")
+def conv_transpose(op, name, a, ins, opset):
+    """ConvTranspose(X, W[, B]) (every opset; the attributes have not changed since opset 1)
+    -> ``conv_transpose`` (:mod:`edgernn.ops.conv_transpose`), the attributes as the file
+    gives them; absent ones stay None (the IR op's defaults)."""
+    attrs = {"auto_pad": a("auto_pad", "string", "NOTSET"), "group": a("group", "int", 1),
+             "kernel_shape": a("kernel_shape", "ints", None), "strides": a("strides", "ints", None),
+             "dilations": a("dilations", "ints", None), "pads": a("pads", "ints", None),
+             "output_padding": a("output_padding", "ints", None), "output_shape": a("output_shape", "ints", None)}
+    while ins and ins[-1] is None:        # an empty trailing B
+        ins = ins[:-1]
+    return "conv_transpose", ins, attrs

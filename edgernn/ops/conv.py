@@ -104,7 +104,7 @@ def _gather_patch(work, x0, patch, cg, in_h, in_w, k_h, k_w, top, left, dil_h, d
 
 
 @jit_inline
-def _first_inside(start, step, size, count):
+def positions_inside(start, step, size, count):
     """[lo, hi): the outputs o < count whose input start + o * step lies in [0, size) (step >= 1)."""
     lo = max(0, (step - 1 - start) // step)
     hi = min(count, (size - 1 - start) // step + 1)
@@ -137,12 +137,12 @@ def _direct_conv(row, consts, qconsts, work, x_n, y_n):
             for c in range(cg):
                 for i in range(k_h):
                     top = i * dh - row[F.pad_top]
-                    h_lo, h_hi = _first_inside(top, sh, in_h, out_h)
+                    h_lo, h_hi = positions_inside(top, sh, in_h, out_h)
                     for jj in range(k_w):
                         k = (c * k_h + i) * k_w + jj
                         wk = consts[w_m + k * lanes] if s_off < 0 else np.float32(qconsts[w_m + k * lanes]) * scale
                         left = jj * dw - row[F.pad_left]
-                        w_lo, w_hi = _first_inside(left, sw, in_w, out_w)
+                        w_lo, w_hi = positions_inside(left, sw, in_w, out_w)
                         for oh in range(h_lo, h_hi):     # slices: loop indices from 0, no wraparound
                             x0 = (c * in_h + top + oh * sh) * in_w + left + w_lo * sw
                             y_run = y[oh * out_w + w_lo:oh * out_w + w_hi]
@@ -199,7 +199,9 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
 Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_begin pads_end in_sizes out_sizes")
 
 
-def _ints(node, attrs, name, count, default, low):
+def checked_ints(node, attrs, name, count, default, low):
+    """Attribute ``name``: ``count`` ints >= ``low`` (``default`` each when absent), or an
+    UnsupportedModelError naming the node (Conv's and ConvTranspose's attribute rule)."""
     v = attrs.get(name)
     v = [default] * count if v is None else v
     if not isinstance(v, (list, tuple)) or len(v) != count or not all(isinstance(x, int) and x >= low for x in v):
@@ -245,9 +247,9 @@ class Conv(Op):
             raise UnsupportedModelError(f"{where}: input {list(x.shape)} has {rank} spatial axes; edgernn runs "
                                         "1-D and 2-D convolutions (X [N, C, L] or [N, C, H, W])")
         group, M, kernel = self._weight_sizes(node, rank)
-        strides = _ints(node, attrs, "strides", rank, 1, 1)
-        dilations = _ints(node, attrs, "dilations", rank, 1, 1)
-        pads = _ints(node, attrs, "pads", 2 * rank, 0, 0)
+        strides = checked_ints(node, attrs, "strides", rank, 1, 1)
+        dilations = checked_ints(node, attrs, "dilations", rank, 1, 1)
+        pads = checked_ints(node, attrs, "pads", 2 * rank, 0, 0)
         if attrs.get("auto_pad", "NOTSET") not in AUTO_PADS:
             raise UnsupportedModelError(f"{where}: auto_pad {attrs.get('auto_pad')!r} is not one of "
                                         f"{', '.join(AUTO_PADS)}")
@@ -297,7 +299,7 @@ class Conv(Op):
         if w is None or not w.is_const:
             expect_const(node, 1, (), "weight W")                 # raises: missing or computed
         if attrs.get("packed"):
-            M, kernel = attrs.get("out_channels"), _ints(node, attrs, "kernel_shape", rank, None, 1)
+            M, kernel = attrs.get("out_channels"), checked_ints(node, attrs, "kernel_shape", rank, None, 1)
         else:
             if w.const.ndim != rank + 2:
                 raise UnsupportedModelError(f"{where}: weight W '{w.name}' has shape {list(w.const.shape)}, "
@@ -346,7 +348,8 @@ class Conv(Op):
         g = self.geometry(node)
         w = node.inputs[1]
         K = g.C // g.group * math.prod(g.kernel)
-        flat = Value(w.name, shape=(g.M, K), dtype=w.dtype, const=w.const.reshape(g.M, K))
+        flat = Value(w.name, shape=(g.M, K), dtype=w.dtype, const=w.const.reshape(g.M, K),
+                     scale=w.scale, scale_axis=-2)       # int8: one scale per output channel M
         node.inputs = [node.inputs[0], to_panels(flat, groups=[g.M // g.group] * g.group)] + list(node.inputs[2:])
         node.attrs.update(kernel_shape=list(g.kernel), out_channels=g.M, packed=True)
 

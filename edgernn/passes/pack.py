@@ -27,13 +27,22 @@ def pack_weights(graph):
 
 def share_constants(graph):
     """Nodes that read equal constants read one Value (one copy in the arena): an unrolled
-    recurrent op's positions each pack the same weights."""
-    seen = {}
+    recurrent op's positions each pack the same weights. Only constants of the same dtype and
+    shape are compared, by content (no copy of the data is made)."""
+    groups = {}
     for n in graph.nodes:
-        for k, v in enumerate(n.inputs):
-            if v is None or not v.is_const or v.const.dtype == object:
-                continue
-            scale = b"" if v.scale is None else np.ascontiguousarray(v.scale).tobytes()
-            key = (v.const.dtype.str, v.const.shape, v.scale_axis, hashlib.sha1(np.ascontiguousarray(v.const).tobytes()
-                                                                             + scale).hexdigest())
-            n.inputs[k] = seen.setdefault(key, v)
+        for v in n.inputs:
+            if v is not None and v.is_const and v.const.dtype != object:
+                groups.setdefault((v.const.dtype.str, v.const.shape, v.scale_axis), {})[id(v)] = v
+    canonical = {}
+    for values in groups.values():
+        if len(values) < 2:
+            continue
+        seen = {}
+        for v in values.values():
+            digest = hashlib.sha1(np.ascontiguousarray(v.const).data)
+            if v.scale is not None:
+                digest.update(np.ascontiguousarray(v.scale).data)
+            canonical[id(v)] = seen.setdefault(digest.hexdigest(), v)
+    for n in graph.nodes:
+        n.inputs = [canonical.get(id(v), v) if v is not None else None for v in n.inputs]
