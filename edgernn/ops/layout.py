@@ -38,16 +38,21 @@ def copy_kernel(row, fparams, consts, qconsts, work, seq):
     total = 1
     for k in range(rank):
         total *= dims[k]
+    if total <= 0:
+        return
     contiguous = rank == 1 and sstr[0] == 1 and dstr[0] == 1
+    inner, s_step, d_step = dims[rank - 1], sstr[rank - 1], dstr[rank - 1]
     for b in range(work.shape[0]):
         dst = work[b]
         src = consts if region == REGION_CONST else work[b]
         if contiguous:
             copy_into(dst[dst_off:dst_off + total], src[src_off:src_off + total])
-        else:
-            for i in range(total):
-                dst[dst_off + strided_offset(i, dims, dstr, rank)] = \
-                    src[src_off + strided_offset(i, dims, sstr, rank)]
+            continue
+        for o in range(total // inner):         # run by run along the innermost axis
+            s0 = src_off + strided_offset(o, dims, sstr, rank - 1)
+            d0 = dst_off + strided_offset(o, dims, dstr, rank - 1)
+            for i in range(inner):
+                dst[d0 + i * d_step] = src[s0 + i * s_step]
 
 
 def emit_copy(ctx, src, src_base, dst, dst_base, shape, src_strides, dst_strides, node):
