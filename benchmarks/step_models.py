@@ -1,15 +1,19 @@
-"""Step graphs per call: edgernn against ONNX Runtime (one thread each, same inputs, one run).
+"""Step graphs per call: edgernn against ONNX Runtime or LiteRT (one thread each, same inputs, one run).
 
     python benchmarks/step_models.py [--calls 2000] [--rounds 5] [--json benchmarks/results/step_models.json]
 
 Models: the six silero-vad ONNX files of its PyPI wheel (exporters/fetch_silero.py; 16 kHz
 windows of 64 + 512 samples, and 32 + 256 at 8 kHz for the files that have an 8 kHz branch),
-and the torch conv encoder + GRU step graphs of exporters/make_step_fixtures.py. ONNX Runtime
+the torch step graphs of exporters/make_step_fixtures.py (conv encoder + GRU) and
+exporters/make_decoder_fixtures.py (GRU + ConvTranspose decoder) against ONNX Runtime, and the
+Keras explicit-state cells and conv encoders converted to TFLite (exporters/make_tflite_step_
+fixtures.py, make_tflite_conv_fixtures.py) against LiteRT (num_threads=1, its signature runner
+called once per step, the state fed back the same way). ONNX Runtime
 (intra/inter-op threads 1) is called as silero-vad's own OnnxWrapper calls it: one window per
 call, the state output fed back as the next state input (and ``sr`` each call); edgernn steps
 the same windows with ``Stream.step``. The two are timed in ROUNDS blocks that take turns, so
 a neighbour's burst slows both alike; the table gives each one's median per-call time over
-all rounds (perf_counter_ns around the call, after a warm-up) and the ratio ORT / edgernn.
+all rounds (perf_counter_ns around the call, after a warm-up) and the ratio other / edgernn.
 """
 import argparse
 import os
@@ -28,9 +32,26 @@ from benchmarks.report import machine, timed, write_json  # noqa: E402
 from exporters.fetch_silero import fetch  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "onnx"
+TFLITE = ROOT / "tests" / "fixtures" / "tflite"
 SILERO = {"silero_vad.onnx": (16000, 8000), "silero_vad_16k_op15.onnx": (16000,), "silero_vad_half.onnx": (16000,),
           "silero_vad_op18_ifless.onnx": (16000, 8000), "silero_vad_openvino_16k.onnx": (16000,),
           "silero_vad_16k_sequence.onnx": (16000,)}
+
+
+class LiteRTStep:
+    """One LiteRT signature-runner call per step, the state outputs fed back."""
+
+    def __init__(self, path, frame_input, pairs, frame_shape):
+        from ai_edge_litert.interpreter import Interpreter
+        self.run = Interpreter(model_path=str(path), num_threads=1).get_signature_runner()
+        details = self.run.get_input_details()
+        self.frame_input, self.pairs, self.frame_shape = frame_input, pairs, frame_shape
+        self.state = {i: np.zeros([1] + [int(d) for d in details[i]["shape_signature"][1:]], np.float32)
+                      for i in pairs}
+
+    def __call__(self, frame):
+        res = self.run(**{self.frame_input: frame.reshape(self.frame_shape)}, **self.state)
+        self.state = {i: res[o] for i, o in self.pairs.items()}
 
 
 class OrtStep:
@@ -66,32 +87,48 @@ def silero_cases(directory):
                 load["shapes"] = {"input": [window]}
             pairs = {"h": "hn", "c": "cn"} if sequence else {"state": "stateN"}
             ort_consts = {"sr": np.array(sr, np.int64)} if "constants" in load else {}
-            yield (f"{name} @ {sr // 1000} kHz", path, load, ("input", pairs, ort_consts, (1, window)),
+            yield (f"{name} @ {sr // 1000} kHz", path, load, OrtStep, ("input", pairs, ort_consts, (1, window)),
                    lambda rng, n, w=window: (0.1 * rng.standard_normal((n, w))).astype(np.float32))
 
 
 def fixture_cases():
+    noise = lambda shape: (lambda rng, n: rng.standard_normal((n,) + shape).astype(np.float32))
     for tag in ("ts", "dy"):
-        path = FIXTURES / f"conv_gru_step_{tag}.onnx"
-        yield (f"conv_gru_step_{tag}.onnx", path, {},
-               ("x", {"conv_cache": "conv_cache_out", "h": "hn"}, {}, (1, 1, 40)),
-               lambda rng, n: rng.standard_normal((n, 1, 40)).astype(np.float32))
+        yield (f"conv_gru_step_{tag}.onnx", FIXTURES / f"conv_gru_step_{tag}.onnx", {},
+               OrtStep, ("x", {"conv_cache": "conv_cache_out", "h": "hn"}, {}, (1, 1, 40)), noise((1, 40)))
+        yield (f"convtranspose_decoder_{tag}.onnx", FIXTURES / f"convtranspose_decoder_{tag}.onnx", {},
+               OrtStep, ("x", {"h": "hn"}, {}, (1, 1, 16)), noise((1, 16)))
+    for name, x, pairs, load in (("tk_lstm_step", "input_1", {"input_2": "tf.stack"}, {}),
+                                 ("k3_lstm_step", "x", {"h": "output_1", "c": "output_2"},
+                                  {"states": {"h": "output_1", "c": "output_2"}}),
+                                 ("k3_gru_step", "x", {"h": "output_1"}, {}),
+                                 ("tk_lstm_step_int8", "input_1", {"input_2": "tf.stack"}, {})):
+        yield (f"{name}.tflite", TFLITE / f"{name}.tflite", load, LiteRTStep, (x, pairs, (1, 16)), noise((16,)))
+    for name in ("conv_encoder2d", "conv_encoder2d_int8", "conv_encoder1d", "conv_decoder2d"):
+        path = TFLITE / f"{name}.tflite"
+        shape = tuple(np.load(TFLITE / f"{name}.npz")["frames"].shape[1:])
+        yield (f"{name}.tflite", path, {"step": True}, LiteRTStep, (None, {}, (1,) + shape), noise(shape))
 
 
-def measure(label, path, load, ort_args, make_frames, calls, rounds):
+def measure(label, path, load, runtime, runtime_args, make_frames, calls, rounds):
     model = edgernn.load(path, **load)
     stream = model.stream()
     frames = make_frames(np.random.default_rng(0), calls)
     shaped = frames.reshape((calls,) + model.inputs[0].frame_shape)
-    ort_step = OrtStep(path, *ort_args)
-    times = {"edgernn": [], "onnxruntime": []}
+    if runtime is LiteRTStep and runtime_args[0] is None:       # a stateless file: its one input
+        from ai_edge_litert.interpreter import Interpreter
+        runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner()
+        runtime_args = (next(iter(runner.get_input_details())),) + runtime_args[1:]
+    other = runtime(path, *runtime_args)
+    name = "LiteRT" if runtime is LiteRTStep else "ONNX Runtime"
+    times = {"edgernn": [], name: []}
     for _ in range(rounds):
         times["edgernn"].append(timed(stream.step, shaped, warm=50))
-        times["onnxruntime"].append(timed(ort_step, frames, warm=50))
+        times[name].append(timed(other, frames, warm=50))
     p50 = {k: float(np.median(np.concatenate(v))) * 1e6 for k, v in times.items()}
-    row = {"model": label, "edgernn_us": p50["edgernn"], "onnxruntime_us": p50["onnxruntime"],
-           "ratio": p50["onnxruntime"] / p50["edgernn"], "ops": model.op_counts()}
-    print(f"| {label} | {p50['edgernn']:.1f} | {p50['onnxruntime']:.1f} | {row['ratio']:.2f}x |", flush=True)
+    row = {"model": label, "runtime": name, "edgernn_us": p50["edgernn"], "runtime_us": p50[name],
+           "ratio": p50[name] / p50["edgernn"], "ops": model.op_counts()}
+    print(f"| {label} | {p50['edgernn']:.1f} | {name} {p50[name]:.1f} | {row['ratio']:.2f}x |", flush=True)
     return row
 
 
@@ -102,7 +139,7 @@ def main():
     ap.add_argument("--only", default="", help="run the models whose label contains this text")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "step_models.json"))
     args = ap.parse_args()
-    print("| model | edgernn p50 µs/call | ONNX Runtime p50 µs/call | ORT / edgernn |\n|---|---|---|---|")
+    print("| model | edgernn p50 µs/call | other runtime, p50 µs/call | other / edgernn |\n|---|---|---|---|")
     rows = []
     for case in list(silero_cases(fetch())) + list(fixture_cases()):
         if args.only in case[0]:

@@ -116,9 +116,16 @@ def cmd_info(args):
             print(f"  {name:<{w}} {_shape(shape)}", file=out)
 
     print(f"model: {d['source']}", file=out)
+    print("kind: " + ("step graph (one call per step, state tensors kept in the stream)" if d["mode"] == "step"
+                      else "sequence graph (one frame of its time axis per step)"), file=out)
+    if d["bound_constants"]:
+        print("bound constants: " + ", ".join(f"{k}={v}" for k, v in d["bound_constants"].items()), file=out)
     section("inputs (per-frame shape)", d["inputs"])
     section("outputs (per-frame shape)", d["outputs"])
     section("state tensors (per-frame shape)", d["states"], empty="none (the model keeps no state)")
+    if d["mode"] == "step" and d["state_pairs"]:
+        print("state pairs (input -> the output that is its next value): "
+              + ", ".join(f"{k} -> {v}" for k, v in d["state_pairs"].items()), file=out)
     ops = sorted(d["ops"].items(), key=lambda kv: (-kv[1], kv[0]))
     print("ops:", file=out)
     for op, count in ops:

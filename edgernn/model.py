@@ -75,8 +75,12 @@ class Model:
         return int(self.plan.state_init.nbytes)
 
     def describe(self):
+        states = {s.name: s for s in self.graph.states}
         return {
             "source": self.source,
+            "mode": self.graph.meta.get("mode", "sequence"),
+            "bound_constants": dict(self.graph.meta.get("bound_constants") or {}),
+            "state_pairs": {name: s.next.name for name, s in states.items() if s.next is not None},
             "inputs": [(t.name, t.frame_shape) for t in self.inputs],
             "outputs": [(t.name, t.frame_shape) for t in self.outputs],
             "states": [(t.name, t.frame_shape) for t in self.states],

@@ -340,3 +340,22 @@ def test_reverse_recurrent_op_over_time_is_still_refused():
     model = band_model("GRU", "reverse")
     with pytest.raises(UnsupportedModelError, match="whole sequence"):
         edgernn.load(model.SerializeToString(), time_axis=1)
+
+
+def test_cli_info_and_convert_bind_the_sample_rate(tmp_path, capsys):
+    """--constant and --state on the command line; convert stores the constant in the .ernn,
+    whose program already has it folded in (it loads with no options)."""
+    from edgernn.cli import main
+    src = tmp_path / "sr.onnx"
+    src.write_bytes(sr_model().SerializeToString())
+    assert main(["info", str(src), "--constant", "sr=8000", "--state", "state=stateN"]) == 0
+    out = capsys.readouterr().out
+    assert "step graph" in out and "sr=8000" in out and "state -> stateN" in out
+    ernn = tmp_path / "sr.ernn"
+    assert main(["convert", str(src), "-o", str(ernn), "--constant", "sr=8000"]) == 0
+    m = edgernn.load(ernn)
+    assert m.describe()["file"]["metadata"]["model.constants.sr"] == 8000
+    xs = frames()
+    want = ort_steps(sr_model(), xs, {"state": "stateN"}, {"sr": np.array(8000, np.int64)})
+    s = m.stream()
+    assert max_err(np.stack([s.step(x) for x in xs]), np.stack([w[0][0] for w in want])) < TOL
