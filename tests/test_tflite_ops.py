@@ -366,3 +366,20 @@ if __name__ == "__main__":
     print("full-integer bound", full_integer_bound("conv_encoder2d_int8"))
     b = dynamic_range_bound("conv_encoder2d_dynrange", frames("conv_encoder2d_dynrange"))
     print("dynamic-range bound per frame: min", b.min(), "max", b.max())
+
+
+def test_every_unsupported_op_is_listed_at_once():
+    """Two ops of the encoder turned into builtins edgernn lacks: one error names both, with
+    their op indices."""
+    from exporters.make_malformed import fixture, pack
+    m = fixture("conv_encoder2d")
+    ops = m.subgraphs[0].operators
+    for k, code in ((0, schema.BuiltinOperator.ARG_MAX), (1, schema.BuiltinOperator.GATHER_ND)):
+        m.operatorCodes.append(schema.OperatorCodeT())
+        m.operatorCodes[-1].builtinCode = m.operatorCodes[-1].deprecatedBuiltinCode = code
+        m.operatorCodes[-1].version = 1
+        ops[k].opcodeIndex = len(m.operatorCodes) - 1
+    with pytest.raises(edgernn.UnsupportedOpError) as e:
+        edgernn.load(pack(m), step=True)
+    msg = str(e.value)
+    assert "ARG_MAX x1 (op 0)" in msg and "GATHER_ND x1 (op 1)" in msg, msg

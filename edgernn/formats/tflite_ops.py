@@ -595,12 +595,20 @@ TRANSLATORS = {
 SUPPORTED = sorted(TRANSLATORS)
 
 
-def unsupported_ops(reader, g):
-    return sorted({reader.op_name(op) for op in (g.operators or []) if reader.op_name(op) not in TRANSLATORS})
-
-
 def translate_ops(sc, ops):
-    """Translate `ops` (op index, OperatorT) of scope `sc` in order."""
+    """Translate `ops` (op index, OperatorT) of scope `sc` in order; ops edgernn cannot
+    translate are all reported at once, with their counts and op indices."""
+    missing = {}
+    for k, op in ops:
+        name = sc.r.op_name(op)
+        if name not in TRANSLATORS:
+            missing.setdefault(name, []).append(k)
+    if missing:
+        listed = "; ".join(f"{name} x{len(ks)} (op {', '.join(map(str, ks[:4]))}{', ...' if len(ks) > 4 else ''})"
+                           for name, ks in sorted(missing.items()))
+        raise UnsupportedOpError(
+            f"{sc.label} uses {len(missing)} op type(s) edgernn does not support: {listed}. "
+            f"Supported TFLite ops: {', '.join(SUPPORTED)}")
     for k, op in ops:
         sc.op_index, sc.op_kind = k, sc.r.op_name(op)
         tr = TRANSLATORS.get(sc.op_kind)
