@@ -12,6 +12,10 @@ TorchScript, ``dynamo=False``; ``dy`` = the dynamo exporter, where it produces a
   cache keeps the newest two frames.
 * ``conv_gru_step_<ts|dy>.npz``: ``frames`` (200, 1, 40) seeded noise and PyTorch's
   ``logits`` (200, 5) from calling the module once per frame with its state fed back.
+* ``band_gru_step_<ts|dy>.onnx``: ``forward(x [B, 8, 4], h [1, B, 16]) -> (y [B, 3], hn)``:
+  a bidirectional GRU (4 -> 6 each way, batch_first) runs across the 8 frequency bands of the
+  frame, its outputs are flattened into a GRU step over time (h -> hn), then a Linear head.
+  ``band_gru_step_<ts|dy>.npz``: ``frames`` (200, 8, 4) and PyTorch's ``y`` (200, 3).
 
 Usage (from the repo root): ``python -m exporters.make_step_fixtures [--out DIR]``.
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 STEPS, FEATURES, CHANNELS, HIDDEN, CLASSES, CACHE = 200, 40, 24, 32, 5, 2
+BANDS, BAND_FEATURES, BAND_HIDDEN, TIME_HIDDEN, BAND_CLASSES = 8, 4, 6, 16, 3
 
 
 def build():
@@ -44,8 +49,43 @@ def build():
     return ConvGRUStep().eval()
 
 
+def build_band():
+    import torch
+    from torch import nn
+
+    class BandGRUStep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.across = nn.GRU(BAND_FEATURES, BAND_HIDDEN, batch_first=True, bidirectional=True)
+            self.along = nn.GRU(BANDS * 2 * BAND_HIDDEN, TIME_HIDDEN, batch_first=True)
+            self.head = nn.Linear(TIME_HIDDEN, BAND_CLASSES)
+
+        def forward(self, x, h):
+            bands, _ = self.across(x)                                  # [B, 8, 12]
+            out, hn = self.along(bands.reshape(x.shape[0], 1, -1), h)  # one step over time
+            return self.head(out[:, -1]), hn
+
+    torch.manual_seed(1)
+    return BandGRUStep().eval()
+
+
 def example_inputs(torch, batch=1):
     return (torch.zeros(batch, 1, FEATURES), torch.zeros(batch, FEATURES, CACHE), torch.zeros(1, batch, HIDDEN))
+
+
+def band_inputs(torch, batch=1):
+    return torch.zeros(batch, BANDS, BAND_FEATURES), torch.zeros(1, batch, TIME_HIDDEN)
+
+
+def band_reference(module, frames):
+    import torch
+    _, h = band_inputs(torch)
+    ys = []
+    with torch.no_grad():
+        for f in frames:
+            y, h = module(torch.from_numpy(f[None]), h)
+            ys.append(y[0].numpy())
+    return np.stack(ys).astype(np.float32)
 
 
 def reference(module, frames):
@@ -59,18 +99,17 @@ def reference(module, frames):
     return np.stack(logits).astype(np.float32)
 
 
-def export(module, path, dynamo):
+def export(module, path, dynamo, inputs, outputs, batch_axes, examples):
+    """torch.onnx.export with a dynamic batch axis (batch_axes: {name: axis}) on every tensor."""
     import torch
-    names = dict(input_names=["x", "conv_cache", "h"], output_names=["logits", "conv_cache_out", "hn"])
+    names = dict(input_names=list(inputs), output_names=list(outputs))
     if dynamo:
         batch = torch.export.Dim("batch", min=1, max=64)
-        torch.onnx.export(module, example_inputs(torch, 2), str(path), dynamo=True, opset_version=18,
-                          dynamic_shapes=({0: batch}, {0: batch}, {1: batch}), external_data=False, **names)
+        torch.onnx.export(module, examples(torch, 2), str(path), dynamo=True, opset_version=18,
+                          dynamic_shapes=tuple({batch_axes[n]: batch} for n in inputs), external_data=False, **names)
     else:
-        torch.onnx.export(module, example_inputs(torch), str(path), dynamo=False, opset_version=17,
-                          dynamic_axes={"x": {0: "batch"}, "conv_cache": {0: "batch"}, "h": {1: "batch"},
-                                        "logits": {0: "batch"}, "conv_cache_out": {0: "batch"}, "hn": {1: "batch"}},
-                          **names)
+        torch.onnx.export(module, examples(torch), str(path), dynamo=False, opset_version=17,
+                          dynamic_axes={n: {batch_axes[n]: "batch"} for n in list(inputs) + list(outputs)}, **names)
 
 
 def main():
@@ -78,18 +117,28 @@ def main():
     ap.add_argument("--out", default="tests/fixtures/onnx")
     out = Path(ap.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
-    module = build()
-    frames = np.random.default_rng(7).standard_normal((STEPS, 1, FEATURES)).astype(np.float32)
-    logits = reference(module, frames)
-    for tag, dynamo in (("ts", False), ("dy", True)):
-        path = out / f"conv_gru_step_{tag}.onnx"
-        try:
-            export(module, path, dynamo)
-        except Exception as e:      # an exporter that cannot export the module: say so, keep the other
-            print(f"{path.name}: the {'dynamo' if dynamo else 'TorchScript'} exporter failed: {type(e).__name__}: {e}")
-            continue
-        np.savez(out / f"conv_gru_step_{tag}.npz", frames=frames, logits=logits)
-        print("wrote", path)
+    rng = np.random.default_rng(7)
+    conv_frames = rng.standard_normal((STEPS, 1, FEATURES)).astype(np.float32)
+    band_frames = rng.standard_normal((STEPS, BANDS, BAND_FEATURES)).astype(np.float32)
+    conv, band = build(), build_band()
+    fixtures = [
+        ("conv_gru_step", conv, ("x", "conv_cache", "h"), ("logits", "conv_cache_out", "hn"),
+         {"x": 0, "conv_cache": 0, "h": 1, "logits": 0, "conv_cache_out": 0, "hn": 1}, example_inputs,
+         dict(frames=conv_frames, logits=reference(conv, conv_frames))),
+        ("band_gru_step", band, ("x", "h"), ("y", "hn"), {"x": 0, "h": 1, "y": 0, "hn": 1}, band_inputs,
+         dict(frames=band_frames, y=band_reference(band, band_frames))),
+    ]
+    for name, module, inputs, outputs, batch_axes, examples, arrays in fixtures:
+        for tag, dynamo in (("ts", False), ("dy", True)):
+            path = out / f"{name}_{tag}.onnx"
+            try:
+                export(module, path, dynamo, inputs, outputs, batch_axes, examples)
+            except Exception as e:      # an exporter that cannot export the module: say so, keep the other
+                print(f"{path.name}: the {'dynamo' if dynamo else 'TorchScript'} exporter failed: "
+                      f"{type(e).__name__}: {e}")
+                continue
+            np.savez(out / f"{name}_{tag}.npz", **arrays)
+            print("wrote", path)
 
 
 if __name__ == "__main__":

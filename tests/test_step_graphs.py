@@ -359,3 +359,53 @@ def test_cli_info_and_convert_bind_the_sample_rate(tmp_path, capsys):
     want = ort_steps(sr_model(), xs, {"state": "stateN"}, {"sr": np.array(8000, np.int64)})
     s = m.stream()
     assert max_err(np.stack([s.step(x) for x in xs]), np.stack([w[0][0] for w in want])) < TOL
+
+
+def ort_band_gru(path, frames):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    h, out = np.zeros((1, 1, 16), np.float32), []
+    for f in frames:
+        y, h = sess.run(None, {"x": f[None], "h": h})
+        out.append(y[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("tag", ["ts", "dy"])
+def test_torch_bidirectional_gru_across_bands_in_a_step_graph(tag, tmp_path):
+    """exporters/make_step_fixtures.py: a bidirectional GRU over the frame's 8 bands feeding a
+    GRU step over time, against PyTorch (recorded) and onnxruntime, alone, in a batch, and
+    from its int8 .ernn."""
+    path = FIXTURES / f"band_gru_step_{tag}.onnx"
+    data = np.load(FIXTURES / f"band_gru_step_{tag}.npz")
+    xs = data["frames"]
+    want = ort_band_gru(path, xs)
+    assert max_err(want, data["y"]) < 1e-5
+    m = edgernn.load(path)
+    assert [t.name for t in m.states] == ["h"] and m.inputs[0].frame_shape == (8, 4)
+    s = m.stream()
+    assert max_err(np.stack([s.step(x) for x in xs]), want) < TOL
+    batch = m.stream(batch=2)
+    got = np.stack([batch.step(np.stack([x, x[::-1]])) for x in xs])
+    assert max_err(got[:, 0], want) < TOL
+    assert max_err(got[:, 1], ort_band_gru(path, xs[:, ::-1].copy())) < TOL
+    from edgernn.convert import convert
+    ernn = tmp_path / "band.ernn"
+    convert(path, ernn, weights="int8")
+    q = edgernn.load(ernn).stream()
+    assert max_err(np.stack([q.step(x) for x in xs]), want) < 0.05 * np.abs(want).max()
+
+
+def test_step_graph_ernn_runs_without_onnx(tmp_path):
+    """The device side: a step graph's .ernn loads and steps in a process that never imports
+    onnx (nor onnxruntime)."""
+    import subprocess
+    import sys
+    from edgernn.convert import convert
+    ernn = tmp_path / "conv_gru.ernn"
+    convert(FIXTURES / "conv_gru_step_ts.onnx", ernn, weights="int8")
+    code = ("import sys, numpy as np, edgernn\n"
+            f"m = edgernn.load({str(ernn)!r})\n"
+            "s = m.stream(); [s.step(np.ones((1, 40), np.float32)) for _ in range(3)]\n"
+            "print(sorted(k for k in ('onnx', 'onnxruntime') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -129,8 +129,9 @@ def _literal_in(lit, what):
     _typed(data, list, what)
     if len(data) != int(np.prod(shape, dtype=np.int64)):
         _fail(f"{what}: literal has {len(data)} elements for shape {list(shape)}")
-    if dtype == "object":
-        return np.array([_dim_in(x, what) for x in data] + [None], dtype=object)[:-1].reshape(shape)
+    if dtype == "object":        # a shape vector: sizes, symbolic sizes, and -1 as a Reshape target holds it
+        items = [-1 if x == -1 and not isinstance(x, bool) else _dim_in(x, what) for x in data]
+        return np.array(items + [None], dtype=object)[:-1].reshape(shape)
     for x in data:
         _typed(x, (int, float, bool), what)
     return np.array(data, dtype=dtype).reshape(shape)
