@@ -80,6 +80,40 @@ def _binary_run(code, a, a0, a_step, b, b0, b_step, y, y0, n):
             y[y0 + i] = x if x >= zero else b[b0 + i * b_step] * x
 
 
+@jit_inline
+def _binary_slices(code, a, b, y):
+    """y = a (code) b for ADD .. DIV over slices, b of y's length or of one element (broadcast):
+    indexes from 0 inside a slice, so LLVM vectorises the loops (an offset index could be
+    negative, and Numba's wraparound select per element keeps a loop scalar)."""
+    n = y.shape[0]
+    if b.shape[0] == 1:
+        c = b[0]
+        if code == ADD:
+            for i in range(n):
+                y[i] = a[i] + c
+        elif code == SUB:
+            for i in range(n):
+                y[i] = a[i] - c
+        elif code == MUL:
+            for i in range(n):
+                y[i] = a[i] * c
+        else:
+            for i in range(n):
+                y[i] = a[i] / c
+    elif code == ADD:
+        for i in range(n):
+            y[i] = a[i] + b[i]
+    elif code == SUB:
+        for i in range(n):
+            y[i] = a[i] - b[i]
+    elif code == MUL:
+        for i in range(n):
+            y[i] = a[i] * b[i]
+    else:
+        for i in range(n):
+            y[i] = a[i] / b[i]
+
+
 @BINARY_ROW.kernel
 @jit
 def binary_kernel(row, fparams, consts, qconsts, work, seq):
@@ -98,9 +132,15 @@ def binary_kernel(row, fparams, consts, qconsts, work, seq):
         a = consts if ar == REGION_CONST else work[s]
         b = consts if br == REGION_CONST else work[s]
         y = work[s]
+        a_step, b_step = astr[rank - 1], bstr[rank - 1]
         for o in range(outer):
-            _binary_run(code, a, ao + strided_offset(o, dims, astr, rank - 1), astr[rank - 1],
-                        b, bo + strided_offset(o, dims, bstr, rank - 1), bstr[rank - 1], y, yo + o * inner, inner)
+            a0 = ao + strided_offset(o, dims, astr, rank - 1)
+            b0 = bo + strided_offset(o, dims, bstr, rank - 1)
+            y0 = yo + o * inner
+            if code <= DIV and a_step == 1 and (b_step == 1 or b_step == 0):
+                _binary_slices(code, a[a0:a0 + inner], b[b0:b0 + (inner if b_step else 1)], y[y0:y0 + inner])
+            else:
+                _binary_run(code, a, a0, a_step, b, b0, b_step, y, y0, inner)
 
 
 UNARY_ROW = RowLayout("unary", [

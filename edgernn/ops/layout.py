@@ -51,8 +51,11 @@ def copy_kernel(row, fparams, consts, qconsts, work, seq):
         for o in range(total // inner):         # run by run along the innermost axis
             s0 = src_off + strided_offset(o, dims, sstr, rank - 1)
             d0 = dst_off + strided_offset(o, dims, dstr, rank - 1)
-            for i in range(inner):
-                dst[d0 + i * d_step] = src[s0 + i * s_step]
+            if s_step == 1 and d_step == 1:
+                copy_into(dst[d0:d0 + inner], src[s0:s0 + inner])
+            else:
+                for i in range(inner):
+                    dst[d0 + i * d_step] = src[s0 + i * s_step]
 
 
 def emit_copy(ctx, src, src_base, dst, dst_base, shape, src_strides, dst_strides, node):

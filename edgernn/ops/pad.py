@@ -24,7 +24,7 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import has_time, is_symbolic
 from . import Op, register
 from .layout import const_array, norm_axis, tidy
-from .program import MAX_RANK, contiguous_strides, pad as fill_to_rank
+from .program import MAX_RANK, contiguous_strides, copy_into, pad as fill_to_rank
 from .row import WORK, Extent, Field, RowLayout, element_count, fparam, ranked_dims, work
 
 CONSTANT, EDGE, REFLECT, WRAP = range(4)
@@ -110,8 +110,11 @@ def pad_kernel(row, fparams, consts, qconsts, work, seq):
                     w[y0 + i] = value
                 continue
             lo, hi = min(max(begin, 0), inner), min(max(begin + n_in, 0), inner)
-            for i in range(lo, hi):            # the copied middle: x's row, contiguous in y
-                w[y0 + i] = w[xo + off + (i - begin) * step]
+            if step == 1:                      # the copied middle: x's row, contiguous in y
+                copy_into(w[y0 + lo:y0 + hi], w[xo + off + lo - begin:xo + off + hi - begin])
+            else:
+                for i in range(lo, hi):
+                    w[y0 + i] = w[xo + off + (i - begin) * step]
             for i in range(lo):
                 j = _source_index(mode, i - begin, n_in)
                 w[y0 + i] = w[xo + off + j * step] if j >= 0 else value

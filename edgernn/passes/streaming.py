@@ -128,14 +128,23 @@ def bind_axes(graph, time_axis=None):
     if len(ranks) != 1:
         raise UnsupportedModelError("frame inputs have different ranks; edgernn binds one time axis for all")
     first_error = None
-    for t, b in _candidates(graph.declared[frame[0].name], time_axis):
-        try:
-            for v in frame:
-                v.shape = _shape(graph.declared[v.name], t, b, v.name)
-            infer_graph(graph)
-            return state
-        except UnsupportedModelError as e:
-            first_error = first_error or e
+    rec = recurrent_nodes(graph)
+    # first every recurrent op over time; then (a GRU across bands inside each frame beside an
+    # LSTM over time) at least one
+    for needed in ([len(rec), 1] if rec else [0]):
+        for t, b in _candidates(graph.declared[frame[0].name], time_axis):
+            try:
+                for v in frame:
+                    v.shape = _shape(graph.declared[v.name], t, b, v.name)
+                infer_graph(graph)
+            except UnsupportedModelError as e:
+                first_error = first_error or e
+                continue
+            over_time = sum(not ops.get(n.op).runs_in_frame(n) for n in recurrent_nodes(graph))
+            if over_time >= needed:
+                return state
+            first_error = first_error or UnsupportedModelError(
+                f"with axis {t} as time, {len(rec) - over_time} recurrent op(s) would not run over time")
     raise UnsupportedModelError(f"no axis of the input can be streamed as time: {first_error}")
 
 
