@@ -86,6 +86,17 @@ def _state_io(model, sess, B):
     return fed, init
 
 
+_ORT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+              "tensor(double)": np.float64, "tensor(bool)": np.bool_}
+
+
+def _bound_constants(model, sess):
+    """The inputs bound at load (``constants=``, e.g. a sample rate), as ONNX Runtime takes them."""
+    types = {i.name: _ORT_TYPES.get(i.type, np.float32) for i in sess.get_inputs()}
+    return {k: np.asarray(v, types.get(k, np.float32)) for k, v in (model.graph.meta.get("bound_constants") or {}).items()
+            if k in types}
+
+
 def _mode(fed, states, calls, chunked=False):
     if fed:
         return f"{calls}, state outputs fed back as inputs"
@@ -137,7 +148,8 @@ def _ort_steps(model, sess, pool, T, warmup, B, streams_per_call):
         x = f[t]
         return x if B == 1 else (x[g] if S > 1 else x[g.start])
 
-    calls = [[{v.name: _to_call(v, frame(f, t, g), S) for v, f in zip(ins, pool)} for g in groups]
+    bound = _bound_constants(model, sess)
+    calls = [[{**{v.name: _to_call(v, frame(f, t, g), S) for v, f in zip(ins, pool)}, **bound} for g in groups]
              for t in range(min(T, pool[0].shape[0]))]
     states = [dict(init) for _ in groups]
     lat = np.empty(T, np.int64)
@@ -172,6 +184,8 @@ def run_onnxruntime_chunk(model, pool, T, warmup, batch, chunk=100):
     if ort is None:
         return sess
     ins, outs = model.graph.inputs, model.graph.outputs
+    if model.graph.meta.get("mode") == "step":
+        return _skip("onnxruntime", "a step graph has no time axis to put several frames in one call", variant)
     if any(_time_axis(v) is None for v in list(ins) + list(outs)):
         return _skip("onnxruntime", "the time axis shares a dimension with the batch axis", variant)
     B = 1 if batch is None else batch

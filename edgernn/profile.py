@@ -271,6 +271,9 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
     compare: also run ONNX Runtime (and LiteRT for .tflite sources) on the same frames.
     inputs: frames to cycle, [T, (B,) *frame_shape] (a list of arrays for several inputs).
     progress: show a progress bar on stderr (None: when stderr is a terminal).
+    time_axis, load_options: how a path is loaded (``load_options``: the keyword arguments of
+    :func:`edgernn.load`, e.g. ``{"constants": {"sr": 16000}, "shapes": {"input": [576]}}``;
+    they replace ``time_axis``).
     """
     from .model import Model
     from .stream import Stream

@@ -7,7 +7,8 @@ test_rnn_seq_length), i.e. ONNX's NumPy reference implementation of each op.
 Every graph input except X is bound as an initializer (edgernn needs constant weights), X's
 batch axis becomes B streams stepped together (``model.stream(batch=B)``) and its time axis is
 fed one ``step`` per frame. Reverse / bidirectional cases need the whole sequence, so edgernn
-must refuse them with UnsupportedModelError.
+must refuse them over time with UnsupportedModelError; as step graphs (the sequence inside
+one call) they must give the expected outputs.
 """
 import importlib
 
@@ -184,11 +185,36 @@ def test_conformance(name):
 
 
 @pytest.mark.parametrize("name", WHOLE_SEQUENCE)
-def test_whole_sequence_direction_is_refused(name):
+def test_whole_sequence_direction_is_refused_over_time(name):
     case = CASES[name]
     model = _bind(case, case.data_sets[0][0], [o.shape for o in case.data_sets[0][1]])
     with pytest.raises(edgernn.UnsupportedModelError, match="direction"):
-        edgernn.load(model)
+        edgernn.load(model, step=False)
+
+
+@pytest.mark.parametrize("name", WHOLE_SEQUENCE)
+def test_whole_sequence_direction_runs_inside_one_step(name):
+    """The same cases as step graphs (step=True): the op's whole sequence is inside the one
+    call, run reverse or both ways (passes/unroll.py). One model per batch row (a stream is
+    one sequence), its initial state rows bound with it."""
+    case = CASES[name]
+    inputs, outputs = case.data_sets[0]
+    layout = _attr(case, "layout", 0)
+    node = _node(case)
+    names = [i.name for i in case.model.graph.input]
+    per_row = {names[0]} | {n for n in node.input[5:7] if n}
+    kinds = [OUT_SLOT[list(node.output).index(o.name)] for o in case.model.graph.output]
+    x_b, state_b = (1, 1) if layout == 0 else (0, 0)
+    y_b = 2 if layout == 0 else 0
+    for b in range(inputs[0].shape[x_b]):
+        row_in = [np.take(a, [b], axis=state_b if n != names[0] else x_b) if n in per_row else a
+                  for a, n in zip(inputs, names)]
+        row_out = [np.take(o, [b], axis=y_b if k == "Y" else state_b) for o, k in zip(outputs, kinds)]
+        m = edgernn.load(_bind(case, row_in, [o.shape for o in row_out]), step=True)
+        got = m.stream().step(row_in[0].reshape(m.inputs[0].frame_shape))
+        got = got if isinstance(got, tuple) else (got,)
+        for k, (g, want) in enumerate(zip(got, row_out)):
+            _close(g, want.reshape(g.shape), f"{name}: batch row {b}, output {kinds[k]}")
 
 
 @pytest.mark.parametrize("name", RUNNABLE)

@@ -410,3 +410,14 @@ def test_step_graph_ernn_runs_without_onnx(tmp_path):
             "print(sorted(k for k in ('onnx', 'onnxruntime') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_profile_compares_a_step_graph_with_onnxruntime(tmp_path):
+    """edgernn.profile on a step graph with a bound sample rate: ONNX Runtime runs with the
+    same constant and its state fed back, and agrees with edgernn's outputs."""
+    src = tmp_path / "sr.onnx"
+    src.write_bytes(sr_model().SerializeToString())
+    r = edgernn.profile(str(src), frames=300, warmup=20, compare=True, breakdown=False,
+                        load_options={"constants": {"sr": 8000}})
+    ort_row = next(c for c in r.compare if c["runtime"] == "onnxruntime" and "skipped" not in c)
+    assert ort_row["state_carried"] and ort_row["max_abs_diff"] < TOL, ort_row.get("mode")
