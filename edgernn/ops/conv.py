@@ -90,17 +90,29 @@ F = ROW.fields
 @jit_inline
 def _gather_patch(work, x0, patch, cg, in_h, in_w, k_h, k_w, top, left, dil_h, dil_w):
     """work[s, patch + (c * k_h + i) * k_w + j] = x[c, top + i dil_h, left + j dil_w] (0 outside
-    x), x the group's channels [cg, in_h, in_w] at x0, for every stream s."""
+    x), x the group's channels [cg, in_h, in_w] at x0, for every stream s. The taps of a
+    kernel row that fall inside x form one run [j_lo, j_hi), found once per row."""
+    j_lo, j_hi = positions_inside(left, dil_w, in_w, k_w)
+    zero = np.float32(0.0)
     for s in range(work.shape[0]):
-        p = 0
+        w = work[s]
+        p = patch
         for c in range(cg):
             for i in range(k_h):
                 ih = top + i * dil_h
-                for j in range(k_w):
-                    iw = left + j * dil_w
-                    inside = 0 <= ih < in_h and 0 <= iw < in_w
-                    work[s, patch + p] = work[s, x0 + (c * in_h + ih) * in_w + iw] if inside else np.float32(0.0)
-                    p += 1
+                out = w[p:p + k_w]
+                if ih < 0 or ih >= in_h:
+                    for j in range(k_w):
+                        out[j] = zero
+                else:
+                    src = x0 + (c * in_h + ih) * in_w + left
+                    for j in range(j_lo):
+                        out[j] = zero
+                    for j in range(j_lo, j_hi):
+                        out[j] = w[src + j * dil_w]
+                    for j in range(j_hi, k_w):
+                        out[j] = zero
+                p += k_w
 
 
 @jit_inline
