@@ -194,7 +194,7 @@ def test_run_and_batches_equal_steps(name):
 CONFORMANCE_OPS = {"Abs", "Neg", "Sqrt", "Exp", "Log", "Reciprocal", "Floor", "Ceil", "Clip", "LeakyRelu", "HardSigmoid",
                    "Elu", "Softplus", "Softsign", "ThresholdedRelu", "Pow", "Min", "Max", "PRelu", "ReduceSum",
                    "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-                   "Pad", "Split", "BatchNormalization"}
+                   "Pad", "Split", "BatchNormalization", "ScatterND"}
 
 
 def _conformance_cases():
@@ -216,8 +216,10 @@ def _conformance_cases():
 
 
 CONFORMANCE = _conformance_cases()
-#: cases edgernn must refuse: batch statistics (training), and reductions over an empty axis
-REFUSED = {n for n in CONFORMANCE if "training_mode" in n or ("empty_set" in n and "non_reduced_axis" not in n)}
+#: cases edgernn must refuse: batch statistics (training), reductions over an empty axis, and
+#: ScatterND's reductions (edgernn scatters by assignment only)
+REFUSED = {n for n in CONFORMANCE if "training_mode" in n or ("empty_set" in n and "non_reduced_axis" not in n)
+           or (n.startswith("test_scatternd_") and n != "test_scatternd")}     # reduction add/mul/max/min
 
 
 def _per_frame(case):
@@ -495,3 +497,47 @@ def test_ernn_round_trip_gives_the_same_outputs(name, tmp_path):
         ga, gb = a.step(x.reshape(direct.inputs[0].frame_shape)), b.step(x.reshape(back.inputs[0].frame_shape))
         for u, v in zip(ga if isinstance(ga, tuple) else (ga,), gb if isinstance(gb, tuple) else (gb,)):
             np.testing.assert_array_equal(u, v)
+
+
+# ---------------------------------------------------------------- ScatterND (cache updates)
+def _scatter_model(data_shape, indices, update_shape, data_const=None):
+    """x [1, *shape] (the frame; its batch axis first) is data, a constant update scattered into it,
+    or x is the update (its shape as given), scattered into a constant data [1, *data_shape]."""
+    from onnx import helper, numpy_helper, TensorProto
+    inits = [numpy_helper.from_array(np.asarray(indices, np.int64), "idx")]
+    nodes = [helper.make_node("ScatterND", ["data", "idx", "upd"], ["y"])]
+    if data_const is None:      # the cache is the frame; the update a constant
+        inits.append(numpy_helper.from_array(np.full(update_shape, 7.0, np.float32), "upd"))
+        nodes.insert(0, helper.make_node("Identity", ["x"], ["data"]))
+        x_shape = data_shape
+    else:                        # the update is the frame; the cache a constant
+        inits.append(numpy_helper.from_array(np.asarray(data_const, np.float32)[None], "data"))
+        nodes.insert(0, helper.make_node("Identity", ["x"], ["upd"]))
+        x_shape = update_shape
+    declared = list(x_shape) if data_const is not None else [1] + list(x_shape)
+    g = helper.make_graph(nodes, "scatter", [helper.make_tensor_value_info("x", TensorProto.FLOAT, declared)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]), x_shape
+
+
+@pytest.mark.parametrize("data_shape,indices,update_shape,frame_is_data", [
+    ((4, 5), [[0, 1], [0, 3]], (2, 5), True),            # two rows replaced (batch index 0 first)
+    ((4, 5), [[0, 0, 4], [0, 2, -1], [-1, 3, 0]], (3,), True),   # single elements, negative indices
+    ((3, 4, 2), [[[0, 2]], [[0, 0]]], (2, 1, 4, 2), False),  # the update is the frame
+])
+def test_scatter_nd_matches_onnxruntime(data_shape, indices, update_shape, frame_is_data):
+    import onnxruntime as ort
+    const = None if frame_is_data else np.arange(np.prod(data_shape), dtype=np.float32).reshape(data_shape)
+    model, x_shape = _scatter_model(data_shape, indices, update_shape, const)
+    m = edgernn.load(model.SerializeToString(), step=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    s = m.stream()
+    for x in np.random.default_rng(0).standard_normal((5,) + tuple(x_shape)).astype(np.float32):
+        want = sess.run(None, {"x": x[None] if frame_is_data else x})[0]
+        assert np.abs(s.step(x) - want.reshape(m.outputs[0].frame_shape)).max() == 0.0
+
+
+def test_scatter_nd_index_outside_data_is_refused():
+    model, _ = _scatter_model((4, 5), [[0, 4]], (1, 5))
+    with pytest.raises(UnsupportedModelError, match="outside"):
+        edgernn.load(model.SerializeToString(), step=True)

@@ -84,6 +84,11 @@ def split(op, name, a, ins, opset):
     return "split", ins, attrs
 
 
+@translates("ScatterND")
+def scatter_nd(op, name, a, ins, opset):
+    return "scatter_nd", ins, {"reduction": a("reduction", "string", "none")}
+
+
 @translates("BatchNormalization")
 def batch_norm(op, name, a, ins, opset):
     if a("training_mode", "int", 0):
