@@ -90,28 +90,44 @@ F = ROW.fields
 @jit_inline
 def _gather_patch(work, x0, patch, cg, in_h, in_w, k_h, k_w, top, left, dil_h, dil_w):
     """work[s, patch + (c * k_h + i) * k_w + j] = x[c, top + i dil_h, left + j dil_w] (0 outside
-    x), x the group's channels [cg, in_h, in_w] at x0, for every stream s. The taps of a
-    kernel row that fall inside x form one run [j_lo, j_hi), found once per row."""
-    j_lo, j_hi = positions_inside(left, dil_w, in_w, k_w)
+    x), x the group's channels [cg, in_h, in_w] at x0, for every stream s. The inner loop runs
+    the longer way: over the channels of each tap (k_h k_w runs of cg) when there are more
+    channels than taps in a kernel row (silero's 129 channels x 3 taps: 3 runs, not 129), else
+    over each kernel row's taps inside x (cg k_h runs, [j_lo, j_hi) found once per patch)."""
     zero = np.float32(0.0)
+    taps, plane = k_h * k_w, in_h * in_w
+    if cg > k_w:
+        for s in range(work.shape[0]):
+            for i in range(k_h):
+                ih = top + i * dil_h
+                for j in range(k_w):
+                    iw = left + j * dil_w
+                    dst = patch + i * k_w + j
+                    if ih < 0 or ih >= in_h or iw < 0 or iw >= in_w:
+                        for c in range(cg):
+                            work[s, dst + c * taps] = zero
+                    else:
+                        src = x0 + ih * in_w + iw
+                        for c in range(cg):
+                            work[s, dst + c * taps] = work[s, src + c * plane]
+        return
+    j_lo, j_hi = positions_inside(left, dil_w, in_w, k_w)
     for s in range(work.shape[0]):
-        w = work[s]
         p = patch
         for c in range(cg):
             for i in range(k_h):
                 ih = top + i * dil_h
-                out = w[p:p + k_w]
                 if ih < 0 or ih >= in_h:
                     for j in range(k_w):
-                        out[j] = zero
+                        work[s, p + j] = zero
                 else:
                     src = x0 + (c * in_h + ih) * in_w + left
                     for j in range(j_lo):
-                        out[j] = zero
+                        work[s, p + j] = zero
                     for j in range(j_lo, j_hi):
-                        out[j] = w[src + j * dil_w]
+                        work[s, p + j] = work[s, src + j * dil_w]
                     for j in range(j_hi, k_w):
-                        out[j] = zero
+                        work[s, p + j] = zero
                 p += k_w
 
 
