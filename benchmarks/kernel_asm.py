@@ -1,6 +1,7 @@
 """The instruction mix of edgernn's hot loops on AArch64: the counts behind the device model.
 
     python -m benchmarks.kernel_asm [--cpu cortex-a72 ...] [--show]
+    python -m benchmarks.kernel_asm --row-kernels --cpu cortex-a72    # NEON loops of the row kernels
 
 Numba's LLVM IR for ``ops.matvec._panel_block`` (one row, as ARM runs it; float32 and int8
 weights) and
@@ -121,12 +122,44 @@ def hot_loops(asm, kind):
     return [(best[1], best[2])]
 
 
+def row_kernels_report(cpu="cortex-a72"):
+    """For the row kernels of the streaming-model ops (each compiled for ``cpu``): how many of
+    their loops are NEON loops (instructions on .4s vectors) and how many fmla .4s those hold.
+    The matrix products inside conv/conv_transpose run the panel kernel measured above."""
+    from numba import types
+    from edgernn.ops.conv import conv_kernel
+    from edgernn.ops.conv_transpose import conv_transpose_kernel
+    from edgernn.ops.elementwise import binary_kernel, unary_kernel
+    from edgernn.ops.layout import copy_kernel
+    from edgernn.ops.pad import pad_kernel
+    from edgernn.ops.reduce import reduce_kernel
+    sig = (types.int64[::1], types.float32[::1], types.float32[::1], types.int8[::1], types.float32[:, ::1],
+           types.boolean)
+    rows = []
+    for name, kernel in (("conv", conv_kernel), ("conv_transpose", conv_transpose_kernel), ("binary", binary_kernel),
+                         ("unary", unary_kernel), ("copy", copy_kernel), ("pad", pad_kernel), ("reduce", reduce_kernel)):
+        kernel.compile(sig)
+        asm = compile_for(next(iter(kernel.inspect_llvm().values())), cpu)
+        all_loops = loops(asm)
+        vector = [b for _, b in all_loops if any(re.search(r"v\d+\.4s", i) for i in b)]
+        rows.append((name, len(all_loops), len(vector), sum(i.startswith("fmla") and ".4s" in i for b in vector for i in b)))
+    return rows
+
+
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cpu", nargs="*", default=list(CPUS))
     ap.add_argument("--show", action="store_true", help="print the loops' instructions")
+    ap.add_argument("--row-kernels", action="store_true",
+                    help="instead: which row kernels of the streaming-model ops have NEON loops")
     args = ap.parse_args(argv)
+    if args.row_kernels:
+        print(f"{'cpu':<11} {'row kernel':<15} {'loops':>6} {'NEON loops':>11} {'fmla .4s':>9}")
+        for cpu in args.cpu:
+            for name, n, v, f in row_kernels_report(cpu):
+                print(f"{cpu:<11} {name:<15} {n:>6} {v:>11} {f:>9}")
+        return 0
     irs = kernel_ir()
     print("per NEON vector of 4 float32 lanes (matvec: 4 outputs x 1 weight row = 4 MACs; "
           "activation: 4 elements)")
