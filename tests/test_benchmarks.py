@@ -80,3 +80,37 @@ def test_compile_parts_times_every_part():
     assert [p[0].split(",")[0] for p in parts] == ["panel block", "panel block", "kernel binary", "kernel gru_fused",
                                                     "kernel dense", "the first stream (the step's entry point)"]
     assert all(float(p[1]) > 0 for p in parts)
+
+
+def test_step_models_times_each_case_against_its_runtime(tmp_path, capsys):
+    """benchmarks/step_models.py on the step fixtures only (a few calls): one row per file,
+    each with a positive time for edgernn and for the runtime that reads that format."""
+    import sys
+    from benchmarks import step_models
+    argv = sys.argv
+    sys.argv = ["step_models.py", "--calls", "60", "--rounds", "1", "--only", "step", "--json", str(tmp_path / "s.json")]
+    try:
+        step_models.main()
+    finally:
+        sys.argv = argv
+    rows = re.findall(r"^\| (\S+) \| " + NUMBER + r" \| (ONNX Runtime|LiteRT) " + NUMBER + r" \| " + NUMBER + r"x \|$",
+                      capsys.readouterr().out, re.M)
+    names = {r[0] for r in rows}
+    assert {"conv_gru_step_ts.onnx", "conv_gru_step_dy.onnx", "k3_gru_step.tflite"} <= names
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows)
+    assert all((r[2] == "LiteRT") == r[0].endswith(".tflite") for r in rows)
+
+
+def test_kernel_asm_counts_the_row_kernels_loops():
+    """benchmarks/kernel_asm.py --row-kernels, as docs/aarch64.md quotes it (in a process of its
+    own: it sets NUMBA_OPT before Numba loads): the unary and binary rows have NEON loops on a
+    Cortex-A72."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--row-kernels", "--cpu", "cortex-a72"],
+                         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True).stdout
+    counts = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(r"^cortex-a72\s+(\S+)\s+(\d+)\s+(\d+)\s+\d+$", out, re.M)}
+    assert {"conv", "binary", "unary", "copy", "pad"} <= set(counts), out
+    assert counts["unary"][1] > 0 and counts["binary"][1] > 0, out
+    assert all(loops >= vector for loops, vector in counts.values())
