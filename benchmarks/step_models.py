@@ -4,7 +4,8 @@
 
 Models: the six silero-vad ONNX files of its PyPI wheel (exporters/fetch_silero.py; 16 kHz
 windows of 64 + 512 samples, and 32 + 256 at 8 kHz for the files that have an 8 kHz branch),
-the torch step graphs of exporters/make_step_fixtures.py (conv encoder + GRU) and
+the torch step graphs of exporters/make_step_fixtures.py (conv encoder + GRU, bidirectional
+GRU across frequency bands) and
 exporters/make_decoder_fixtures.py (GRU + ConvTranspose decoder) against ONNX Runtime, and the
 Keras explicit-state cells and conv encoders converted to TFLite (exporters/make_tflite_step_
 fixtures.py, make_tflite_conv_fixtures.py) against LiteRT (num_threads=1, its signature runner
@@ -98,13 +99,20 @@ def fixture_cases():
                OrtStep, ("x", {"conv_cache": "conv_cache_out", "h": "hn"}, {}, (1, 1, 40)), noise((1, 40)))
         yield (f"convtranspose_decoder_{tag}.onnx", FIXTURES / f"convtranspose_decoder_{tag}.onnx", {},
                OrtStep, ("x", {"h": "hn"}, {}, (1, 1, 16)), noise((1, 16)))
-    for name, x, pairs, load in (("tk_lstm_step", "input_1", {"input_2": "tf.stack"}, {}),
-                                 ("k3_lstm_step", "x", {"h": "output_1", "c": "output_2"},
-                                  {"states": {"h": "output_1", "c": "output_2"}}),
-                                 ("k3_gru_step", "x", {"h": "output_1"}, {}),
-                                 ("tk_lstm_step_int8", "input_1", {"input_2": "tf.stack"}, {})):
+        yield (f"band_gru_step_{tag}.onnx", FIXTURES / f"band_gru_step_{tag}.onnx", {},
+               OrtStep, ("x", {"h": "hn"}, {}, (1, 8, 4)), noise((8, 4)))
+    stacked, separate = {"input_2": "tf.stack"}, {"h": "output_1", "c": "output_2"}
+    for name, x, pairs, load in (("tk_lstm_step", "input_1", stacked, {}),
+                                 ("tk_lstm_step_hardsig", "input_1", stacked, {}),
+                                 ("tk_lstm_step_dynrange", "input_1", stacked, {}),
+                                 ("tk_lstm_step_int8", "input_1", stacked, {}),
+                                 ("k3_lstm_step", "x", separate, {"states": separate}),
+                                 ("k3_lstm_step_hardsig", "x", separate, {"states": separate}),
+                                 ("k3_lstm_step_int8", "x", separate, {"states": separate}),
+                                 ("k3_gru_step", "x", {"h": "output_1"}, {})):
         yield (f"{name}.tflite", TFLITE / f"{name}.tflite", load, LiteRTStep, (x, pairs, (1, 16)), noise((16,)))
-    for name in ("conv_encoder2d", "conv_encoder2d_int8", "conv_encoder1d", "conv_decoder2d"):
+    for name in ("conv_encoder2d", "conv_encoder2d_dynrange", "conv_encoder2d_int8", "conv_encoder1d",
+                 "conv_normaliser", "conv_decoder2d"):
         path = TFLITE / f"{name}.tflite"
         shape = tuple(np.load(TFLITE / f"{name}.npz")["frames"].shape[1:])
         yield (f"{name}.tflite", path, {"step": True}, LiteRTStep, (None, {}, (1,) + shape), noise(shape))
