@@ -129,7 +129,8 @@ def row_kernels_report(cpu="cortex-a72"):
     from numba import types
     from edgernn.ops.conv import conv_kernel
     from edgernn.ops.conv_transpose import conv_transpose_kernel
-    from edgernn.ops.elementwise import binary_kernel, unary_kernel
+    from edgernn.ops.elementwise import binary_kernel
+    from edgernn.ops.unary import unary_kernel
     from edgernn.ops.layout import copy_kernel
     from edgernn.ops.pad import pad_kernel
     from edgernn.ops.reduce import reduce_kernel

@@ -1,5 +1,5 @@
 """ONNX math ops: unary functions, Clip, Pow/Min/Max/PRelu, reductions, Pad, Split and
-BatchNormalization (ops/elementwise.py, reduce.py, pad.py, split.py, batchnorm.py; translated by
+BatchNormalization (ops/elementwise.py, unary.py, reduce.py, pad.py, split.py, batchnorm.py; translated by
 formats/onnx_math.py).
 
 Oracles, independent of edgernn's own NumPy references:

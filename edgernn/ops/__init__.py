@@ -124,7 +124,7 @@ def expect_const(node, slot, shape, what, required=True):
 
 def _load_all():
     from . import layout, indexing, elementwise, dense, softmax, layernorm, lstm, gru, rnn, frames, reduce  # noqa: F401
-    from . import conv, conv_transpose, pad, split, batchnorm, control, scatter  # noqa: F401
+    from . import unary, conv, conv_transpose, pad, split, batchnorm, control, scatter  # noqa: F401
 
 
 _load_all()
