@@ -233,6 +233,18 @@ def _if_graph(then_outputs=1, cond="c"):
     return [helper.make_node("If", [cond], ["y"], then_branch=then, else_branch=other)]
 
 
+def _nested_if(depth):
+    """If(c) whose then branch is another If(c), `depth` deep, the innermost returning Relu(x)."""
+    onnx, helper, _ = _onnx()
+    info = lambda n: helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+    inner = helper.make_graph([helper.make_node("Relu", ["x"], ["r"])], "leaf", [], [info("r")])
+    for k in range(depth):
+        other = helper.make_graph([helper.make_node("Neg", ["x"], [f"n{k}"])], f"else{k}", [], [info(f"n{k}")])
+        node = helper.make_node("If", ["c"], [f"y{k}"], then_branch=inner, else_branch=other)
+        inner = helper.make_graph([node], f"then{k}", [], [info(f"y{k}")])
+    return [inner.node[0], helper.make_node("Identity", [f"y{depth - 1}"], ["y"])]
+
+
 def step_graph_cases():
     """Convolutions, pads and If in step graphs: sizes and conditions a hostile file forges."""
     _, helper, numpy_helper = _onnx()
@@ -276,6 +288,9 @@ def step_graph_cases():
         "if_branch_returns_two_for_one": Case(_bytes(_step_graph(
             [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True)))]
             + _if_graph(then_outputs=2), [1, 4])), action=step, expect="UnsupportedModelError"),
+        "if_nested_20_deep": Case(lambda: _bytes(_step_graph(
+            [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True)))]
+            + _nested_if(20), [1, 4])), action=step, expect="ModelFormatError"),
         "if_condition_of_eight_values": Case(_bytes(_step_graph(
             [helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.ones(8, bool)))]
             + _if_graph(), [1, 4])), action=step, expect="UnsupportedModelError"),

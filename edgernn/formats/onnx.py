@@ -315,9 +315,14 @@ class _Translation:
     """Translates ONNX nodes to IR nodes, the main graph's and its If branches' alike, and
     collects every node it cannot translate (reported all at once)."""
 
+    #: nested If branches followed at most (exporters nest a few: silero-vad 4; protobuf itself refuses
+    #: messages nested past 100 levels, about 33 Ifs)
+    MAX_DEPTH = 16
+
     def __init__(self, onnx, opset):
         self.onnx, self.opset = onnx, opset
         self.unsupported = []        # (op_type, node name, inside a branch)
+        self.depth = 0
 
     def nodes(self, onnx_nodes, values, in_branch=False):
         out = []
@@ -366,10 +371,17 @@ class _Translation:
     def branch(self, a, key, values):
         """A Branch of an If: its own initializers and nodes over a copy of the enclosing scope."""
         g = a(key, "graph")
+        if self.depth >= self.MAX_DEPTH:
+            raise ModelFormatError(f"{a.where}: If branches nest more than {self.MAX_DEPTH} deep; the file is "
+                                   "malformed or hostile")
         scope = dict(values)
         scope.update({t.name: _const(t.name, _tensor_array(t, f"{a.where} {key} initializer '{t.name}'"))
                       for t in g.initializer})
-        nodes = self.nodes(g.node, scope, in_branch=True)
+        self.depth += 1
+        try:
+            nodes = self.nodes(g.node, scope, in_branch=True)
+        finally:
+            self.depth -= 1
         try:
             outputs = [scope[o.name] for o in g.output]
         except KeyError as e:
