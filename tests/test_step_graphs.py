@@ -421,3 +421,10 @@ def test_profile_compares_a_step_graph_with_onnxruntime(tmp_path):
                         load_options={"constants": {"sr": 8000}})
     ort_row = next(c for c in r.compare if c["runtime"] == "onnxruntime" and "skipped" not in c)
     assert ort_row["state_carried"] and ort_row["max_abs_diff"] < TOL, ort_row.get("mode")
+
+
+def test_short_state_names_are_not_matched_inside_other_names():
+    from edgernn.passes.step_graph import _names_match
+    assert _names_match("h", "hn") and _names_match("state", "stateN") and _names_match("conv_cache", "conv_cache_out")
+    assert _names_match("cache", "new_cache_1")
+    assert not _names_match("c", "conv_cache_out") and not _names_match("h", "h")

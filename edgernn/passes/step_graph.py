@@ -97,8 +97,11 @@ def _same_shape(a, b):
 
 
 def _names_match(i, o):
+    """Whether output name ``o`` reads as the next value of input ``i``: ``i`` plus a state
+    suffix (h -> hn, state -> stateN), or, for names of 3 characters or more, ``i`` inside it
+    (cache -> new_cache_1); a short name such as c is not matched inside conv_cache_out."""
     a, b = i.lower(), o.lower()
-    return b != a and (b.startswith(a) and b[len(a):] in STATE_SUFFIXES or a in b)
+    return b != a and (b.startswith(a) and b[len(a):] in STATE_SUFFIXES or (len(a) >= 3 and a in b))
 
 
 def state_candidates(graph):
