@@ -25,7 +25,7 @@ from ..ir.dims import has_time, is_symbolic
 from . import Op, register
 from .layout import const_array, norm_axis, tidy
 from .program import MAX_RANK, contiguous_strides, copy_into, pad as fill_to_rank
-from .row import WORK, Extent, Field, RowLayout, element_count, fparam, ranked_dims, work
+from .row import WORK, Extent, Field, RowLayout, element_count, fparam, ranked_dims, strided_span, work
 
 CONSTANT, EDGE, REFLECT, WRAP = range(4)
 MODES = {"constant": CONSTANT, "edge": EDGE, "reflect": REFLECT, "wrap": WRAP}
@@ -35,14 +35,7 @@ def _x_span(r):
     """The elements of x at coordinates [0, in_dims) with x_strides (first, count)."""
     if not 1 <= r.rank <= MAX_RANK:
         return 0, -1
-    dims, strides = r.in_dims[:r.rank], r.x_strides[:r.rank]
-    if min(dims) < 0:
-        return 0, -1
-    if min(dims) == 0:
-        return 0, 0
-    low = sum((d - 1) * s for d, s in zip(dims, strides) if s < 0)
-    high = sum((d - 1) * s for d, s in zip(dims, strides) if s > 0)
-    return low, high - low + 1
+    return strided_span(r.in_dims[:r.rank], r.x_strides[:r.rank])
 
 
 ROW = RowLayout("pad", [

@@ -90,19 +90,23 @@ def element_count(dims):
     return total
 
 
+def strided_span(dims, strides):
+    """(first, count) of the elements an access over ``dims`` with ``strides`` touches, from its
+    lowest to its highest element, relative to its offset; (0, -1) for a negative dim."""
+    if min(dims) < 0:
+        return 0, -1
+    if min(dims) == 0:
+        return 0, 0
+    low = sum((d - 1) * s for d, s in zip(dims, strides) if s < 0)
+    high = sum((d - 1) * s for d, s in zip(dims, strides) if s > 0)
+    return low, high - low + 1
+
+
 def strided(region, strides_field, writes=False):
     """A strided access from the field's offset over the row's ranked dims with the strides in
     ``strides_field``: the extent runs from its lowest to its highest element."""
-    def span(r):
-        dims, strides = ranked_dims(r), getattr(r, strides_field)
-        if min(dims) < 0:
-            return 0, -1
-        if min(dims) == 0:
-            return 0, 0
-        low = sum((d - 1) * s for d, s in zip(dims, strides) if s < 0)
-        high = sum((d - 1) * s for d, s in zip(dims, strides) if s > 0)
-        return low, high - low + 1
-    return Extent(region, span=span, writes=writes, optional=False)
+    return Extent(region, span=lambda r: strided_span(ranked_dims(r), getattr(r, strides_field)), writes=writes,
+                  optional=False)
 
 
 class MatrixExtent(Extent):
