@@ -60,30 +60,41 @@ def _column_groups(r):
     return [r.m // r.groups] * r.groups
 
 
-ROW = RowLayout("conv", [
-    Field("x", "work offset of x [samples, channels, in_h, in_w] (strides and dilations >= 1)",
-          work(lambda r: element_count((r.samples, r.channels, r.in_h, r.in_w))
-               if min(r.stride_h, r.stride_w, r.dil_h, r.dil_w) >= 1 else -1)),
-    Field("y", "work offset of y [samples, m, out_h, out_w]",
-          work(lambda r: element_count((r.samples, r.m, r.out_h, r.out_w)), writes=True)),
-    Field("w", "weight panels, K = channels/groups * k_h * k_w inputs -> m outputs in groups",
-          matrix(_group_inputs, _column_groups, "w_scale", "w_matvec")),
-    Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
-    Field("w_matvec", "native address of W's matvec variant (written at link)"),
-    Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),
+def spatial_fields(weight_doc, weight_groups, scratch, crop_docs, direct_doc):
+    """The fields of a Conv or ConvTranspose row: x, y and their geometry, the packed weight
+    (``weight_groups``: its inputs and column groups from the row), bias, the op's ``scratch``
+    Field, and what pad_top/pad_left (``crop_docs``) and direct mean for the op."""
+    inputs, groups = weight_groups
+    return [
+        Field("x", "work offset of x [samples, channels, in_h, in_w] (strides and dilations >= 1)",
+              work(lambda r: element_count((r.samples, r.channels, r.in_h, r.in_w))
+                   if min(r.stride_h, r.stride_w, r.dil_h, r.dil_w) >= 1 else -1)),
+        Field("y", "work offset of y [samples, m, out_h, out_w]",
+              work(lambda r: element_count((r.samples, r.m, r.out_h, r.out_w)), writes=True)),
+        Field("w", weight_doc, matrix(inputs, groups, "w_scale", "w_matvec")),
+        Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
+        Field("w_matvec", "native address of W's matvec variant (written at link)"),
+        Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),
+        scratch,
+        Field("samples", "N, the leading axis of x (1 per stream for a time or batch axis)"),
+        Field("channels", "C"), Field("groups", "group"), Field("m", "M, output channels"),
+        Field("in_h", "input height (1 for a 1-D op)"), Field("in_w", "input width"),
+        Field("out_h", "output height"), Field("out_w", "output width"),
+        Field("k_h", "kernel height"), Field("k_w", "kernel width"),
+        Field("stride_h"), Field("stride_w"), Field("dil_h"), Field("dil_w"),
+        Field("pad_top", crop_docs[0]), Field("pad_left", crop_docs[1]),
+        Field("direct", direct_doc),
+    ]
+
+
+ROW = RowLayout("conv", spatial_fields(
+    "weight panels, K = channels/groups * k_h * k_w inputs -> m outputs in groups", (_group_inputs, _column_groups),
     Field("patch", "scratch for a block of positions of one group, [BLOCK, K + m/groups]: each row a "
                    "position's input patch, then its outputs", work(lambda r: BLOCK * (_group_inputs(r) + r.m // r.groups)
                                                                     if _group_inputs(r) > 0 else -1,
                                                                     writes=True, optional=False)),
-    Field("samples", "N, the leading axis of x (1 per stream for a time or batch axis)"),
-    Field("channels", "C"), Field("groups", "group"), Field("m", "M, output channels"),
-    Field("in_h", "input height (1 for a 1-D conv)"), Field("in_w", "input width"),
-    Field("out_h", "output height"), Field("out_w", "output width"),
-    Field("k_h", "kernel height"), Field("k_w", "kernel width"),
-    Field("stride_h"), Field("stride_w"), Field("dil_h"), Field("dil_w"),
-    Field("pad_top", "zeros before the first row"), Field("pad_left", "zeros before the first column"),
-    Field("direct", "1: sum each output over its taps (few outputs per group); 0: patch + matvec"),
-])
+    ("zeros before the first row", "zeros before the first column"),
+    "1: sum each output over its taps (few outputs per group); 0: patch + matvec"))
 F = ROW.fields
 
 

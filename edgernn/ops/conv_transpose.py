@@ -44,9 +44,9 @@ from ..ir.dims import concrete, has_time, is_symbolic
 from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
-from .conv import AUTO_PADS, MAX_GROUPS, checked_ints, positions_inside    # the same rules as Conv's
+from .conv import AUTO_PADS, MAX_GROUPS, checked_ints, positions_inside, spatial_fields    # Conv's rules and fields
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, to_panels
-from .row import Field, RowLayout, const, element_count, matrix, work
+from .row import Field, RowLayout, element_count, work
 
 DIRECT_BELOW = 8          # columns (Mg * prod(kernel)) per group below which the kernel scatters directly
 BLOCK = 8                 # input positions one pass over the weights multiplies
@@ -68,30 +68,14 @@ def _column_groups(r):
     return [cols] * r.groups if cols >= 1 and r.groups <= MAX_GROUPS else []
 
 
-ROW = RowLayout("conv_transpose", [
-    Field("x", "work offset of x [samples, channels, in_h, in_w] (strides and dilations >= 1)",
-          work(lambda r: element_count((r.samples, r.channels, r.in_h, r.in_w))
-               if min(r.stride_h, r.stride_w, r.dil_h, r.dil_w) >= 1 else -1)),
-    Field("y", "work offset of y [samples, m, out_h, out_w]",
-          work(lambda r: element_count((r.samples, r.m, r.out_h, r.out_w)), writes=True)),
-    Field("w", "weight panels, channels/groups inputs -> m/groups * k_h * k_w columns per group",
-          matrix(_group_inputs, _column_groups, "w_scale", "w_matvec")),
-    Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
-    Field("w_matvec", "native address of W's matvec variant (written at link)"),
-    Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),
+ROW = RowLayout("conv_transpose", spatial_fields(
+    "weight panels, channels/groups inputs -> m/groups * k_h * k_w columns per group", (_group_inputs, _column_groups),
     Field("columns", "scratch for a block of input positions of one group, [BLOCK, Cg + Mg k_h k_w]: each "
                      "row a position's inputs, then its products",
           work(lambda r: BLOCK * (_group_inputs(r) + _group_columns(r)) if min(_group_inputs(r), _group_columns(r)) > 0
                else -1, writes=True, optional=False)),
-    Field("samples", "N, the leading axis of x (1 per stream for a time or batch axis)"),
-    Field("channels", "C"), Field("groups", "group"), Field("m", "M, output channels"),
-    Field("in_h", "input height (1 for a 1-D op)"), Field("in_w", "input width"),
-    Field("out_h", "output height"), Field("out_w", "output width"),
-    Field("k_h", "kernel height"), Field("k_w", "kernel width"),
-    Field("stride_h"), Field("stride_w"), Field("dil_h"), Field("dil_w"),
-    Field("pad_top", "output rows cropped at the top"), Field("pad_left", "output columns cropped at the left"),
-    Field("direct", "1: scatter each weight directly (few columns per group); 0: matvec + col2im"),
-])
+    ("output rows cropped at the top", "output columns cropped at the left"),
+    "1: scatter each weight directly (few columns per group); 0: matvec + col2im"))
 F = ROW.fields
 
 
