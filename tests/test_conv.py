@@ -22,6 +22,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import edgernn  # noqa: E402
 from edgernn.errors import EdgeRNNError, UnsupportedModelError  # noqa: E402
+from compare import assert_close as check_close, model_frames, run_ort  # noqa: E402
 
 T = 5
 TOL = 1e-5
@@ -50,23 +51,12 @@ def conv_model(C, M, spatial, kernel, *, bias=True, seed=0, opset=17, x_shape=No
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
 
 
-def run_ort(model, x):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
-
-
 def frames(model, n=T, seed=1, batch=None):
-    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
-    lead = (n,) if batch is None else (n, batch)
-    return np.random.default_rng(seed).standard_normal(lead + tuple(dims)).astype(np.float32)
+    return model_frames(model, n, seed, batch)
 
 
 def assert_close(got, want, tol=TOL, what=""):
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    err = float(np.max(np.abs(got - want)))
-    assert err <= tol, f"{what}: max abs error {err:.3g} > {tol}"
+    check_close(got, want, tol, what)
 
 
 # name: (C, M, spatial, kernel, attrs, bias). Mg = M / group < 8 with >= 8 positions runs the direct loop, else the matvec.
