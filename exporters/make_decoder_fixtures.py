@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .make_step_fixtures import export, step_reference
+
 STEPS, FEATURES, HIDDEN = 200, 16, 24
 CHANNELS, LENGTH = 8, 8          # the Linear's output as [CHANNELS, LENGTH]
 MIDDLE, SAMPLES = 4, 32          # the first ConvTranspose1d's channels; samples per frame out
@@ -52,44 +54,20 @@ def example_inputs(torch, batch=1):
     return torch.zeros(batch, 1, FEATURES), torch.zeros(1, batch, HIDDEN)
 
 
-def reference(module, frames):
-    """PyTorch's y [STEPS, 1, SAMPLES]: the module called once per frame, hn fed back as h."""
-    import torch
-    _, h = example_inputs(torch)
-    ys = []
-    with torch.no_grad():
-        for f in frames:
-            y, h = module(torch.from_numpy(f[None]), h)
-            ys.append(y[0].numpy())
-    return np.stack(ys).astype(np.float32)
-
-
-def export(module, path, dynamo):
-    import torch
-    names = dict(input_names=["x", "h"], output_names=["y", "hn"])
-    if dynamo:
-        batch = torch.export.Dim("batch", min=1, max=64)
-        torch.onnx.export(module, example_inputs(torch, 2), str(path), dynamo=True, opset_version=18,
-                          dynamic_shapes=({0: batch}, {1: batch}), external_data=False, **names)
-    else:
-        torch.onnx.export(module, example_inputs(torch), str(path), dynamo=False, opset_version=17,
-                          dynamic_axes={"x": {0: "batch"}, "h": {1: "batch"}, "y": {0: "batch"}, "hn": {1: "batch"}},
-                          **names)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/fixtures/onnx")
     out = Path(ap.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
+    import torch
     module = build()
     frames = np.random.default_rng(11).standard_normal((STEPS, 1, FEATURES)).astype(np.float32)
-    y = reference(module, frames)
+    y = step_reference(module, frames, example_inputs(torch)[1:])
     assert y.shape == (STEPS, 1, SAMPLES), y.shape
     for tag, dynamo in (("ts", False), ("dy", True)):
         path = out / f"convtranspose_decoder_{tag}.onnx"
         try:
-            export(module, path, dynamo)
+            export(module, path, dynamo, ("x", "h"), ("y", "hn"), {"x": 0, "h": 1, "y": 0, "hn": 1}, example_inputs)
         except Exception as e:      # an exporter that cannot export the module: say so, keep the other
             print(f"{path.name}: the {'dynamo' if dynamo else 'TorchScript'} exporter failed: {type(e).__name__}: {e}")
             continue

@@ -77,26 +77,16 @@ def band_inputs(torch, batch=1):
     return torch.zeros(batch, BANDS, BAND_FEATURES), torch.zeros(1, batch, TIME_HIDDEN)
 
 
-def band_reference(module, frames):
+def step_reference(module, frames, states):
+    """PyTorch's first output for each frame: the module called once per frame from the initial
+    ``states`` (tensors), its other outputs fed back as the next call's state inputs."""
     import torch
-    _, h = band_inputs(torch)
     ys = []
     with torch.no_grad():
         for f in frames:
-            y, h = module(torch.from_numpy(f[None]), h)
+            y, *states = module(torch.from_numpy(f[None]), *states)
             ys.append(y[0].numpy())
     return np.stack(ys).astype(np.float32)
-
-
-def reference(module, frames):
-    import torch
-    _, cache, h = example_inputs(torch)
-    logits = []
-    with torch.no_grad():
-        for f in frames:
-            y, cache, h = module(torch.from_numpy(f[None]), cache, h)
-            logits.append(y[0].numpy())
-    return np.stack(logits).astype(np.float32)
 
 
 def export(module, path, dynamo, inputs, outputs, batch_axes, examples):
@@ -113,6 +103,7 @@ def export(module, path, dynamo, inputs, outputs, batch_axes, examples):
 
 
 def main():
+    import torch
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/fixtures/onnx")
     out = Path(ap.parse_args().out)
@@ -124,9 +115,9 @@ def main():
     fixtures = [
         ("conv_gru_step", conv, ("x", "conv_cache", "h"), ("logits", "conv_cache_out", "hn"),
          {"x": 0, "conv_cache": 0, "h": 1, "logits": 0, "conv_cache_out": 0, "hn": 1}, example_inputs,
-         dict(frames=conv_frames, logits=reference(conv, conv_frames))),
+         dict(frames=conv_frames, logits=step_reference(conv, conv_frames, example_inputs(torch)[1:]))),
         ("band_gru_step", band, ("x", "h"), ("y", "hn"), {"x": 0, "h": 1, "y": 0, "hn": 1}, band_inputs,
-         dict(frames=band_frames, y=band_reference(band, band_frames))),
+         dict(frames=band_frames, y=step_reference(band, band_frames, band_inputs(torch)[1:]))),
     ]
     for name, module, inputs, outputs, batch_axes, examples, arrays in fixtures:
         for tag, dynamo in (("ts", False), ("dy", True)):
