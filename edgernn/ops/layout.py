@@ -51,7 +51,7 @@ def copy_kernel(row, fparams, consts, qconsts, work, seq):
         for o in range(total // inner):         # run by run along the innermost axis
             s0 = src_off + strided_offset(o, dims, sstr, rank - 1)
             d0 = dst_off + strided_offset(o, dims, dstr, rank - 1)
-            if s_step == 1 and d_step == 1:
+            if s_step == 1 and d_step == 1 and inner >= 16:
                 copy_into(dst[d0:d0 + inner], src[s0:s0 + inner])
             else:
                 for i in range(inner):
