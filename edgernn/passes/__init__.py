@@ -8,13 +8,15 @@
 3. :mod:`.cells` replaces the ops of a recognised LSTM/GRU/RNN cell (a TFLite WHILE body
    run per frame) by one recurrent node;
 4. :mod:`.fuse` lowers matmul/gemm with constant weights (and a following bias Add) to dense;
-5. :mod:`.pack` lays every weight out for its kernel;
-6. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
+5. :mod:`.narrow` makes a convolution compute only the positions its readers (slices) keep;
+6. :mod:`.pack` lays every weight out for its kernel;
+7. with ``weights="int8"``, :mod:`.quantize` makes the packed weight matrices int8.
 """
 from ..errors import EdgeRNNError
 from .cells import recognise_cells
 from .fuse import fuse_dense
 from .infer import infer_graph
+from .narrow import narrow_convolutions
 from .pack import pack_weights
 from .quantize import quantize_weights
 from .streaming import bind_streaming
@@ -30,6 +32,7 @@ def prepare(graph, time_axis=None, weights="float32", step=None, shapes=None, st
     unroll_whole_sequences(graph)
     recognise_cells(graph)
     fuse_dense(graph)
+    narrow_convolutions(graph)
     infer_graph(graph)
     graph.prune()
     graph.meta["parameters"] = parameter_count(graph)
