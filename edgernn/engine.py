@@ -23,7 +23,7 @@ from .config import jit, jit_parallel
 from .native import address_call, array_at, compiled_address
 from .ops.program import copy_into
 from .ops.matvec import matvec_descriptor
-from .ops.row import LAYOUTS, matvec_variant
+from .ops.row import GATE_CLOCK, GATE_FROM, LAYOUTS, matvec_variant
 
 #: the argument types of every kernel: (row, fparams, consts, qconsts, work, seq)
 KERNEL_ARGS = (types.Array(types.int64, 1, "C"), types.Array(types.float32, 1, "C"),
@@ -64,9 +64,14 @@ def execute(prog, fparams, consts, qconsts, work, seq):
     """Run every row of the program once: one frame of every stream in ``work`` (rows are
     streams), or with ``seq`` every frame of one stream's chunk (rows are its consecutive
     frames; the recurrent kernels carry state from row to row). Precondition: ``prog`` is
-    linked (:func:`link`) and validated (``Plan.validate``)."""
+    linked (:func:`link`) and validated (``Plan.validate``). A gated row (``ops.row.GATE_CLOCK``)
+    is skipped while the clock of the first stream in ``work`` (all of them step together)
+    is below its ``GATE_FROM``."""
     for i in range(prog.shape[0]):
         row = prog[i]
+        clock = row[GATE_CLOCK]
+        if clock != 0 and work[0, clock - 1] < row[GATE_FROM]:
+            continue
         _call_kernel(row[0], (row, fparams, consts, qconsts, work, seq))
 
 

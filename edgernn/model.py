@@ -8,6 +8,8 @@ from . import ops
 from .errors import EdgeRNNError, ModelFormatError
 from .passes import prepare
 from .passes.pack import pack_weights
+from .passes.pulse import timing
+from .ops.history import CLOCK_STATE
 from .plan import build_plan, is_alias
 
 
@@ -37,6 +39,10 @@ class Model:
         self._out_map = np.array([[c, s.offset, s.size] for c, s in zip(col, p.outputs)], np.int64).reshape(-1, 3)
         self._in_width = int(sum(s.size for s in p.inputs))
         self._out_width = int(sum(s.size for s in p.outputs))
+        #: frames an output lags its input (look-ahead along time: passes/pulse.py); Stream.step
+        #: returns None for the first ``delay`` frames after a reset
+        self.delay, self.flush_steps = timing(graph)
+        self._clock = next((s.offset for s in p.states if s.name == CLOCK_STATE), None)
 
     def stream(self, batch=None, threads=1):
         """A new :class:`~edgernn.stream.Stream` starting from the initial state.
@@ -72,15 +78,22 @@ class Model:
         return int(self.plan.arena.buffer.nbytes)
 
     def state_bytes(self):
+        """Bytes of one stream's state: recurrent states, state pairs, histories, the clock."""
         return int(self.plan.state_init.nbytes)
+
+    def history_bytes(self):
+        """Bytes of one stream's frames kept for convolutions along time (and delay lines)."""
+        return int(sum(4 * n.inputs[1].size for n in self.graph.nodes if n.op == "history"))
 
     def describe(self):
         states = {s.name: s for s in self.graph.states}
+        internal = {CLOCK_STATE} | {n.inputs[1].name for n in self.graph.nodes if n.op == "history"}
         return {
             "source": self.source,
             "mode": self.graph.meta.get("mode", "sequence"),
             "bound_constants": dict(self.graph.meta.get("bound_constants") or {}),
-            "state_pairs": {name: s.next.name for name, s in states.items() if s.next is not None},
+            "state_pairs": {name: s.next.name for name, s in states.items() if s.next is not None
+                            and name not in internal},
             "inputs": [(t.name, t.frame_shape) for t in self.inputs],
             "outputs": [(t.name, t.frame_shape) for t in self.outputs],
             "states": [(t.name, t.frame_shape) for t in self.states],
@@ -90,6 +103,9 @@ class Model:
             "flops_per_step": self.flops_per_step(),
             "weight_bytes": self.weight_bytes(),
             "state_bytes_per_stream": self.state_bytes(),
+            "history_bytes_per_stream": self.history_bytes(),
+            "delay": self.delay,
+            "flush_steps": self.flush_steps,
             "work_bytes_per_stream": int(self.plan.work_size * 4),
             "program_rows": int(self.plan.prog.shape[0]),
             **({"file": self.file_facts()} if self.file is not None else {}),

@@ -29,7 +29,9 @@ from .errors import UnsupportedModelError
 from .limits import check_bytes
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
-from .ops.row import CONST, FPARAM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, check_row
+from .ops.history import CLOCK_STATE
+from .ops.row import CONST, FPARAM, GATE_CLOCK, GATE_FROM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, \
+    check_row
 
 ALIGN = 64       # bytes
 
@@ -234,6 +236,23 @@ def _set_aliases(graph):
             if isinstance(op, RecurrentOp) and only_reader and s.next.alias_of is None and \
                     any(s.next is n.outputs[k] for k in op.state_outputs.values()):
                 s.next.alias_of = s.value
+            if only_reader and s.next.alias_of is None and \
+                    any(n.inputs[i] is s.value and s.next is n.outputs[k] for i, k in op.in_place_state(n)):
+                s.next.alias_of = s.value
+
+
+def _gate(node, rows, clock_offset):
+    """Gate a node's rows on the stream's clock (``ops.row.GATE_CLOCK``) when the streaming
+    pass says its input is not due before frame ``due_from`` (:mod:`edgernn.passes.pulse`)."""
+    due = node.attrs.get("due_from", 0)
+    if not isinstance(due, int) or not 0 <= due < 2 ** 24:
+        raise UnsupportedModelError(f"{node.describe()}: due_from {due!r} is not a frame count in 0..2^24")
+    if due == 0:
+        return
+    if clock_offset is None:
+        raise UnsupportedModelError(f"{node.describe()}: is due from frame {due}, but the graph has no clock state")
+    for row in rows:
+        row[GATE_CLOCK], row[GATE_FROM] = clock_offset + 1, due
 
 
 def build_plan(graph, arena=None):
@@ -275,13 +294,16 @@ def build_plan(graph, arena=None):
     if arena is None:
         arena = ConstArena.build(kernel_constants(graph))
     ctx = EmitContext(offsets, size, arena, owned)
+    clock = next((s.value for s in graph.states if s.name == CLOCK_STATE), None)
     for n in graph.nodes:
         op = ops.get(n.op)
         if all(v is None or v.is_const for v in n.outputs):
             continue
         if is_alias(n):
             continue
+        first = len(ctx.rows)
         op.emit(n, ctx)
+        _gate(n, ctx.rows[first:], None if clock is None else offsets[id(clock)])
     copied = [s for s in graph.states if s.next.root() is not s.value.root()]
     for s in copied:
         emit_copy(ctx, s.next, 0, s.value, 0, [s.value.size], [1], [1], None)

@@ -109,11 +109,15 @@ class Stream:
         handle = _handle(self._engine_args, io)
         native = _native_step(len(in_shape))
         stream = weakref.ref(self)
+        delay, clock, work = m.delay, m._clock, self._work
 
         def step(x=_NO_FRAME, *more):
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
                 y = empty(out_flat, f32)
+                due = delay == 0 or work[0, clock] >= delay
                 native(handle, x, y)
+                if not due:
+                    return None
                 return y if flat else y.reshape(out_shape)
             owner = stream()
             if owner is None:
@@ -183,11 +187,46 @@ class Stream:
         return outs
 
     def step(self, *frames):
-        """One frame in, one frame of every output out (an array, or a tuple of them)."""
-        return self._unpack(self._run(self._pack(frames, ())), False)
+        """One frame in, one frame of every output out (an array, or a tuple of them).
+
+        A model with look-ahead along time (``Model.delay`` = D > 0) returns None for the first
+        D frames after a reset; from then on, step t returns the outputs of frame t - D."""
+        due = self._frames_stepped() >= self.model.delay
+        out = self._unpack(self._run(self._pack(frames, ())), False)
+        return out if due else None
+
+    def _frames_stepped(self):
+        """Frames stepped since the last reset, as the clock counts them (it stops counting
+        once every output is due); 0 for a model without a clock."""
+        clock = self.model._clock
+        return 0 if clock is None else int(self._work[0, clock])
+
+    def _due_part(self, outs, first_clock):
+        """The frames of ``run``'s outputs that are due: those stepped at clock >= delay."""
+        skip = max(0, self.model.delay - first_clock)
+        return outs if skip == 0 else tuple(o[skip:] for o in outs) if isinstance(outs, tuple) else outs[skip:]
+
+    def flush(self):
+        """End the utterance: the outputs still due after the last frame (``Model.flush_steps``
+        more frames of them: the look-ahead of each convolution along time, computed as the
+        offline model does, with zero padding past the end), with a leading frame axis, like
+        :meth:`run`'s. Call :meth:`reset` before the next utterance."""
+        m, clock = self.model, self.model._clock
+        batch = () if self.batch is None else (self._B,)
+        zeros = [np.zeros((m.flush_steps,) + batch + tuple(t.frame_shape), np.float32) for t in m.inputs]
+        if m.flush_steps == 0:
+            return self._unpack(np.zeros((0, self._B, m._out_width), np.float32), True)
+        first = self._frames_stepped()
+        self._work[:, clock + 1] = 0
+        try:
+            outs = self._unpack(self._run(self._pack(zeros, ("T",))), True)
+        finally:
+            self._work[:, clock + 1] = -1
+        return self._due_part(outs, first)
 
     def run(self, *frames):
-        """T frames in (a leading T axis), T frames of every output out; equals T steps.
+        """T frames in (a leading T axis), T frames of every output out; equals T steps (with
+        look-ahead, ``Model.delay`` > 0: the frames that are due, as steps give them).
 
         When every state is updated in place by the recurrent op that reads it (stacked
         LSTM/GRU/RNN layers), the chunk runs op by op (``engine.run_chunk``): each
@@ -196,6 +235,9 @@ class Stream:
         packed = self._pack(frames, ("T",))
         p, m = self.model.plan, self.model
         compile_row_blocks(max(packed.shape[0], self._B))     # a chunk's frames or the batch, at once
+        if m.delay:
+            first = self._frames_stepped()
+            return self._due_part(self._unpack(self._run(packed), True), first)
         if not p.sequence_ok or packed.shape[0] < 2:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]

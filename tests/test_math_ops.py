@@ -359,12 +359,17 @@ def _refused(proto, match, error=UnsupportedModelError):
         edgernn.load(proto, time_axis=0)
 
 
-def test_pad_along_time_needs_history_buffers():
-    _refused(one("Pad", "p", inits=[ints("p", [2, 0, 0, 0, 0, 0])]), "history buffers")
+def test_pad_along_time_streams_only_in_front_of_a_convolution():
+    _refused(one("Pad", "p", inits=[ints("p", [2, 0, 0, 0, 0, 0])]), "in front of a convolution")
 
 
 def test_pad_along_time_refused_with_axes_input():
-    _refused(one("Pad", "p", "", "ax", inits=[ints("p", [0, 1]), ints("ax", [0])], opset=18), "history buffers")
+    _refused(one("Pad", "p", "", "ax", inits=[ints("p", [0, 1]), ints("ax", [0])], opset=18),
+             "in front of a convolution")
+
+
+def test_reflect_pad_along_time_is_refused():
+    _refused(one("Pad", "p", inits=[ints("p", [1, 0, 0, 1, 0, 0])], mode="reflect"), "constant \\(zero\\) padding")
 
 
 def test_reflect_pad_must_be_narrower_than_the_axis():

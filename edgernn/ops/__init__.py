@@ -64,6 +64,13 @@ class Op:
         (``Stream.run``'s sequence mode); False makes the chunk run frame by frame."""
         return True
 
+    def in_place_state(self, node):
+        """[(input slot, output slot), ...]: outputs that may share the bytes of a state input
+        (the state's next value) when this node is the state's only reader, because the
+        kernel reads all of that input before it writes the output. Saves the copy row that
+        otherwise carries the next value into the state at the end of the step."""
+        return []
+
     def state(self, node):
         """[OwnedState, ...]: the per-stream state this node's kernel keeps between steps, beyond
         the graph's state tensors; emit finds each at ``ctx.state_off(node, name)``."""
@@ -124,7 +131,7 @@ def expect_const(node, slot, shape, what, required=True):
 
 def _load_all():
     from . import layout, indexing, elementwise, dense, softmax, layernorm, lstm, gru, rnn, frames, reduce  # noqa: F401
-    from . import unary, conv, conv_transpose, pad, split, batchnorm, control, scatter  # noqa: F401
+    from . import unary, conv, conv_transpose, pad, split, batchnorm, control, scatter, history, pool  # noqa: F401
 
 
 _load_all()

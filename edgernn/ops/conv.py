@@ -15,8 +15,10 @@ Attributes (ONNX names): strides, dilations (default 1s), pads ([begin..., end..
 0s), group (divides C and M), kernel_shape (optional, must equal W's), auto_pad: NOTSET
 (``pads``), VALID (no padding), SAME_UPPER / SAME_LOWER (O = ceil(I / s), total padding
 max(0, (O - 1) s + d (k - 1) + 1 - I), the odd one at the end / at the beginning).
-A convolution along the time axis needs history buffers and is refused here, except a
-pointwise one (kernel 1, stride 1, no padding along time), which sees each frame alone.
+A convolution along the time axis (stride 1 there, explicit pads) infers with the time axis
+kept and is rewritten by :mod:`edgernn.passes.pulse` to run over a window of the frames before
+(:mod:`edgernn.ops.history`); a pointwise one (kernel 1, stride 1, no padding along time)
+sees each frame alone and runs as it is.
 
 Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K = Cg * prod(kernel)
 inputs (order c, then kernel rows, then columns) and column groups [Mg] * group, each group
@@ -35,7 +37,7 @@ import numpy as np
 
 from ..config import jit, jit_inline
 from ..errors import UnsupportedModelError
-from ..ir.dims import concrete, has_time, is_symbolic
+from ..ir.dims import concrete, has_time, is_symbolic, parts
 from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
@@ -144,7 +146,12 @@ def _gather_patch(work, x0, patch, cg, in_h, in_w, k_h, k_w, top, left, dil_h, d
 
 @jit_inline
 def positions_inside(start, step, size, count):
-    """[lo, hi): the outputs o < count whose input start + o * step lies in [0, size) (step >= 1)."""
+    """[lo, hi): the outputs o < count whose input start + o * step lies in [0, size) (step >= 1).
+    Step 1 (most convolutions) needs no 64-bit division, which costs tens of cycles; the
+    direct path asks once per tap and output channel."""
+    if step == 1:
+        lo = max(0, -start)
+        return lo, max(lo, min(count, size - start))
     lo = max(0, (step - 1 - start) // step)
     hi = min(count, (size - 1 - start) // step + 1)
     return lo, max(lo, hi)
@@ -250,7 +257,7 @@ def checked_ints(node, attrs, name, count, default, low):
     return [int(x) for x in v]
 
 
-def _auto_pads(node, mode, in_sizes, kernel, strides, dilations, pads):
+def auto_pads(node, mode, in_sizes, kernel, strides, dilations, pads):
     """(pads_begin, pads_end) per the ONNX spec for auto_pad ``mode``."""
     r = len(in_sizes)
     if mode == "NOTSET":
@@ -299,11 +306,14 @@ class Conv(Op):
         for axis, d in enumerate(x.shape[2:], 2):
             if has_time(d) and pointwise[axis - 2]:
                 continue        # a 1-wide kernel with stride 1 along time: each frame alone
-            if has_time(d):
+            if has_time(d) and strides[axis - 2] != 1:
                 raise UnsupportedModelError(
-                    f"{where}: axis {axis} of its input is the time axis; a convolution along time needs "
-                    "history buffers (the frames before this one), which edgernn does not stream yet. "
-                    "Convolve within a frame (time as the leading axis N) or pass time_axis=")
+                    f"{where}: strides {strides} along the time axis {axis}; a stride over time (one output "
+                    "every s frames) is not streamed yet. Convolve with stride 1 along time")
+            if has_time(d) and parts(d) != (1, 1, 0):
+                raise UnsupportedModelError(f"{where}: axis {axis} of its input merges time with other axes")
+            if has_time(d):
+                continue        # streamed with a history of the frames before (passes/pulse.py)
             if is_symbolic(d):
                 raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; "
                                             "it would mix streams")
@@ -318,9 +328,13 @@ class Conv(Op):
                                             f"{list(shape)} for {M} outputs in {group} groups")
         else:
             expect_const(node, 1, [M, C // group] + kernel, "weight W")
-        begin, end = _auto_pads(node, attrs.get("auto_pad", "NOTSET"), in_sizes, kernel, strides, dilations, pads)
-        out = [(i + b + e - d * (k - 1) - 1) // s + 1
-               for i, b, e, k, s, d in zip(in_sizes, begin, end, kernel, strides, dilations)]
+        timed = [has_time(d) for d in x.shape[2:]]
+        if any(timed) and attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise UnsupportedModelError(f"{where}: auto_pad {attrs['auto_pad']} along the time axis; the padding "
+                                        "depends on the sequence length. Export with explicit pads")
+        begin, end = auto_pads(node, attrs.get("auto_pad", "NOTSET"), in_sizes, kernel, strides, dilations, pads)
+        out = [1 if t else (i + b + e - d * (k - 1) - 1) // s + 1
+               for i, b, e, k, s, d, t in zip(in_sizes, begin, end, kernel, strides, dilations, timed)]
         if min(out) < 1:
             raise UnsupportedModelError(f"{where}: the kernel {kernel} (dilations {dilations}) does not fit the "
                                         f"padded input {in_sizes} (pads {begin + end}): output size {out}")
@@ -392,7 +406,19 @@ class Conv(Op):
         node.inputs = [node.inputs[0], to_panels(flat, groups=[g.M // g.group] * g.group)] + list(node.inputs[2:])
         node.attrs.update(kernel_shape=list(g.kernel), out_channels=g.M, packed=True)
 
+    def time_axis(self, node):
+        """The axis of X (2 or 3) that is the time axis, when the conv reaches across frames
+        there (a kernel wider than one frame, or pads); else None."""
+        g = self.geometry(node)
+        for a, d in enumerate(node.inputs[0].shape[2:]):
+            if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
+                return a + 2
+        return None
+
     def emit(self, node, ctx):
+        if self.time_axis(node) is not None:
+            raise UnsupportedModelError(f"{node.describe()}: internal: a convolution along time reached the plan "
+                                        "without its history (passes/pulse.py)")
         g = self.geometry(node)
         pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
         (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2([concrete(d) for d in g.out_sizes], 1), pad2(g.kernel, 1)

@@ -3,7 +3,9 @@ lowers to strided copies (:func:`edgernn.ops.layout.emit_copy`). None of them ma
 along the time or batch axis: that would mix frames or streams. One exception: a slice that
 keeps only the last element along time (``x[-1:]``; Keras ``return_sequences=False``, torch
 ``y[:, -1]``) is the current frame at every step, so such a model gives, at each frame, its
-output for the sequence so far."""
+output for the sequence so far. And a slice that trims frames off the start or end of the time
+axis (``x[:, :, a:-b]``, a torch "chomp" after a padded convolution) keeps the time axis here;
+:mod:`edgernn.passes.pulse` turns it into a delay and a shorter flush."""
 import numpy as np
 
 from ..errors import UnsupportedModelError
@@ -21,6 +23,13 @@ def _forbid_symbolic_axis(node, dim, axis, what):
             "like this: export with dynamo=False, or use nn.GRU/nn.LSTM)")
     if has_batch(dim):
         raise UnsupportedModelError(f"{node.describe()}: {what} along the batch axis {axis}")
+
+
+def _time_trim(d, start, end, step):
+    """x[a:-b] along the time axis (a >= 0 frames dropped at the start, b >= 0 at the end): a
+    stream drops the first a outputs and the last b (passes/pulse.py)."""
+    return has_time(d) and not has_batch(d) and d.n == 1 and int(step) == 1 and 0 <= int(start) < 2 ** 31 - 1 \
+        and (int(end) >= 2 ** 31 - 1 or -2 ** 31 < int(end) < 0)
 
 
 def _last_frame(d, start, end, step):
@@ -56,6 +65,9 @@ class Slice(Op):
                 if not full and _last_frame(d, s, e, st):
                     out[a] = slice(0, 1, 1)
                     continue
+                if not full and _time_trim(d, s, e, st):
+                    keep_symbolic.add(a)
+                    continue
                 if not full:
                     _forbid_symbolic_axis(node, d, a, "slices")
                 keep_symbolic.add(a)
@@ -63,6 +75,22 @@ class Slice(Op):
             start, stop, step = slice(int(s), int(e), int(st)).indices(int(d))
             out[a] = slice(start, None if stop < 0 else stop, step)   # stop -1: before index 0 (step < 0)
         return out, keep_symbolic
+
+    def time_trim(self, node):
+        """(axis, frames dropped at the start, frames dropped at the end) of a slice that trims
+        the time axis, or None."""
+        x = node.inputs[0]
+        starts, ends = np.ravel(const_array(node, 1, "starts")), np.ravel(const_array(node, 2, "ends"))
+        axes = const_array(node, 3, "axes")
+        steps = const_array(node, 4, "steps")
+        axes = range(len(starts)) if axes is None else np.ravel(axes)
+        steps = [1] * len(starts) if steps is None else np.ravel(steps)
+        for s, e, a, st in zip(starts, ends, axes, steps):
+            a = norm_axis(a, len(x.shape), node)
+            full = int(s) == 0 and int(e) >= 2 ** 31 - 1
+            if not full and _time_trim(x.shape[a], s, e, st):
+                return a, int(s), 0 if int(e) >= 2 ** 31 - 1 else -int(e)
+        return None
 
     def infer(self, node):
         x = node.inputs[0]
@@ -77,6 +105,9 @@ class Slice(Op):
         return [tidy(x[tuple(sl)])]
 
     def emit(self, node, ctx):
+        if self.time_trim(node) is not None:
+            raise UnsupportedModelError(f"{node.describe()}: internal: a trim of the time axis reached the plan "
+                                        "(passes/pulse.py removes it)")
         x, y = node.inputs[0], node.outputs[0]
         sl, _ = self.slices(node)
         xs = x.concrete_shape

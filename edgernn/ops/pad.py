@@ -13,15 +13,16 @@ attrs: mode ("constant", "edge", "reflect" or "wrap").
 
 Preconditions, checked by ``infer``: reflect needs begin, end < n and wrap begin, end <= n
 (ONNX's rule; NumPy would repeat the reflection); edge, reflect and wrap need n >= 1; negative
-pads (cropping) only in constant mode; no padding along the time or batch axis (a pad along
-time needs the frames before and after this one: history buffers, not supported yet).
+pads (cropping) only in constant mode; no padding along the batch axis. Along the time axis
+only zero padding in constant mode, which :mod:`edgernn.passes.pulse` folds into the
+convolution it feeds (infer keeps the time axis as it is).
 Row: :data:`ROW`, one element of y at a time, computed from its source coordinate per axis.
 """
 import numpy as np
 
 from ..config import jit, jit_inline
 from ..errors import UnsupportedModelError
-from ..ir.dims import has_time, is_symbolic
+from ..ir.dims import has_batch, has_time, is_symbolic
 from . import Op, register
 from .layout import const_array, norm_axis, tidy
 from .program import MAX_RANK, contiguous_strides, copy_into, pad as fill_to_rank
@@ -162,12 +163,15 @@ class Pad(Op):
             if b == 0 and e == 0:
                 out.append(d)
                 continue
+            if has_time(d) and not has_batch(d) and mode == "constant" and min(b, e) >= 0:
+                out.append(d)       # folded into the convolution it feeds (passes/pulse.py)
+                continue
             if is_symbolic(d):
                 what = "time" if has_time(d) else "batch"
                 raise UnsupportedModelError(
-                    f"{node.describe()}: pads axis {a}, the {what} axis, by ({b}, {e}); padding along time needs "
-                    "the frames before and after the current one (history buffers), which edgernn does not "
-                    "support yet" if what == "time" else f"{node.describe()}: pads the batch axis {a}")
+                    f"{node.describe()}: pads axis {a}, the {what} axis, by ({b}, {e}) in mode {mode}; along time "
+                    "edgernn streams constant (zero) padding in front of a convolution only"
+                    if what == "time" else f"{node.describe()}: pads the batch axis {a}")
             if mode != "constant" and min(b, e) < 0:
                 raise UnsupportedModelError(f"{node.describe()}: crops axis {a} (pads {b}, {e}) in mode {mode}; "
                                             "negative pads are supported in constant mode only")
@@ -199,7 +203,17 @@ class Pad(Op):
             return [np.pad(x, widths, mode="constant", constant_values=np.asarray(value).astype(x.dtype))]
         return [tidy(np.pad(x, widths, mode=mode))]
 
+    def time_pads(self, node):
+        """(axis, begin, end) of a pad along the time axis, or None."""
+        x = node.inputs[0]
+        begins, ends = self.begins_ends(node, len(x.shape))
+        return next(((a, b, e) for a, (d, b, e) in enumerate(zip(x.shape, begins, ends))
+                     if has_time(d) and (b or e)), None)
+
     def emit(self, node, ctx):
+        if self.time_pads(node) is not None:
+            raise UnsupportedModelError(f"{node.describe()}: pads the time axis, and no convolution along time "
+                                        "reads it (edgernn streams zero padding in front of one only)")
         x, y = node.inputs[0], node.outputs[0]
         xs = x.concrete_shape
         begins, _ = self.begins_ends(node, len(xs))

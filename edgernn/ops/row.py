@@ -37,6 +37,10 @@ from ..errors import UnsupportedModelError
 from .program import MAX_RANK
 
 WIDTH = 32                  # int64 columns per program row (column 0: the kernel's address)
+#: the last two columns of every row: its gate (:func:`edgernn.engine.execute` skips the row
+#: while the stream's clock, at work offset row[GATE_CLOCK] - 1, is below row[GATE_FROM];
+#: GATE_CLOCK 0: always run). The streaming pass gates the ops whose input is not due yet.
+GATE_CLOCK, GATE_FROM = WIDTH - 2, WIDTH - 1
 
 WORK, CONST, QCONST, FPARAM = "work", "consts", "qconsts", "fparams"
 REGION_CONST, REGION_WORK = 0, 1          # the values of a region field (an operand in either arena)
@@ -176,8 +180,8 @@ class RowLayout:
         for f in self.field_list:
             self.columns[f.name] = (col, f.count)
             col += f.count
-        if col > WIDTH:
-            raise ValueError(f"internal: row {name!r} needs {col} columns, more than {WIDTH}")
+        if col > GATE_CLOCK:
+            raise ValueError(f"internal: row {name!r} needs {col} columns, more than {GATE_CLOCK}")
         self.fields = namedtuple(f"{name.title().replace('_', '')}Fields", list(self.columns))(
             *[c for c, _ in self.columns.values()])
         self.kernel_function = None
@@ -260,3 +264,7 @@ def check_row(layout, row, sizes, where):
             raise UnsupportedModelError(
                 f"{where} ({layout.name}): field {name} reaches {first}..{first + count} of the "
                 f"{region} arena of {sizes[region]} elements; the model's tensors do not match its op")
+    clock = int(row[GATE_CLOCK])
+    if clock and not (1 <= clock and clock - 1 + 2 <= sizes[WORK]):
+        raise UnsupportedModelError(f"{where} ({layout.name}): its gate's clock {clock - 1} lies outside the "
+                                    f"work arena of {sizes[WORK]} elements")
