@@ -29,7 +29,7 @@ from .errors import UnsupportedModelError
 from .limits import check_bytes
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
-from .ops.history import CLOCK_STATE
+from .ops.history import CLOCK_STATE, int_attr
 from .ops.row import CONST, FPARAM, GATE_CLOCK, GATE_FROM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, \
     check_row
 
@@ -244,9 +244,9 @@ def _set_aliases(graph):
 def _gate(node, rows, clock_offset):
     """Gate a node's rows on the stream's clock (``ops.row.GATE_CLOCK``) when the streaming
     pass says its input is not due before frame ``due_from`` (:mod:`edgernn.passes.pulse`)."""
-    due = node.attrs.get("due_from", 0)
-    if not isinstance(due, int) or not 0 <= due < 2 ** 24:
-        raise UnsupportedModelError(f"{node.describe()}: due_from {due!r} is not a frame count in 0..2^24")
+    if "due_from" not in node.attrs:
+        return
+    due = int_attr(node, "due_from", 0, 2 ** 24)
     if due == 0:
         return
     if clock_offset is None:

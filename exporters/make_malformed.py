@@ -465,6 +465,43 @@ def _valid_peephole(hidden=1024):
                             inits=[_init("P", (1, 3 * hidden), 7)]))
 
 
+TIME_CONV_ONNX = ROOT / "tests" / "fixtures" / "onnx" / "centred_conv_lstm_ts.onnx"
+
+
+def _time_conv(mutate):
+    """A valid streamed time convolution (history, clock, gates) as .ernn bytes after ``mutate``."""
+    return lambda: ernn_bytes(mutate, TIME_CONV_ONNX.read_bytes())
+
+
+def _set_attr(op, name, value):
+    def mutate(graph):
+        next(n for n in graph.nodes if n.op == op).attrs[name] = value
+    return mutate
+
+
+def _short_history(graph):
+    s = next(s for s in graph.states if s.name.endswith("/history"))
+    s.value.shape = s.next.shape = tuple(s.value.shape[:-1]) + (1,)
+    s.init = np.zeros((8, 1), np.float32)
+
+
+def _without_clock(graph):
+    graph.states = [s for s in graph.states if s.name != "clock"]
+    graph.nodes = [n for n in graph.nodes if n.op != "clock"]
+
+
+def time_conv_cases():
+    return {
+        "ernn_history_frames_huge": Case(_time_conv(_set_attr("history", "frames", 10 ** 9)), suffix=".ernn"),
+        "ernn_history_axis_text": Case(_time_conv(_set_attr("history", "axis", "time")), suffix=".ernn"),
+        "ernn_history_buffer_short": Case(_time_conv(_short_history), suffix=".ernn"),
+        "ernn_clock_cap_below_delay": Case(_time_conv(_set_attr("clock", "cap", 1)), suffix=".ernn"),
+        "ernn_clock_flush_huge": Case(_time_conv(_set_attr("clock", "flush_steps", 10 ** 12)), suffix=".ernn"),
+        "ernn_due_from_negative": Case(_time_conv(_set_attr("lstm", "due_from", -3)), suffix=".ernn"),
+        "ernn_without_clock": Case(_time_conv(_without_clock), suffix=".ernn"),
+    }
+
+
 def sniff_cases():
     tfl = (TFLITE_FIXTURES / "k3_gru.tflite").read_bytes()
     return {
@@ -501,7 +538,8 @@ def stream_cases():
 
 
 def all_cases():
-    return {"onnx": onnx_cases(), "tflite": tflite_cases(), "sniff": sniff_cases(), "stream": stream_cases()}
+    return {"onnx": onnx_cases(), "tflite": tflite_cases(), "sniff": sniff_cases(), "stream": stream_cases(),
+            "time": time_conv_cases()}
 
 
 def main(argv):

@@ -131,6 +131,13 @@ def test_ernn_and_format_sniffing(name, tmp_path):
     check(case, run_case(case, tmp_path))
 
 
+@pytest.mark.parametrize("name", list(CASES["time"]))
+def test_forged_time_convolutions(name, tmp_path):
+    """.ernn files of a streamed time convolution with forged history, clock and gate facts."""
+    case = CASES["time"][name]
+    check(case, run_case(case, tmp_path))
+
+
 @pytest.mark.parametrize("name", list(CASES["stream"]))
 def test_stream_arguments(name, tmp_path):
     case = CASES["stream"][name]

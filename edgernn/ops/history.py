@@ -91,6 +91,16 @@ def history_kernel(row, fparams, consts, qconsts, work, seq):
                 nxt[b0 + j] = win[w0 + inner + j]
 
 
+def int_attr(node, name, low, high):
+    """Attribute ``name`` as an int in [low, high], or an UnsupportedModelError naming the node
+    (an .ernn file could hold anything there)."""
+    v = node.attrs.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+        raise UnsupportedModelError(f"{node.describe()}: attribute {name} is {v!r}; it must be an integer "
+                                    f"from {low} to {high}")
+    return v
+
+
 def _time_axis(node, x, axis):
     if not 0 <= axis < len(x.shape) or not has_time(x.shape[axis]):
         raise UnsupportedModelError(f"{node.describe()}: axis {axis} of {fmt_shape(x.shape)} is not the time axis")
@@ -103,8 +113,9 @@ class Clock(Op):
 
     def infer(self, node):
         c = node.inputs[0]
-        if tuple(c.shape) != (2,) or not 1 <= int(node.attrs.get("cap", 0)) < 2 ** 24:
-            raise UnsupportedModelError(f"{node.describe()}: takes the clock state [2] and a cap in 1..2^24")
+        int_attr(node, "cap", 1, 2 ** 24)
+        if tuple(c.shape) != (2,):
+            raise UnsupportedModelError(f"{node.describe()}: takes the clock state [2], not {fmt_shape(c.shape)}")
         return [((2,), "float32")]
 
     def reference(self, node, c):
@@ -124,10 +135,9 @@ class History(Op):
     def _sizes(self, node):
         """(outer, inner, frames) of a checked history node."""
         x, buffer, clock = node.inputs
-        axis, frames = int(node.attrs.get("axis", -1)), int(node.attrs.get("frames", 0))
+        axis, frames = int_attr(node, "axis", 0, len(x.shape) - 1), int_attr(node, "frames", 2, 2 ** 16)
+        int_attr(node, "real_in_flush", 0, 2 ** 24)
         _time_axis(node, x, axis)
-        if not 2 <= frames <= 2 ** 16:
-            raise UnsupportedModelError(f"{node.describe()}: a window of {frames} frames (2 .. 65536)")
         want = tuple(concrete(d) if a != axis else frames - 1 for a, d in enumerate(x.shape))
         if tuple(concrete(d) for d in buffer.shape) != want or tuple(clock.shape) != (2,):
             raise UnsupportedModelError(f"{node.describe()}: buffer {fmt_shape(buffer.shape)} does not hold "
@@ -147,7 +157,7 @@ class History(Op):
 
     def reference(self, node, x, buffer, clock):
         axis = node.attrs["axis"]
-        past_end = 0 <= clock[1] and node.attrs.get("real_in_flush", 0) <= clock[1]
+        past_end = 0 <= clock[1] and node.attrs["real_in_flush"] <= clock[1]
         window = np.concatenate([buffer, np.zeros_like(x) if past_end else x], axis=axis)
         return [window, np.take(window, range(1, window.shape[axis]), axis=axis)]
 
@@ -156,7 +166,7 @@ class History(Op):
         x, buffer, clock = node.inputs
         ctx.row(node, HISTORY_ROW, x=ctx.work_off(x), buffer=ctx.work_off(buffer), clock=ctx.work_off(clock),
                 window=ctx.work_off(node.outputs[0]), next=ctx.work_off(node.outputs[1]), outer=outer,
-                inner=inner, frames=frames, real_in_flush=int(node.attrs.get("real_in_flush", 0)))
+                inner=inner, frames=frames, real_in_flush=node.attrs["real_in_flush"])
 
 
 @register
@@ -165,8 +175,8 @@ class ToTime(AliasOp):
 
     def infer(self, node):
         y = node.inputs[0]
-        axis = int(node.attrs.get("axis", -1))
-        if not 0 <= axis < len(y.shape) or y.shape[axis] != 1:
+        axis = int_attr(node, "axis", 0, len(y.shape) - 1)
+        if y.shape[axis] != 1:
             raise UnsupportedModelError(f"{node.describe()}: axis {axis} of {fmt_shape(y.shape)} is not one position")
         return [(tuple(T if a == axis else d for a, d in enumerate(y.shape)), y.dtype)]
 

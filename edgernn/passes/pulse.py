@@ -43,7 +43,7 @@ from .. import ops
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, parts
 from ..ir.graph import Node, StateVar, Value
-from ..ops.history import CLOCK_STATE
+from ..ops.history import CLOCK_STATE, int_attr
 
 INT64 = "int64"
 
@@ -240,7 +240,7 @@ class _Pulse:
                                             "padding in front of a convolution along time only")
         if not self.histories and all(self.facts[id(v)] == (0, 0) for v in outs):
             return graph
-        D = max(self.facts[id(v)][0] for v in outs)
+        D = max([0] + [self.facts[id(v)][0] for v in outs])
         for i, v in enumerate(graph.outputs):
             if id(v) in self.facts and self.facts[id(v)][0] < D:
                 self.node = Node("output", v.name, [v], [])
@@ -248,7 +248,7 @@ class _Pulse:
                 graph.nodes.extend(new)
                 delayed.name = v.name
                 graph.outputs[i] = delayed
-        ends = {self.facts[id(v)][1] for v in graph.outputs if id(v) in self.facts}
+        ends = {self.facts[id(v)][1] for v in graph.outputs if id(v) in self.facts} or {0}
         if len(ends) > 1:
             raise UnsupportedModelError(f"the outputs along time end at different frames (extra frames "
                                         f"{sorted(ends)}); a stream gives all of its outputs at every step")
@@ -272,9 +272,19 @@ def stream_time_ops(graph):
     return _Pulse(graph).run()
 
 
+MAX_FRAMES = 1 << 16        # a delay or flush longer than this is a forged file, not a model
+
+
 def timing(graph):
-    """(delay, flush_steps) of a prepared graph: from its clock node, or (0, 0)."""
-    clock = next((n for n in graph.nodes if n.op == "clock"), None)
-    if clock is None:
+    """(delay, flush_steps) of a prepared graph: from its clock node (checked: a file could
+    hold anything there), or (0, 0) without one."""
+    clocks = [n for n in graph.nodes if n.op == "clock"]
+    states = [s for s in graph.states if s.name == CLOCK_STATE]
+    if not clocks and not states:
         return 0, 0
-    return int(clock.attrs.get("delay", 0)), int(clock.attrs.get("flush_steps", 0))
+    if len(clocks) != 1 or len(states) != 1 or states[0].value.size != 2 or clocks[0].inputs[0] is not states[0].value:
+        raise UnsupportedModelError("the graph's clock is malformed: it needs one clock node reading the one "
+                                    f"'{CLOCK_STATE}' state of 2 values")
+    delay, flush = int_attr(clocks[0], "delay", 0, MAX_FRAMES), int_attr(clocks[0], "flush_steps", 0, MAX_FRAMES)
+    int_attr(clocks[0], "cap", delay + 1, 2 ** 24)
+    return delay, flush

@@ -62,6 +62,10 @@ ONNX_SEEDS.append(Seed("onnx", EXAMPLES / "kws_lstm.onnx", (EXAMPLES / "kws_fram
 #: a step graph (exporters/make_step_fixtures.py): Conv1d over a cache tensor, GRU, explicit state
 ONNX_SEEDS.append(Seed("onnx", ONNX_DIR / "conv_gru_step_ts.onnx", (ONNX_DIR / "conv_gru_step_ts.npz", "frames"),
                        (ONNX_DIR / "conv_gru_step_ts.npz", "logits"), True, step=True))
+#: sequence models convolving along time (exporters/make_time_conv_fixtures.py): a TCN with zero
+#: Pads and residual adds (histories, the clock), a CRNN with a look-ahead and a pool (gated rows)
+ONNX_SEEDS += [Seed("onnx", ONNX_DIR / f"{n}_ts.onnx", (ONNX_DIR / f"{n}.npz", "frames"), (ONNX_DIR / f"{n}.npz", "y"),
+                    True) for n in ("tcn_lstm", "crnn_gru")]
 #: Keras 3 WHILE loops (LSTM, GRU, a stack of both), the fused LSTM, its dynamic-range int8 form
 TFLITE_SEEDS = [_tflite_seed(n) for n in ("k3_lstm", "k3_gru", "k3_stack", "tk_lstm", "tk_lstm_dynrange")]
 #: the seeds of each format whose files have a runtime of their own (onnxruntime, LiteRT)

@@ -39,7 +39,8 @@ def _where(tb):
 
 def _exercise(m, rng, steps=3):
     """Step the model: one stream and a batch of two, ``steps`` frames each through the fast
-    step and the general path, then a ``steps``-frame run. Returns whether outputs were finite."""
+    step and the general path, then a ``steps``-frame run (and a flush, with look-ahead).
+    Returns whether outputs were finite (a step not due yet gives None)."""
     from edgernn.stream import Stream
     finite = True
     for batch in (None, 2):
@@ -56,9 +57,11 @@ def _exercise(m, rng, steps=3):
         for k in range(steps):
             outs.append(Stream.step(s, *frames(k)) if k == 1 else s.step(*frames(k)))
         outs.append(s.run(*[np.stack(seq) for seq in zip(*[frames(k) for k in range(steps)])]))
+        if m.flush_steps:
+            outs.append(s.flush())
         for y in outs:
             for a in (y if isinstance(y, tuple) else (y,)):
-                finite = finite and bool(np.all(np.isfinite(a)))
+                finite = finite and (a is None or bool(np.all(np.isfinite(a))))
     return finite
 
 
@@ -133,8 +136,10 @@ def _handle_check(req):
     frames = read_array(req["frames"], req.get("key"))
     m = edgernn.load(req["path"])
     s = m.stream()
-    ys = [s.step(f) for f in frames.astype(np.float32)]
-    first = np.stack([y[0] if isinstance(y, tuple) else y for y in ys])
+    ys = [y for y in (s.step(f) for f in frames.astype(np.float32)) if y is not None]    # None: not due yet
+    tail = s.flush() if m.flush_steps else []
+    first = np.stack([y[0] if isinstance(y, tuple) else y for y in ys]
+                     + list(tail[0] if isinstance(tail, tuple) else tail))
     np.save(req["out"], first)
     return {"kind": "ran", "inputs": [list(t.frame_shape) for t in m.inputs]}
 
