@@ -19,7 +19,8 @@ t - D) and its extra E (offline length T + E):
 
     convolution or pool       D' = D + w - 1 - pb             E' = E + pb + pe - (w - 1)
     along time (stride 1)
-    Pad along time (zeros)    folded into the convolution or pool it feeds (its pb, pe grow)
+    Pad along time (zeros)    folded into the convolution or pool it feeds (its pb, pe grow),
+                              through layout ops (reshape, transpose, ...) between them
     Slice x[a:-b] along time  D' = D + a                      E' = E - a - b
     anything else             the inputs' (D, E), after aligning them
 
@@ -46,6 +47,10 @@ from ..ir.graph import Node, StateVar, Value
 from ..ops.history import CLOCK_STATE, int_attr
 
 INT64 = "int64"
+
+
+#: ops that only move a frame's values around (per frame): a pending zero Pad passes through
+RELABELS = ("identity", "reshape", "flatten", "squeeze", "unsqueeze", "transpose")
 
 
 def _time_axis(v, node):
@@ -139,6 +144,14 @@ class _Pulse:
         self.pending[id(y)] = (axis, before[1] + pb, before[2] + pe)
         self.facts[id(y)] = (D, E)
 
+    def relabel(self, node):
+        """A layout op (EXPAND_DIMS around a Keras Conv1D) between a zero Pad and its convolution:
+        the padding moves with the time axis."""
+        x, y = node.inputs[0], node.outputs[0]
+        _, pb, pe = self.pending[id(x)]
+        self.pending[id(y)] = (_time_axis(y, node), pb, pe)
+        self.facts[id(y)] = self.facts[id(x)]
+
     def trim(self, node, D, E):
         axis, first, last = ops.get("slice").time_trim(node)
         node.op = "identity"
@@ -198,6 +211,9 @@ class _Pulse:
                 continue
             if node.op == "slice" and slicer.time_trim(node) is not None:
                 self.trim(node, *self.align_single(node))
+                continue
+            if node.op in RELABELS and node.inputs[0] is not None and id(node.inputs[0]) in self.pending:
+                self.relabel(node)
                 continue
             got = self.align(node)
             if got is None:
