@@ -354,9 +354,12 @@ BAD = {
     "pads_with_auto_pad": (dict(C=2, M=3, spatial=[8], kernel=[3], auto_pad="VALID", pads=[1, 0]), "only one"),
     "unknown_auto_pad": (dict(C=2, M=3, spatial=[8], kernel=[3], auto_pad="SAME"), "auto_pad"),
     "bias_wrong_size": (dict(C=2, M=3, spatial=[8], kernel=[3]), "bias"),
-    "along_time": (dict(C=2, M=3, spatial=[8], kernel=[3], x_shape=[1, 2, "T"]), "needs streaming support"),
+    "along_time_strided": (dict(C=2, M=3, spatial=[8], kernel=[3], strides=[2], x_shape=[1, 2, "T"]),
+                           "overlap-add"),
     "along_time_strided_pointwise": (dict(C=2, M=3, spatial=[8], kernel=[1], strides=[2], x_shape=[1, 2, "T"]),
-                                     "needs streaming support"),
+                                     "overlap-add"),
+    "along_time_output_padding": (dict(C=2, M=3, spatial=[8], kernel=[3], dilations=[2], output_padding=[1],
+                                       x_shape=[1, 2, "T"]), "output_padding"),
     "3d": (dict(C=2, M=3, spatial=[4, 4, 4], kernel=[2, 2, 2]), "spatial axes"),
 }
 

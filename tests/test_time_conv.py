@@ -83,6 +83,15 @@ def two_outputs():
                        outputs=("y", "z"))
 
 
+def conv_transpose(C=3, M=4, kernel=(3,), pads=(0, 0), dilations=(1,), group=1, F=None):
+    """A stride-1 ConvTranspose along time (a decoder's smoothing layer): streams as the Conv it equals."""
+    spatial = ["T"] + ([F] if F else [])
+    nodes = [helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], pads=list(pads), dilations=list(dilations),
+                              group=group)]
+    return graph_model(nodes, [weights("W", (C, M // group) + tuple(kernel), 10), weights("B", (M,), 11)],
+                       [1, C] + spatial)
+
+
 def pool(op, **attrs):
     return graph_model([helper.make_node(op, ["x"], ["y"], **attrs)], [], [1, 3, "T"], opset=19)
 
@@ -110,6 +119,10 @@ MODELS = {
     "residual_centred": (residual_centred, {}, 1, 1),
     "two_outputs": (two_outputs, {}, 2, 2),
     "stacked": (stacked, {}, 2, 2),
+    "conv_transpose": (conv_transpose, {}, 0, 2),
+    "conv_transpose_centred_dilated_groups": (conv_transpose, dict(C=4, M=6, pads=(2, 2), dilations=(2,), group=2),
+                                              2, 2),
+    "conv_transpose_2d": (conv_transpose, dict(kernel=(2, 3), pads=(1, 1, 0, 2), dilations=(1, 1), F=5), 1, 1),
     "max_pool": (pool, dict(op="MaxPool", kernel_shape=[3]), 2, 0),
     "avg_pool_dilated": (pool, dict(op="AveragePool", kernel_shape=[2], dilations=[3]), 3, 0),
     "avg_pool_padded": (pool, dict(op="AveragePool", kernel_shape=[3], pads=[1, 1], count_include_pad=1), 1, 1),
@@ -246,6 +259,9 @@ BAD = {
                                              [weights("W", (2, 3, 3), 0)], [1, 3, "T"]), "stride over time"),
     "pad_wider_than_kernel": (lambda: conv1d(k=2, pads=(2, 0)), "more than its kernel spans"),
     "max_pool_padded_along_time": (lambda: pool("MaxPool", kernel_shape=[3], pads=[1, 1]), "count_include_pad"),
+    "conv_transpose_strided_over_time": (lambda: graph_model(
+        [helper.make_node("ConvTranspose", ["x", "W"], ["y"], strides=[2])], [weights("W", (3, 2, 3), 0)],
+        [1, 3, "T"]), "overlap-add"),
     "nonzero_pad_along_time": (lambda: graph_model(
         [helper.make_node("Pad", ["x", "p", "v"], ["xp"]), helper.make_node("Conv", ["xp", "W"], ["y"])],
         [_ints("p", [0, 0, 2, 0, 0, 0]), numpy_helper.from_array(np.array(1.0, np.float32), "v"),

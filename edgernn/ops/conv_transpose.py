@@ -20,8 +20,11 @@ group (divides C), kernel_shape (optional, must equal W's), output_shape (spatia
 auto_pad: NOTSET, VALID (no pads), SAME_UPPER / SAME_LOWER (O = I * s). When O is given
 (output_shape, or SAME_*) ``pads`` is ignored: total = max(0, s (I - 1) + a + d (k - 1) + 1 - O)
 is split with the odd one at the end for SAME_UPPER, at the beginning otherwise (the spec's
-equations; onnxruntime's). Along the time axis only the pointwise case runs (kernel 1, stride
-1, no padding); anything wider spreads a frame over later ones and needs streaming support.
+equations; onnxruntime's). Along the time axis the pointwise case runs as it is (kernel 1,
+stride 1, no padding); with strides 1 everywhere, no output_padding/output_shape and pads no
+wider than the kernel's span it equals a Conv (:meth:`ConvTranspose.as_conv`), which
+:mod:`edgernn.passes.pulse` streams over a history of frames; a stride along time spreads a
+frame over later ones (overlap-add) and is refused.
 
 Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K = Cg inputs
 and column groups [Mg * prod(kernel)] * group (columns in the order m, kernel rows, columns),
@@ -218,12 +221,15 @@ class ConvTranspose(Op):
             raise UnsupportedModelError(f"{where}: its channel axis is the time or batch axis; that mixes frames")
         pointwise = [k == 1 and st == 1 and pads[a] == pads[a + rank] == extra[a] == 0 and wanted is None
                      and mode in ("NOTSET", "VALID") for a, (k, st) in enumerate(zip(kernel, strides))]
+        as_conv = max(strides) == 1 and max(extra) == 0 and wanted is None and mode in ("NOTSET", "VALID") \
+            and all(max(pads[a], pads[a + rank]) <= d * (k - 1) for a, (k, d) in enumerate(zip(kernel, dilations)))
         for axis, d in enumerate(x.shape[2:], 2):
-            if has_time(d) and not pointwise[axis - 2]:
+            if has_time(d) and not pointwise[axis - 2] and not as_conv:
                 raise UnsupportedModelError(
                     f"{where}: axis {axis} of its input is the time axis; a transposed convolution along time "
-                    "spreads each frame over later ones (overlap-add), which needs streaming support edgernn "
-                    "does not have yet. Run it within a frame (time as the leading axis N) or pass time_axis=")
+                    "streams when it equals a convolution: strides 1 on every axis, no output_padding or "
+                    "output_shape, explicit pads no wider than the kernel's span (a stride spreads each frame over "
+                    "later ones: overlap-add, not streamed yet). Run it within a frame or pass time_axis=")
             if is_symbolic(d) and not has_time(d):
                 raise UnsupportedModelError(f"{where}: axis {axis} of its input is the batch axis; "
                                             "it would mix streams")
@@ -244,11 +250,36 @@ class ConvTranspose(Op):
         else:
             begin, end = ([0] * rank, [0] * rank) if mode == "VALID" else (pads[:rank], pads[rank:])
             out = [f - b - e for f, b, e in zip(full, begin, end)]
+        out = [1 if has_time(d) else o for d, o in zip(x.shape[2:], out)]      # streamed: passes/pulse.py
         if min(out) < 1:
             raise UnsupportedModelError(f"{where}: pads {begin + end} crop the whole output {full}: "
                                         f"output size {out}")
         out_dims = [d if has_time(d) else o for d, o in zip(x.shape[2:], out)]
         return Geometry(x.shape[0], C, M, group, kernel, strides, dilations, begin, end, in_sizes, out_dims)
+
+    def time_axis(self, node):
+        """The axis of X that is the time axis when the kernel reaches across frames, else None."""
+        g = self.geometry(node)
+        for a, d in enumerate(node.inputs[0].shape[2:]):
+            if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
+                return a + 2
+        return None
+
+    def as_conv(self, node):
+        """(W, attrs) of the Conv this stride-1 transposed convolution equals (geometry checked
+        it): y[o] = sum_j x[o + pb - j d] W[c, m, j] = sum_j' x[o - (d (k - 1) - pb) + j' d] W[c, m, k - 1 - j'],
+        so W' [M, C/group, *kernel] is W's channels swapped per group and its taps reversed, and
+        each axis's pads become d (k - 1) - pads."""
+        g = self.geometry(node)
+        if node.attrs.get("packed"):
+            raise UnsupportedModelError(f"{node.describe()}: internal: a packed weight cannot be turned over")
+        w = node.inputs[1].const
+        rank, Cg, Mg = len(g.kernel), g.C // g.group, g.M // g.group
+        w = w.reshape((g.group, Cg, Mg) + tuple(g.kernel)).swapaxes(1, 2).reshape((g.M, Cg) + tuple(g.kernel))
+        w = np.ascontiguousarray(np.flip(w, axis=tuple(range(2, 2 + rank))))
+        span = [d * (k - 1) for k, d in zip(g.kernel, g.dilations)]
+        pads = [s - p for s, p in zip(span, g.pads_begin)] + [s - p for s, p in zip(span, g.pads_end)]
+        return w, {"group": g.group, "dilations": list(g.dilations), "pads": pads, "auto_pad": "NOTSET"}
 
     def _weight_sizes(self, node, rank):
         """(group, M, Cg, kernel) from the attributes and W (raw [C, Mg, *kernel] or packed),
@@ -328,6 +359,9 @@ class ConvTranspose(Op):
         node.attrs.update(kernel_shape=list(g.kernel), out_channels=g.M, packed=True)
 
     def emit(self, node, ctx):
+        if self.time_axis(node) is not None:
+            raise UnsupportedModelError(f"{node.describe()}: internal: a transposed convolution along time reached "
+                                        "the plan (passes/pulse.py turns it into a convolution)")
         g = self.geometry(node)
         pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
         out_sizes = [concrete(d) for d in g.out_sizes]

@@ -18,7 +18,7 @@ Each value on a path from the input gets two numbers, its delay D (step t gives 
 t - D) and its extra E (offline length T + E):
 
     convolution or pool       D' = D + w - 1 - pb             E' = E + pb + pe - (w - 1)
-    along time (stride 1)
+    along time (stride 1; a stride-1 ConvTranspose as the Conv it equals)
     Pad along time (zeros)    folded into the convolution or pool it feeds (its pb, pe grow),
                               through layout ops (reshape, transpose, ...) between them
     Slice x[a:-b] along time  D' = D + a                      E' = E - a - b
@@ -144,6 +144,14 @@ class _Pulse:
         self.pending[id(y)] = (axis, before[1] + pb, before[2] + pe)
         self.facts[id(y)] = (D, E)
 
+    def turn_over(self, node):
+        """A stride-1 ConvTranspose along time becomes the Conv it equals (ConvTranspose.as_conv)."""
+        w, attrs = ops.get("conv_transpose").as_conv(node)
+        node.op = "conv"
+        node.inputs = [node.inputs[0], Value(f"{node.inputs[1].name}/as_conv", shape=w.shape, const=w)] \
+            + node.inputs[2:]
+        node.attrs = attrs
+
     def relabel(self, node):
         """A layout op (EXPAND_DIMS around a Keras Conv1D) between a zero Pad and its convolution:
         the padding moves with the time axis."""
@@ -203,6 +211,8 @@ class _Pulse:
         pad, slicer = ops.get("pad"), ops.get("slice")
         for node in list(graph.nodes):
             self.node = node
+            if node.op == "conv_transpose" and ops.get(node.op).time_axis(node) is not None:
+                self.turn_over(node)
             if node.op in ("conv", "pool") and ops.get(node.op).time_axis(node) is not None:
                 self.window(node, ops.get(node.op).time_axis(node), *self.align_single(node))
                 continue
