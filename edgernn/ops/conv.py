@@ -245,6 +245,17 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
 Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_begin pads_end in_sizes out_sizes")
 
 
+def reaches_across_frames(x, g):
+    """The axis of X (2 or 3) that is the time axis where a windowed op with geometry ``g``
+    (kernel, dilations, pads_begin, pads_end per spatial axis) reads more than the current
+    frame (a kernel wider than one frame, or pads); None when there is none. Conv, ConvTranspose
+    and pool use it; such an op is streamed by passes/pulse.py."""
+    for a, d in enumerate(x.shape[2:]):
+        if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
+            return a + 2
+    return None
+
+
 def checked_ints(node, attrs, name, count, default, low):
     """Attribute ``name``: ``count`` ints >= ``low`` (``default`` each when absent), or an
     UnsupportedModelError naming the node (Conv's and ConvTranspose's attribute rule)."""
@@ -409,11 +420,7 @@ class Conv(Op):
     def time_axis(self, node):
         """The axis of X (2 or 3) that is the time axis, when the conv reaches across frames
         there (a kernel wider than one frame, or pads); else None."""
-        g = self.geometry(node)
-        for a, d in enumerate(node.inputs[0].shape[2:]):
-            if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
-                return a + 2
-        return None
+        return reaches_across_frames(node.inputs[0], self.geometry(node))
 
     def emit(self, node, ctx):
         if self.time_axis(node) is not None:

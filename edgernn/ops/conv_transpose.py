@@ -47,7 +47,8 @@ from ..ir.dims import concrete, has_time, is_symbolic
 from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
-from .conv import AUTO_PADS, MAX_GROUPS, checked_ints, positions_inside, spatial_fields    # Conv's rules and fields
+from .conv import (AUTO_PADS, MAX_GROUPS, checked_ints, positions_inside,    # Conv's rules and fields
+                   reaches_across_frames, spatial_fields)
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, to_panels
 from .row import Field, RowLayout, element_count, work
 
@@ -259,11 +260,7 @@ class ConvTranspose(Op):
 
     def time_axis(self, node):
         """The axis of X that is the time axis when the kernel reaches across frames, else None."""
-        g = self.geometry(node)
-        for a, d in enumerate(node.inputs[0].shape[2:]):
-            if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
-                return a + 2
-        return None
+        return reaches_across_frames(node.inputs[0], self.geometry(node))
 
     def as_conv(self, node):
         """(W, attrs) of the Conv this stride-1 transposed convolution equals (geometry checked

@@ -31,7 +31,7 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import T, concrete, fmt_shape, has_time
 from . import Op, register
 from .layout import AliasOp
-from .row import WORK, Field, RowLayout, work
+from .row import Field, RowLayout, work
 
 #: the name of the clock's graph state (one per graph; Stream reads it for delays and flushes)
 CLOCK_STATE = "clock"

@@ -27,7 +27,7 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic, parts
 from . import Op, register
-from .conv import auto_pads, checked_ints
+from .conv import auto_pads, checked_ints, reaches_across_frames
 from .row import Field, RowLayout, element_count, work
 
 MAX, AVERAGE, AVERAGE_WITH_PADS = range(3)
@@ -138,11 +138,7 @@ class Pool(Op):
 
     def time_axis(self, node):
         """The axis of X that is the time axis when the window reaches across frames, else None."""
-        g = self.geometry(node)
-        for a, d in enumerate(node.inputs[0].shape[2:]):
-            if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
-                return a + 2
-        return None
+        return reaches_across_frames(node.inputs[0], self.geometry(node))
 
     def infer(self, node):
         x = node.inputs[0]
