@@ -271,23 +271,26 @@ def cmd_run(args):
         model.stream().step(frames[0])
     t_warm = time.perf_counter() - t0
 
-    results = [np.empty((T,) + tuple(o.frame_shape), np.float32) for o in outputs]
+    parts = [[] for _ in outputs]          # per output: arrays with a leading frame axis
+
+    def keep(ys, one_frame):
+        if ys is None:                     # a model with look-ahead: this frame's output is not due yet
+            return
+        for part, y in zip(parts, ys if multi else (ys,)):
+            part.append(y[None] if one_frame else y)
+
     s = model.stream()
     t0 = time.perf_counter()
     if T and args.chunk:
-        ys = s.run(frames)
-        ys = ys if multi else (ys,)
-        for r, y in zip(results, ys):
-            r[...] = y
+        keep(s.run(frames), False)
     else:
         for t in range(T):
-            ys = s.step(frames[t])
-            if multi:
-                for r, y in zip(results, ys):
-                    r[t] = y
-            else:
-                results[0][t] = ys
+            keep(s.step(frames[t]), True)
     elapsed = time.perf_counter() - t0
+    if T and model.flush_steps:            # the frames file is a whole utterance: its last outputs too
+        keep(s.flush(), False)
+    results = [np.concatenate(p) if p else np.empty((0,) + tuple(o.frame_shape), np.float32)
+               for p, o in zip(parts, outputs)]
 
     dest = _out_path(args.output, multi)
     if multi:

@@ -314,3 +314,25 @@ def test_keras_dilated_causal_conv1d_names_the_ops_it_lacks():
     from edgernn.errors import UnsupportedOpError
     with pytest.raises(UnsupportedOpError, match="SPACE_TO_BATCH_ND"):
         edgernn.load(str(TFLITE / "k3_dilated_causal_conv_lstm.tflite"))
+
+
+def test_cli_run_writes_the_whole_utterance_and_profile_compares_aligned(tmp_path, capsys):
+    """`edgernn run` on a look-ahead model writes every offline frame (the due steps, then the
+    flush), equal to onnxruntime; `edgernn info` shows the delay; the profiler's comparison with
+    onnxruntime lines our frame t - delay up with its frame t."""
+    from edgernn.cli import main
+    from edgernn.profile import profile
+    path = FIXTURES / "centred_conv_lstm_ts.onnx"
+    x = np.load(FIXTURES / "centred_conv_lstm.npz")["frames"][:30]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    want = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x[None]})[0][0]
+    np.save(tmp_path / "x.npy", x)
+    for extra in ([], ["--chunk"]):
+        assert main(["run", str(path), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")] + extra) == 0
+        assert_close(np.load(tmp_path / "y.npy"), want, TOL, f"edgernn run {extra}")
+    assert main(["info", str(path)]) == 0
+    assert "lag the input by 2 frame(s)" in capsys.readouterr().out
+    result = profile(str(path), frames=300, compare=True, breakdown=False)
+    chunked = [r for r in result.compare if r.get("max_abs_diff") is not None]
+    assert chunked and max(r["max_abs_diff"] for r in chunked) <= TOL
