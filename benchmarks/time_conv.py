@@ -3,12 +3,14 @@
     python benchmarks/time_conv.py [--frames 2000] [--rounds 5] [--json benchmarks/results/time_conv.json]
 
 Models: the PyTorch sequence models of exporters/make_time_conv_fixtures.py (causal Conv1d ->
-GRU, dilated causal TCN -> LSTM, centred Conv1d -> LSTM, CRNN -> GRU), exported with a dynamic
+GRU, dilated causal TCN -> LSTM, centred Conv1d -> LSTM, CRNN -> GRU, stride-2 Conv1d -> GRU,
+AvgPool1d(4) -> GRU), exported with a dynamic
 time axis. Without a streaming runtime, a user who wants an output per new frame re-runs the
 offline model on the latest frames; this benchmark gives ONNX Runtime (intra/inter-op threads
 1) the least it must re-run to get each new output right for the convolutions: a window of R
 frames, R = 1 + the frames every history of edgernn's plan keeps (the convolutions' receptive
-field along the chain, look-ahead included), one call per new frame. (The recurrent layer's
+field along the chain, look-ahead included), one call per new output (every frame, or every
+s-th for a stride s over time: per frame, the call's time / s). (The recurrent layer's
 state then restarts every call, so even that is not what the model computes: only a
 streaming runtime runs it correctly; the ratio is a lower bound on the saving.) edgernn steps
 the same frames with ``Stream.step``. The two are timed in ROUNDS blocks that take turns; the
@@ -30,7 +32,7 @@ import edgernn  # noqa: E402
 from benchmarks.report import machine, timed, write_json  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "onnx"
-MODELS = ("causal_conv_gru", "tcn_lstm", "centred_conv_lstm", "crnn_gru")
+MODELS = ("causal_conv_gru", "tcn_lstm", "centred_conv_lstm", "crnn_gru", "strided_conv_gru", "avgpool_gru")
 
 
 def receptive_field(model):
@@ -47,16 +49,18 @@ def measure(name, frames, rounds):
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    windows = [x[None, t - R + 1:t + 1] for t in range(R - 1, R - 1 + frames)]
+    s = model.output_stride                                # ORT runs only when an output is due
+    windows = [x[None, t - R + 1:t + 1] for t in range(R - 1, R - 1 + frames, s)]
     stream = model.stream()
     times = {"edgernn": [], "ort": []}
     for _ in range(rounds):
         times["edgernn"].append(timed(stream.step, x[:frames], warm=50))
-        times["ort"].append(timed(lambda w: sess.run(None, {"x": w}), windows, warm=50))
+        times["ort"].append(timed(lambda w: sess.run(None, {"x": w}), windows, warm=max(1, 50 // s)))
     p50 = {k: float(np.median(np.concatenate(v))) * 1e6 for k, v in times.items()}
-    row = {"model": name, "receptive_field": R, "delay": model.delay, "edgernn_us": p50["edgernn"],
+    p50["ort"] /= s                                        # per frame
+    row = {"model": name, "receptive_field": R, "delay": model.delay, "stride": s, "edgernn_us": p50["edgernn"],
            "ort_window_us": p50["ort"], "ratio": p50["ort"] / p50["edgernn"]}
-    print(f"| {name} | {R} | {model.delay} | {p50['edgernn']:.2f} | {p50['ort']:.1f} | {row['ratio']:.1f}x |",
+    print(f"| {name} | {R} | {model.delay} | {s} | {p50['edgernn']:.2f} | {p50['ort']:.1f} | {row['ratio']:.1f}x |",
           flush=True)
     return row
 
@@ -67,8 +71,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "time_conv.json"))
     args = ap.parse_args()
-    print("| model | window R (frames) | delay | edgernn p50 µs/frame | ORT over R frames, p50 µs/frame "
-          "| ORT / edgernn |\n|---|---|---|---|---|---|")
+    print("| model | window R (frames) | delay | stride | edgernn p50 µs/frame | ORT over R frames, p50 µs/frame "
+          "| ORT / edgernn |\n|---|---|---|---|---|---|---|")
     rows = [measure(name, args.frames, args.rounds) for name in MODELS]
     write_json({"machine": machine(), "frames": args.frames, "rounds": args.rounds, "rows": rows}, args.json)
 

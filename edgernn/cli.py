@@ -123,9 +123,10 @@ def cmd_info(args):
     section("inputs (per-frame shape)", d["inputs"])
     section("outputs (per-frame shape)", d["outputs"])
     section("state tensors (per-frame shape)", d["states"], empty="none (the model keeps no state)")
-    if d["delay"] or d["flush_steps"] or d["history_bytes_per_stream"]:
+    if d["delay"] or d["flush_steps"] or d["history_bytes_per_stream"] or d["output_stride"] > 1:
+        every = f", one output every {d['output_stride']} frames" if d["output_stride"] > 1 else ""
         print(f"along time: outputs lag the input by {d['delay']} frame(s) (step gives None for the first "
-              f"{d['delay']}), {d['flush_steps']} more from Stream.flush() at the end, "
+              f"{d['delay']}{every}), up to {d['flush_steps']} more from Stream.flush() at the end, "
               f"{_bytes(d['history_bytes_per_stream'])} of frame history per stream", file=out)
     if d["mode"] == "step" and d["state_pairs"]:
         print("state pairs (input -> the output that is its next value): "

@@ -65,13 +65,17 @@ def execute(prog, fparams, consts, qconsts, work, seq):
     streams), or with ``seq`` every frame of one stream's chunk (rows are its consecutive
     frames; the recurrent kernels carry state from row to row). Precondition: ``prog`` is
     linked (:func:`link`) and validated (``Plan.validate``). A gated row (``ops.row.GATE_CLOCK``)
-    is skipped while the clock of the first stream in ``work`` (all of them step together)
-    is below its ``GATE_FROM``."""
+    runs from frame ``due`` on, every ``period``-th frame (``GATE_FROM`` = due | period << 32),
+    by the clock of the first stream in ``work`` (all of them step together)."""
     for i in range(prog.shape[0]):
         row = prog[i]
         clock = row[GATE_CLOCK]
-        if clock != 0 and work[0, clock - 1] < row[GATE_FROM]:
-            continue
+        if clock != 0:
+            due, period = row[GATE_FROM] & 0xFFFFFFFF, row[GATE_FROM] >> 32
+            if work[0, clock - 1] < due:                   # clock[0]: frames stepped (capped)
+                continue
+            if period > 1 and (np.int64(work[0, clock]) - due) % period != 0:   # clock[1]: their phase
+                continue
         _call_kernel(row[0], (row, fparams, consts, qconsts, work, seq))
 
 

@@ -8,7 +8,7 @@ from . import ops
 from .errors import EdgeRNNError, ModelFormatError
 from .passes import prepare
 from .passes.pack import pack_weights
-from .passes.pulse import timing
+from .passes.pulse import Timing
 from .ops.history import CLOCK_STATE
 from .plan import build_plan, is_alias
 
@@ -39,9 +39,14 @@ class Model:
         self._out_map = np.array([[c, s.offset, s.size] for c, s in zip(col, p.outputs)], np.int64).reshape(-1, 3)
         self._in_width = int(sum(s.size for s in p.inputs))
         self._out_width = int(sum(s.size for s in p.outputs))
+        self.timing = Timing(graph)
         #: frames an output lags its input (look-ahead along time: passes/pulse.py); Stream.step
         #: returns None for the first ``delay`` frames after a reset
-        self.delay, self.flush_steps = timing(graph)
+        self.delay = self.timing.delay
+        #: frames per output (strides along time): Stream.step returns None between outputs
+        self.output_stride = self.timing.stride
+        #: the most steps Stream.flush runs at the end of an utterance
+        self.flush_steps = self.timing.most_flush_steps()
         self._clock = next((s.offset for s in p.states if s.name == CLOCK_STATE), None)
 
     def stream(self, batch=None, threads=1):
@@ -87,7 +92,7 @@ class Model:
 
     def describe(self):
         states = {s.name: s for s in self.graph.states}
-        internal = {CLOCK_STATE} | {n.inputs[1].name for n in self.graph.nodes if n.op == "history"}
+        internal = {CLOCK_STATE} | {v.name for n in self.graph.nodes if n.op == "history" for v in n.inputs[1::2]}
         return {
             "source": self.source,
             "mode": self.graph.meta.get("mode", "sequence"),
@@ -105,6 +110,7 @@ class Model:
             "state_bytes_per_stream": self.state_bytes(),
             "history_bytes_per_stream": self.history_bytes(),
             "delay": self.delay,
+            "output_stride": self.output_stride,
             "flush_steps": self.flush_steps,
             "work_bytes_per_stream": int(self.plan.work_size * 4),
             "program_rows": int(self.plan.prog.shape[0]),

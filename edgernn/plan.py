@@ -243,16 +243,19 @@ def _set_aliases(graph):
 
 def _gate(node, rows, clock_offset):
     """Gate a node's rows on the stream's clock (``ops.row.GATE_CLOCK``) when the streaming
-    pass says its input is not due before frame ``due_from`` (:mod:`edgernn.passes.pulse`)."""
-    if "due_from" not in node.attrs:
+    pass says its input is due from frame ``due_from`` on, every ``period``-th frame
+    (:mod:`edgernn.passes.pulse`)."""
+    if "due_from" not in node.attrs and "period" not in node.attrs:
         return
-    due = int_attr(node, "due_from", 0, 2 ** 24)
-    if due == 0:
+    due = int_attr(node, "due_from", 0, 2 ** 24) if "due_from" in node.attrs else 0
+    period = int_attr(node, "period", 1, 2 ** 16) if "period" in node.attrs else 1
+    if due == 0 and period == 1:
         return
     if clock_offset is None:
-        raise UnsupportedModelError(f"{node.describe()}: is due from frame {due}, but the graph has no clock state")
+        raise UnsupportedModelError(f"{node.describe()}: is due from frame {due} every {period}, but the graph "
+                                    "has no clock state")
     for row in rows:
-        row[GATE_CLOCK], row[GATE_FROM] = clock_offset + 1, due
+        row[GATE_CLOCK], row[GATE_FROM] = clock_offset + 1, due | (period << 32)
 
 
 def build_plan(graph, arena=None):
@@ -305,8 +308,12 @@ def build_plan(graph, arena=None):
         op.emit(n, ctx)
         _gate(n, ctx.rows[first:], None if clock is None else offsets[id(clock)])
     copied = [s for s in graph.states if s.next.root() is not s.value.root()]
+    producers = graph.producers()
     for s in copied:
+        first = len(ctx.rows)
         emit_copy(ctx, s.next, 0, s.value, 0, [s.value.size], [1], [1], None)
+        if id(s.next) in producers:              # held back with the node that computes it
+            _gate(producers[id(s.next)], ctx.rows[first:], None if clock is None else offsets[id(clock)])
     check_bytes(ctx.work_size * 4, "one stream's work arena (inputs, state, activations, scratch)")
     state_init = np.zeros(state_end - state_offset, np.float32)
     for s in graph.states:

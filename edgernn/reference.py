@@ -7,7 +7,18 @@ plan and the Numba kernels.
 import numpy as np
 
 from . import ops
+from .ops.history import CLOCK_STATE, COUNT, PHASE
 from .quant import dequantize
+
+
+def _due(node, clock):
+    """Whether a node runs at this step: from frame ``due_from`` on, every ``period``-th frame
+    of the clock (passes/pulse.py); a node without those attributes always runs."""
+    due, period = node.attrs.get("due_from", 0), node.attrs.get("period", 1)
+    if clock is None or (due == 0 and period == 1):
+        return True
+    count, phase = int(clock[COUNT]), int(clock[PHASE])
+    return count >= due and (phase - due) % period == 0
 
 
 class ReferenceStream:
@@ -17,6 +28,7 @@ class ReferenceStream:
 
     def reset(self):
         self._state = {id(s.value): s.init.copy() for s in self.graph.states}
+        self._held = {}
 
     @property
     def state(self):
@@ -29,14 +41,23 @@ class ReferenceStream:
             env[id(v)] = np.asarray(f, np.float32).reshape(v.concrete_shape)
         for s in g.states:
             env[id(s.value)] = self._state[id(s.value)].reshape(s.value.concrete_shape)
+        clock = next((env[id(s.value)] for s in g.states if s.name == CLOCK_STATE), None)
+        held = set()
         for n in g.nodes:
             if all(v is None or v.is_const for v in n.outputs):
+                continue
+            if not _due(n, clock):                   # held back: its outputs keep their last values
+                for v in n.outputs:
+                    if v is not None:
+                        env[id(v)] = self._held.get(id(v), np.zeros(v.concrete_shape, np.float32))
+                        held.add(id(v))
                 continue
             args = [None if v is None else (dequantize(v) if v.is_const else env[id(v)]) for v in n.inputs]
             for v, a in zip(n.outputs, ops.get(n.op).reference(n, *args)):
                 if v is not None:
-                    env[id(v)] = np.asarray(a, np.float32).reshape(v.concrete_shape)
+                    env[id(v)] = self._held[id(v)] = np.asarray(a, np.float32).reshape(v.concrete_shape)
         for s in g.states:
-            self._state[id(s.value)] = env[id(s.next)].copy()
+            if id(s.next) not in held:                  # a held-back node's state stays as it is
+                self._state[id(s.value)] = env[id(s.next)].copy()
         outs = [env[id(o)].reshape(o.frame_shape) for o in g.outputs]
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -4,6 +4,7 @@ import numpy as np
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
 from .errors import FrameShapeError, StateError, StreamArgumentError
 from .limits import check_bytes
+from .ops.history import FLUSH
 from .ops.matvec import compile_row_blocks
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
@@ -109,12 +110,13 @@ class Stream:
         handle = _handle(self._engine_args, io)
         native = _native_step(len(in_shape))
         stream = weakref.ref(self)
-        delay, clock, work = m.delay, m._clock, self._work
+        timed = m._clock is not None and (m.delay > 0 or m.output_stride > 1)
+        delay, stride, clock, work = m.delay, m.output_stride, m._clock, self._work
 
         def step(x=_NO_FRAME, *more):
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
                 y = empty(out_flat, f32)
-                due = delay == 0 or work[0, clock] >= delay
+                due = not timed or (work[0, clock] >= delay and (int(work[0, clock + 1]) - delay) % stride == 0)
                 native(handle, x, y)
                 if not due:
                     return None
@@ -191,38 +193,50 @@ class Stream:
 
         A model with look-ahead along time (``Model.delay`` = D > 0) returns None for the first
         D frames after a reset; from then on, step t returns the outputs of frame t - D."""
-        due = self._frames_stepped() >= self.model.delay
+        due = self._due()
         out = self._unpack(self._run(self._pack(frames, ())), False)
         return out if due else None
 
-    def _frames_stepped(self):
-        """Frames stepped since the last reset, as the clock counts them (it stops counting
-        once every output is due); 0 for a model without a clock."""
+    def _clock_values(self):
+        """(frames stepped, capped; their phase) from the stream's clock ((0, 0) without one)."""
         clock = self.model._clock
-        return 0 if clock is None else int(self._work[0, clock])
+        return (0, 0) if clock is None else (int(self._work[0, clock]), int(self._work[0, clock + 1]))
 
-    def _due_part(self, outs, first_clock):
-        """The frames of ``run``'s outputs that are due: those stepped at clock >= delay."""
-        skip = max(0, self.model.delay - first_clock)
-        return outs if skip == 0 else tuple(o[skip:] for o in outs) if isinstance(outs, tuple) else outs[skip:]
+    def _due(self, ahead=0):
+        """Whether the outputs are due at the step ``ahead`` steps from now: from frame
+        ``Model.delay`` on, every ``Model.output_stride``-th frame."""
+        m = self.model
+        if m._clock is None:
+            return True
+        count, phase = self._clock_values()
+        return count + ahead >= m.delay and (phase + ahead - m.delay) % m.output_stride == 0
 
     def flush(self):
-        """End the utterance: the outputs still due after the last frame (``Model.flush_steps``
-        more frames of them: the look-ahead of each convolution along time, computed as the
-        offline model does, with zero padding past the end), with a leading frame axis, like
-        :meth:`run`'s. Call :meth:`reset` before the next utterance."""
-        m, clock = self.model, self.model._clock
+        """End the utterance: the outputs still due after its last frame, with a leading frame
+        axis like :meth:`run`'s: those of the look-ahead of each convolution along time and of
+        any padding after the sequence, computed as the offline model does (zero padding past
+        the end; from the clock the stream knows how many frames there were). A model without
+        either gives none. Call :meth:`reset` before the next utterance."""
+        m = self.model
         batch = () if self.batch is None else (self._B,)
-        zeros = [np.zeros((m.flush_steps,) + batch + tuple(t.frame_shape), np.float32) for t in m.inputs]
-        if m.flush_steps == 0:
+        steps, limits = m.timing.flush_plan(*self._clock_values()) if m._clock is not None else (0, {})
+        if steps == 0:
             return self._unpack(np.zeros((0, self._B, m._out_width), np.float32), True)
-        first = self._frames_stepped()
-        self._work[:, clock + 1] = 0
+        zeros = [np.zeros((steps,) + batch + tuple(t.frame_shape), np.float32) for t in m.inputs]
+        slots = {slot.name: slot.offset for slot in m.plan.states}
+        due = [self._due(k) for k in range(steps)]
+        saved = self._work[:, m.plan.state_offset:m.plan.state_offset + m.plan.state_init.size].copy()
+        for name, limit in limits.items():
+            self._work[:, slots[name]] = limit
+        self._work[:, m._clock + FLUSH] = 0
         try:
             outs = self._unpack(self._run(self._pack(zeros, ("T",))), True)
         finally:
-            self._work[:, clock + 1] = -1
-        return self._due_part(outs, first)
+            self._work[:, m._clock + FLUSH] = -1
+            for name in limits:
+                self._work[:, slots[name]] = saved[:, slots[name] - m.plan.state_offset]
+        keep = np.array(due, bool)
+        return tuple(o[keep] for o in outs) if isinstance(outs, tuple) else outs[keep]
 
     def run(self, *frames):
         """T frames in (a leading T axis), T frames of every output out; equals T steps (with
@@ -235,9 +249,12 @@ class Stream:
         packed = self._pack(frames, ("T",))
         p, m = self.model.plan, self.model
         compile_row_blocks(max(packed.shape[0], self._B))     # a chunk's frames or the batch, at once
-        if m.delay:
-            first = self._frames_stepped()
-            return self._due_part(self._unpack(self._run(packed), True), first)
+        if m._clock is not None:
+            n = packed.shape[0]
+            keep = [self._due(k) for k in range(n)]             # from the clock before the frames run
+            outs = self._unpack(self._run(packed), True)
+            return outs if all(keep) else (tuple(o[np.array(keep)] for o in outs) if isinstance(outs, tuple)
+                                           else outs[np.array(keep)])
         if not p.sequence_ok or packed.shape[0] < 2:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]

@@ -485,6 +485,12 @@ def _short_history(graph):
     s.init = np.zeros((8, 1), np.float32)
 
 
+def _without_flush_limit(graph):
+    node = next(n for n in graph.nodes if n.op == "history")
+    graph.states = [s for s in graph.states if s.value is not node.inputs[3]]
+    node.inputs = node.inputs[:3]
+
+
 def _without_clock(graph):
     graph.states = [s for s in graph.states if s.name != "clock"]
     graph.nodes = [n for n in graph.nodes if n.op != "clock"]
@@ -496,9 +502,14 @@ def time_conv_cases():
         "ernn_history_axis_text": Case(_time_conv(_set_attr("history", "axis", "time")), suffix=".ernn"),
         "ernn_history_buffer_short": Case(_time_conv(_short_history), suffix=".ernn"),
         "ernn_clock_cap_below_delay": Case(_time_conv(_set_attr("clock", "cap", 1)), suffix=".ernn"),
-        "ernn_clock_flush_huge": Case(_time_conv(_set_attr("clock", "flush_steps", 10 ** 12)), suffix=".ernn"),
+        "ernn_clock_cycle_huge": Case(_time_conv(_set_attr("clock", "cycle", 10 ** 12)), suffix=".ernn"),
+        "ernn_clock_chain_forged": Case(_time_conv(_set_attr("clock", "out_chain", [["window", 1, 1, 0, 0]])),
+                                        suffix=".ernn"),
+        "ernn_history_chain_text": Case(_time_conv(_set_attr("history", "in_chain", "window")), suffix=".ernn"),
+        "ernn_period_zero": Case(_time_conv(_set_attr("lstm", "period", 0)), suffix=".ernn"),
         "ernn_due_from_negative": Case(_time_conv(_set_attr("lstm", "due_from", -3)), suffix=".ernn"),
         "ernn_without_clock": Case(_time_conv(_without_clock), suffix=".ernn"),
+        "ernn_history_without_limit": Case(_time_conv(_without_flush_limit), suffix=".ernn"),
     }
 
 

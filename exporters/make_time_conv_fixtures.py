@@ -14,10 +14,14 @@ What it makes (in ``--out``, default ``tests/fixtures/onnx``); every model takes
 * ``crnn_gru``: x as one channel [B, 1, T, 8]: Conv2d(1 -> 4, 3 x 3, padding 1) over time x
   frequency, BatchNorm2d, ReLU, AvgPool2d over frequency only (1 x 2), the 4 x 4 features of a
   frame flattened, GRU(16 -> 20), Linear(20 -> 3). Delay 1 (the conv's padding along time).
+* ``strided_conv_gru``: Conv1d(8 -> 16, kernel 4, stride 2, padding 1), ReLU, GRU(16 -> 20),
+  Linear(20 -> 3): one output every 2 frames (``Model.output_stride`` 2), delay 2.
+* ``avgpool_gru``: AvgPool1d(4) over time (stride 4, torch's default), GRU(8 -> 16),
+  Linear(16 -> 3): one output every 4 frames, delay 3.
 
 Each model is written as ``<name>_ts.onnx`` (TorchScript exporter, ``dynamo=False``) and,
 where the dynamo exporter gives a file that runs any length, ``<name>_dy.onnx``, beside
-``<name>.npz``: ``frames`` (200, 8) seeded noise and ``y`` (200, classes), PyTorch's output
+``<name>.npz``: ``frames`` (200, 8) seeded noise and ``y`` (T', classes), PyTorch's output
 for the whole sequence at once (the oracle; tests also run onnxruntime on the file).
 
 Usage (from the repo root): ``python -m exporters.make_time_conv_fixtures [--out DIR]``.
@@ -89,9 +93,31 @@ def build(name):
             out, _ = self.gru(h)
             return self.head(out)
 
+    class StridedConvGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(FEATURES, 16, kernel_size=4, stride=2, padding=1)
+            self.gru = nn.GRU(16, 20, batch_first=True)
+            self.head = nn.Linear(20, 3)
+
+        def forward(self, x):
+            out, _ = self.gru(torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2))
+            return self.head(out)
+
+    class AvgPoolGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.AvgPool1d(4)
+            self.gru = nn.GRU(FEATURES, 16, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            out, _ = self.gru(self.pool(x.transpose(1, 2)).transpose(1, 2))
+            return self.head(out)
+
     torch.manual_seed(0)
     module = {"causal_conv_gru": CausalConvGRU, "tcn_lstm": TCNLSTM, "centred_conv_lstm": CentredConvLSTM,
-              "crnn_gru": CRNNGRU}[name]()
+              "crnn_gru": CRNNGRU, "strided_conv_gru": StridedConvGRU, "avgpool_gru": AvgPoolGRU}[name]()
     if name == "crnn_gru":                       # trained-looking BatchNorm statistics
         with torch.no_grad():
             module.norm.running_mean.uniform_(-0.5, 0.5)
@@ -101,7 +127,7 @@ def build(name):
     return module.eval()
 
 
-NAMES = ("causal_conv_gru", "tcn_lstm", "centred_conv_lstm", "crnn_gru")
+NAMES = ("causal_conv_gru", "tcn_lstm", "centred_conv_lstm", "crnn_gru", "strided_conv_gru", "avgpool_gru")
 
 
 def export(module, path, dynamo):

@@ -101,6 +101,25 @@ def test_step_models_times_each_case_against_its_runtime(tmp_path, capsys):
     assert all((r[2] == "LiteRT") == r[0].endswith(".tflite") for r in rows)
 
 
+def test_time_conv_times_every_model(tmp_path, capsys):
+    """benchmarks/time_conv.py with a few frames: one row per model, with its receptive field,
+    delay and stride from the plan and positive times for edgernn and ONNX Runtime."""
+    import sys
+    from benchmarks import time_conv
+    argv = sys.argv
+    sys.argv = ["time_conv.py", "--frames", "64", "--rounds", "1", "--json", str(tmp_path / "t.json")]
+    try:
+        time_conv.main()
+    finally:
+        sys.argv = argv
+    rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+) \| (\d+) \| " + NUMBER + r" \| " + NUMBER + r" \| " + NUMBER
+                      + r"x \|$", capsys.readouterr().out, re.M)
+    facts = {r[0]: tuple(int(v) for v in r[1:4]) for r in rows}
+    assert set(facts) == set(time_conv.MODELS)
+    assert facts["tcn_lstm"] == (15, 0, 1) and facts["avgpool_gru"] == (4, 3, 4)    # 1 + 2 + 4 + 8 frames
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+
+
 def test_kernel_asm_counts_the_row_kernels_loops():
     """benchmarks/kernel_asm.py --row-kernels, as docs/aarch64.md quotes it (in a process of its
     own: it sets NUMBA_OPT before Numba loads): the unary and binary rows have NEON loops on a

@@ -276,8 +276,8 @@ BAD = {
     "kernel_shape_disagrees": (dict(C=2, M=3, spatial=[8], kernel=[3], kernel_shape=[2]), "kernel_shape"),
     "unknown_auto_pad": (dict(C=2, M=3, spatial=[8], kernel=[3], auto_pad="SAME"), "auto_pad"),
     "bias_wrong_size": (dict(C=2, M=3, spatial=[8], kernel=[3]), "bias"),
-    "conv_along_time_strided": (dict(C=2, M=3, spatial=[8], kernel=[3], x_shape=[1, 2, "T"], strides=[2]),
-                                "stride over time"),
+    "conv_along_time_auto_pad": (dict(C=2, M=3, spatial=[8], kernel=[3], x_shape=[1, 2, "T"], auto_pad="SAME_UPPER"),
+                                 "explicit pads"),
     "3d_conv": (dict(C=2, M=3, spatial=[4, 4, 4], kernel=[2, 2, 2]), "spatial axes"),
 }
 
@@ -287,10 +287,10 @@ def test_malformed_conv_is_a_typed_error(name):
     kw, message = BAD[name]
     kw = dict(kw)
     C, M, spatial, kernel = kw.pop("C"), kw.pop("M"), kw.pop("spatial"), kw.pop("kernel")
-    model = conv_model(C, M, spatial, kernel, batch_axis=name != "conv_along_time_strided", **kw)
+    model = conv_model(C, M, spatial, kernel, batch_axis=name != "conv_along_time_auto_pad", **kw)
     if name == "bias_wrong_size":
         model.graph.initializer[1].CopyFrom(numpy_helper.from_array(np.ones(M + 1, np.float32), "B"))
-    time_axis = 2 if name == "conv_along_time_strided" else 0
+    time_axis = 2 if name == "conv_along_time_auto_pad" else 0
     with pytest.raises(UnsupportedModelError, match=message) as err:
         edgernn.load(model, time_axis=time_axis)
     assert "Conv" in str(err.value) or "conv" in str(err.value)

@@ -15,10 +15,10 @@ Attributes (ONNX names): strides, dilations (default 1s), pads ([begin..., end..
 0s), group (divides C and M), kernel_shape (optional, must equal W's), auto_pad: NOTSET
 (``pads``), VALID (no padding), SAME_UPPER / SAME_LOWER (O = ceil(I / s), total padding
 max(0, (O - 1) s + d (k - 1) + 1 - I), the odd one at the end / at the beginning).
-A convolution along the time axis (stride 1 there, explicit pads) infers with the time axis
-kept and is rewritten by :mod:`edgernn.passes.pulse` to run over a window of the frames before
-(:mod:`edgernn.ops.history`); a pointwise one (kernel 1, stride 1, no padding along time)
-sees each frame alone and runs as it is.
+A convolution along the time axis (explicit pads there) infers with the time axis kept and is
+rewritten by :mod:`edgernn.passes.pulse` to run over a window of the frames before
+(:mod:`edgernn.ops.history`), once every ``stride`` frames; a pointwise one (kernel 1, stride
+1, no padding along time) sees each frame alone and runs as it is.
 
 Kernel layout (pack pass): W as a panel matrix (:mod:`edgernn.ops.matvec`) of K = Cg * prod(kernel)
 inputs (order c, then kernel rows, then columns) and column groups [Mg] * group, each group
@@ -247,11 +247,12 @@ Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_beg
 
 def reaches_across_frames(x, g):
     """The axis of X (2 or 3) that is the time axis where a windowed op with geometry ``g``
-    (kernel, dilations, pads_begin, pads_end per spatial axis) reads more than the current
-    frame (a kernel wider than one frame, or pads); None when there is none. Conv, ConvTranspose
-    and pool use it; such an op is streamed by passes/pulse.py."""
+    (kernel, strides, dilations, pads_begin, pads_end per spatial axis) does more than map each
+    frame alone (a kernel wider than one frame, pads, or a stride); None when there is none.
+    Conv, ConvTranspose and pool use it; such an op is streamed by passes/pulse.py."""
     for a, d in enumerate(x.shape[2:]):
-        if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]):
+        if has_time(d) and (g.dilations[a] * (g.kernel[a] - 1) > 0 or g.pads_begin[a] or g.pads_end[a]
+                            or g.strides[a] > 1):
             return a + 2
     return None
 
@@ -317,10 +318,6 @@ class Conv(Op):
         for axis, d in enumerate(x.shape[2:], 2):
             if has_time(d) and pointwise[axis - 2]:
                 continue        # a 1-wide kernel with stride 1 along time: each frame alone
-            if has_time(d) and strides[axis - 2] != 1:
-                raise UnsupportedModelError(
-                    f"{where}: strides {strides} along the time axis {axis}; a stride over time (one output "
-                    "every s frames) is not streamed yet. Convolve with stride 1 along time")
             if has_time(d) and parts(d) != (1, 1, 0):
                 raise UnsupportedModelError(f"{where}: axis {axis} of its input merges time with other axes")
             if has_time(d):

@@ -15,7 +15,7 @@ dilations (default 1s), pads ([begins..., ends...], default 0s), auto_pad (NOTSE
 SAME_UPPER, SAME_LOWER), count_include_pad. Preconditions, checked by ``infer``: ceil_mode 0,
 no Indices output, each pad smaller than the kernel's span (every window has a tap inside X).
 Along the time axis: a 1-wide window with stride 1 and no padding pools each frame alone; a
-wider one with stride 1 and no padding along time (or average with count_include_pad 1)
+wider or strided one with no padding along time (or average with count_include_pad 1)
 streams over a history of frames (:mod:`edgernn.passes.pulse`), like a convolution.
 Row: :data:`ROW`, one output at a time.
 """
@@ -121,9 +121,6 @@ class Pool(Op):
         for a, d in enumerate(x.shape[2:]):
             if has_time(d) and parts(d) != (1, 1, 0):
                 raise UnsupportedModelError(f"{where}: axis {a + 2} merges time with other axes")
-            if has_time(d) and strides[a] != 1:
-                raise UnsupportedModelError(f"{where}: strides {strides} along the time axis {a + 2}; a stride "
-                                            "over time (one output every s frames) is not streamed yet")
             if is_symbolic(d) and not has_time(d):
                 raise UnsupportedModelError(f"{where}: axis {a + 2} of its input is the batch axis")
             if max(begin[a], end[a]) > dilations[a] * (kernel[a] - 1):

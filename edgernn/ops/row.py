@@ -37,9 +37,10 @@ from ..errors import UnsupportedModelError
 from .program import MAX_RANK
 
 WIDTH = 32                  # int64 columns per program row (column 0: the kernel's address)
-#: the last two columns of every row: its gate (:func:`edgernn.engine.execute` skips the row
-#: while the stream's clock, at work offset row[GATE_CLOCK] - 1, is below row[GATE_FROM];
-#: GATE_CLOCK 0: always run). The streaming pass gates the ops whose input is not due yet.
+#: the last two columns of every row: its gate (:func:`edgernn.engine.execute` runs the row
+#: from frame ``due`` on, every ``period``-th frame, by the stream's clock at work offset
+#: row[GATE_CLOCK] - 1; row[GATE_FROM] = due | period << 32; GATE_CLOCK 0: always run). The
+#: streaming pass gates the ops whose input is not due yet, or comes every s-th frame.
 GATE_CLOCK, GATE_FROM = WIDTH - 2, WIDTH - 1
 
 WORK, CONST, QCONST, FPARAM = "work", "consts", "qconsts", "fparams"
@@ -265,6 +266,6 @@ def check_row(layout, row, sizes, where):
                 f"{where} ({layout.name}): field {name} reaches {first}..{first + count} of the "
                 f"{region} arena of {sizes[region]} elements; the model's tensors do not match its op")
     clock = int(row[GATE_CLOCK])
-    if clock and not (1 <= clock and clock - 1 + 2 <= sizes[WORK]):
+    if clock and not (1 <= clock and clock - 1 + 3 <= sizes[WORK]):     # the clock's 3 values
         raise UnsupportedModelError(f"{where} ({layout.name}): its gate's clock {clock - 1} lies outside the "
                                     f"work arena of {sizes[WORK]} elements")
