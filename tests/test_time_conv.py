@@ -305,6 +305,14 @@ def test_torch_models_stream_like_onnxruntime_and_torch(name):
 BAD = {
     "pad_wider_than_kernel": (lambda: conv1d(k=2, pads=(2, 0)), "more than its kernel spans"),
     "max_pool_padded_along_time": (lambda: pool("MaxPool", kernel_shape=[3], pads=[1, 1]), "count_include_pad"),
+    "different_rates": (lambda: graph_model(
+        [helper.make_node("Conv", ["x", "W"], ["c"], pads=[2, 0], strides=[2]),
+         helper.make_node("Conv", ["x", "W"], ["d"], pads=[2, 0]), helper.make_node("Add", ["c", "d"], ["y"])],
+        [weights("W", (3, 3, 3), 0)], [1, 3, "T"]), "different rates"),
+    "phases_apart": (lambda: graph_model(
+        [helper.make_node("Conv", ["x", "W"], ["c"], pads=[2, 0], strides=[2]),
+         helper.make_node("Conv", ["x", "W"], ["d"], pads=[1, 1], strides=[2]), helper.make_node("Add", ["c", "d"], ["y"])],
+        [weights("W", (3, 3, 3), 0)], [1, 3, "T"]), "not a multiple of their stride"),
     "conv_transpose_strided_over_time": (lambda: graph_model(
         [helper.make_node("ConvTranspose", ["x", "W"], ["y"], strides=[2])], [weights("W", (3, 2, 3), 0)],
         [1, 3, "T"]), "overlap-add"),
