@@ -304,6 +304,15 @@ def band_model(op, direction, layout=0, state=False):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def test_a_forged_in_frame_sequence_length_is_a_typed_error_not_a_hang():
+    """A GRU across an in-frame axis of 2^20 positions (a fuzzed file declared 2^63): one node per
+    position would never finish building, so the unroll pass refuses it by name."""
+    model = band_model("GRU", "bidirectional")
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 1 << 20
+    with pytest.raises(UnsupportedModelError, match="unrolls at most"):
+        edgernn.load(model.SerializeToString(), step=True)
+
+
 @pytest.mark.parametrize("op,direction,layout", [("GRU", "bidirectional", 0), ("GRU", "reverse", 0),
                                                  ("LSTM", "bidirectional", 0), ("GRU", "forward", 1),
                                                  ("LSTM", "bidirectional", 1)])

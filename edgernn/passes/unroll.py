@@ -18,9 +18,13 @@ recurrent row, so the kernels, packing and int8 weights are those of any recurre
 import numpy as np
 
 from .. import ops
+from ..errors import UnsupportedModelError
 from ..ir.graph import Node, Value
 from ..ops.recurrent import RecurrentOp
 from .infer import infer_graph
+
+
+MAX_UNROLLED = 4096     # positions of an in-frame sequence; a forged size must not build a graph of 2^63 nodes
 
 
 def _slice(graph_nodes, name, x, axis, start):
@@ -52,6 +56,9 @@ def unroll_node(node):
     x = node.inputs[0]
     seq_axis, y_dir_axis, state_dir_axis = (0, 1, 0) if layout == 0 else (1, 2, 1)
     length = int(x.concrete_shape[seq_axis])
+    if not 1 <= length <= MAX_UNROLLED:
+        raise UnsupportedModelError(f"{node.describe()}: runs over {length} positions inside each frame; edgernn "
+                                    f"unrolls at most {MAX_UNROLLED} (one node per position)")
     D = op.directions(node)
     reverse_only = node.attrs.get("direction") == "reverse"
     new = []
