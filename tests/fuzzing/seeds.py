@@ -72,4 +72,5 @@ TFLITE_SEEDS = [_tflite_seed(n) for n in ("k3_lstm", "k3_gru", "k3_stack", "tk_l
 SEEDS = {"onnx": ONNX_SEEDS, "tflite": TFLITE_SEEDS}
 #: the .ernn sources of tests/test_ernn_fuzz.py (used by benchmarks/fuzz.py)
 ERNN_SOURCES = [("lstm_l2_bf_state_lnrelu_ts.onnx", "int8"), ("gru_l1_bf_lin_dy.onnx", "float32"),
+                ("strided_conv_gru_ts.onnx", "float32"),           # histories, the clock and gated rows
                 ("rnn_tanh_l2_tf_state_lnrelu_ts.onnx", "float16")]
