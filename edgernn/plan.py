@@ -297,7 +297,7 @@ def build_plan(graph, arena=None):
     if arena is None:
         arena = ConstArena.build(kernel_constants(graph))
     ctx = EmitContext(offsets, size, arena, owned)
-    clock = next((s.value for s in graph.states if s.name == CLOCK_STATE), None)
+    clock = next((offsets[id(s.value)] for s in graph.states if s.name == CLOCK_STATE), None)
     for n in graph.nodes:
         op = ops.get(n.op)
         if all(v is None or v.is_const for v in n.outputs):
@@ -306,14 +306,14 @@ def build_plan(graph, arena=None):
             continue
         first = len(ctx.rows)
         op.emit(n, ctx)
-        _gate(n, ctx.rows[first:], None if clock is None else offsets[id(clock)])
+        _gate(n, ctx.rows[first:], clock)
     copied = [s for s in graph.states if s.next.root() is not s.value.root()]
     producers = graph.producers()
     for s in copied:
         first = len(ctx.rows)
         emit_copy(ctx, s.next, 0, s.value, 0, [s.value.size], [1], [1], None)
         if id(s.next) in producers:              # held back with the node that computes it
-            _gate(producers[id(s.next)], ctx.rows[first:], None if clock is None else offsets[id(clock)])
+            _gate(producers[id(s.next)], ctx.rows[first:], clock)
     check_bytes(ctx.work_size * 4, "one stream's work arena (inputs, state, activations, scratch)")
     state_init = np.zeros(state_end - state_offset, np.float32)
     for s in graph.states:

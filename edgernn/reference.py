@@ -7,7 +7,7 @@ plan and the Numba kernels.
 import numpy as np
 
 from . import ops
-from .ops.history import CLOCK_STATE, COUNT, PHASE
+from .ops.history import CLOCK_STATE, COUNT, PHASE, is_due
 from .quant import dequantize
 
 
@@ -15,10 +15,7 @@ def _due(node, clock):
     """Whether a node runs at this step: from frame ``due_from`` on, every ``period``-th frame
     of the clock (passes/pulse.py); a node without those attributes always runs."""
     due, period = node.attrs.get("due_from", 0), node.attrs.get("period", 1)
-    if clock is None or (due == 0 and period == 1):
-        return True
-    count, phase = int(clock[COUNT]), int(clock[PHASE])
-    return count >= due and (phase - due) % period == 0
+    return clock is None or is_due(clock[COUNT], clock[PHASE], due, period)
 
 
 class ReferenceStream:

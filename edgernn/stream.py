@@ -4,7 +4,7 @@ import numpy as np
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
 from .errors import FrameShapeError, StateError, StreamArgumentError
 from .limits import check_bytes
-from .ops.history import FLUSH
+from .ops.history import COUNT, FLUSH, NEVER, PHASE, is_due
 from .ops.matvec import compile_row_blocks
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
@@ -116,7 +116,7 @@ class Stream:
         def step(x=_NO_FRAME, *more):
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
                 y = empty(out_flat, f32)
-                due = not timed or (work[0, clock] >= delay and (int(work[0, clock + 1]) - delay) % stride == 0)
+                due = not timed or is_due(work[0, clock + COUNT], work[0, clock + PHASE], delay, stride)
                 native(handle, x, y)
                 if not due:
                     return None
@@ -209,7 +209,16 @@ class Stream:
         if m._clock is None:
             return True
         count, phase = self._clock_values()
-        return count + ahead >= m.delay and (phase + ahead - m.delay) % m.output_stride == 0
+        return is_due(count + ahead, phase + ahead, m.delay, m.output_stride)
+
+    def _due_frames(self, n, outs):
+        """Of ``n`` steps' outputs (a leading frame axis), run from the clock as it is now, the
+        frames that are due. ``outs`` is a function that runs the steps."""
+        keep = np.array([self._due(k) for k in range(n)], bool)      # from the clock before they run
+        outs = outs()
+        if keep.all():
+            return outs
+        return tuple(o[keep] for o in outs) if isinstance(outs, tuple) else outs[keep]
 
     def flush(self):
         """End the utterance: the outputs still due after its last frame, with a leading frame
@@ -222,21 +231,20 @@ class Stream:
         steps, limits = m.timing.flush_plan(*self._clock_values()) if m._clock is not None else (0, {})
         if steps == 0:
             return self._unpack(np.zeros((0, self._B, m._out_width), np.float32), True)
-        zeros = [np.zeros((steps,) + batch + tuple(t.frame_shape), np.float32) for t in m.inputs]
+        zeros = self._pack([np.zeros((steps,) + batch + tuple(t.frame_shape), np.float32) for t in m.inputs], ("T",))
         slots = {slot.name: slot.offset for slot in m.plan.states}
-        due = [self._due(k) for k in range(steps)]
-        saved = self._work[:, m.plan.state_offset:m.plan.state_offset + m.plan.state_init.size].copy()
-        for name, limit in limits.items():
-            self._work[:, slots[name]] = limit
-        self._work[:, m._clock + FLUSH] = 0
-        try:
-            outs = self._unpack(self._run(self._pack(zeros, ("T",))), True)
-        finally:
-            self._work[:, m._clock + FLUSH] = -1
-            for name in limits:
-                self._work[:, slots[name]] = saved[:, slots[name] - m.plan.state_offset]
-        keep = np.array(due, bool)
-        return tuple(o[keep] for o in outs) if isinstance(outs, tuple) else outs[keep]
+
+        def run_flush():
+            for name, limit in limits.items():
+                self._work[:, slots[name]] = limit
+            self._work[:, m._clock + FLUSH] = 0
+            try:
+                return self._unpack(self._run(zeros), True)
+            finally:                                    # back to their values outside a flush
+                self._work[:, m._clock + FLUSH] = -1
+                for name in limits:
+                    self._work[:, slots[name]] = NEVER
+        return self._due_frames(steps, run_flush)
 
     def run(self, *frames):
         """T frames in (a leading T axis), T frames of every output out; equals T steps (with
@@ -250,11 +258,7 @@ class Stream:
         p, m = self.model.plan, self.model
         compile_row_blocks(max(packed.shape[0], self._B))     # a chunk's frames or the batch, at once
         if m._clock is not None:
-            n = packed.shape[0]
-            keep = [self._due(k) for k in range(n)]             # from the clock before the frames run
-            outs = self._unpack(self._run(packed), True)
-            return outs if all(keep) else (tuple(o[np.array(keep)] for o in outs) if isinstance(outs, tuple)
-                                           else outs[np.array(keep)])
+            return self._due_frames(packed.shape[0], lambda: self._unpack(self._run(packed), True))
         if not p.sequence_ok or packed.shape[0] < 2:
             return self._unpack(self._run(packed), True)
         T = packed.shape[0]

@@ -245,6 +245,11 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
 Geometry = namedtuple("Geometry", "N C M group kernel strides dilations pads_begin pads_end in_sizes out_sizes")
 
 
+def as_height_width(values, fill):
+    """Per-axis values of a 1-D op as those of a 2-D one of height 1 (``fill`` for the height)."""
+    return [fill] + list(values) if len(values) == 1 else list(values)
+
+
 def reaches_across_frames(x, g):
     """The axis of X (2 or 3) that is the time axis where a windowed op with geometry ``g``
     (kernel, strides, dilations, pads_begin, pads_end per spatial axis) does more than map each
@@ -424,9 +429,9 @@ class Conv(Op):
             raise UnsupportedModelError(f"{node.describe()}: internal: a convolution along time reached the plan "
                                         "without its history (passes/pulse.py)")
         g = self.geometry(node)
-        pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
-        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2([concrete(d) for d in g.out_sizes], 1), pad2(g.kernel, 1)
-        (sh, sw), (dh, dw), (top, left) = pad2(g.strides, 1), pad2(g.dilations, 1), pad2(g.pads_begin, 0)
+        hw = as_height_width                              # 1-D as height 1
+        (in_h, in_w), (out_h, out_w), (k_h, k_w) = hw(g.in_sizes, 1), hw([concrete(d) for d in g.out_sizes], 1), hw(g.kernel, 1)
+        (sh, sw), (dh, dw), (top, left) = hw(g.strides, 1), hw(g.dilations, 1), hw(g.pads_begin, 0)
         wo, ws = ctx.matrix(node.inputs[1])
         b = node.input(2)
         K = g.C // g.group * k_h * k_w

@@ -47,8 +47,8 @@ from ..ir.dims import concrete, has_time, is_symbolic
 from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
-from .conv import (AUTO_PADS, MAX_GROUPS, checked_ints, positions_inside,    # Conv's rules and fields
-                   reaches_across_frames, spatial_fields)
+from .conv import (AUTO_PADS, MAX_GROUPS, as_height_width, checked_ints, positions_inside,    # Conv's rules
+                   reaches_across_frames, spatial_fields)                                        # and fields
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, to_panels
 from .row import Field, RowLayout, element_count, work
 
@@ -360,10 +360,10 @@ class ConvTranspose(Op):
             raise UnsupportedModelError(f"{node.describe()}: internal: a transposed convolution along time reached "
                                         "the plan (passes/pulse.py turns it into a convolution)")
         g = self.geometry(node)
-        pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
         out_sizes = [concrete(d) for d in g.out_sizes]
-        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2(out_sizes, 1), pad2(g.kernel, 1)
-        (sh, sw), (dh, dw), (top, left) = pad2(g.strides, 1), pad2(g.dilations, 1), pad2(g.pads_begin, 0)
+        hw = as_height_width                              # 1-D as height 1
+        (in_h, in_w), (out_h, out_w), (k_h, k_w) = hw(g.in_sizes, 1), hw(out_sizes, 1), hw(g.kernel, 1)
+        (sh, sw), (dh, dw), (top, left) = hw(g.strides, 1), hw(g.dilations, 1), hw(g.pads_begin, 0)
         wo, ws = ctx.matrix(node.inputs[1])
         b = node.input(2)
         cg, cols = g.C // g.group, g.M // g.group * k_h * k_w

@@ -100,6 +100,13 @@ def history_kernel(row, fparams, consts, qconsts, work, seq):
                 nxt[b0 + j] = win[w0 + inner + j]
 
 
+def is_due(count, phase, due, period):
+    """The gate's rule in Python (``engine.execute`` has it in Numba): with the clock's count
+    (frames stepped, capped) and phase, a row or output due from frame ``due`` on, every
+    ``period``-th frame, runs now."""
+    return count >= due and (int(phase) - due) % period == 0
+
+
 def int_attr(node, name, low, high):
     """Attribute ``name`` as an int in [low, high], or an UnsupportedModelError naming the node
     (an .ernn file could hold anything there)."""

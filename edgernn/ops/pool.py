@@ -27,7 +27,7 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic, parts
 from . import Op, register
-from .conv import auto_pads, checked_ints, reaches_across_frames
+from .conv import as_height_width, auto_pads, checked_ints, reaches_across_frames
 from .row import Field, RowLayout, element_count, work
 
 MAX, AVERAGE, AVERAGE_WITH_PADS = range(3)
@@ -163,10 +163,9 @@ class Pool(Op):
                                         "its history (passes/pulse.py)")
         g = self.geometry(node)
         x = node.inputs[0]
-        pad2 = lambda v, fill: ([fill] + list(v)) if len(v) == 1 else list(v)       # 1-D as height 1
-        (in_h, in_w), (out_h, out_w), (k_h, k_w) = pad2(g.in_sizes, 1), pad2([concrete(d) for d in g.out_sizes], 1), \
-            pad2(g.kernel, 1)
-        (sh, sw), (dh, dw), (top, left) = pad2(g.strides, 1), pad2(g.dilations, 1), pad2(g.pads_begin, 0)
+        hw = as_height_width                              # 1-D as height 1
+        (in_h, in_w), (out_h, out_w), (k_h, k_w) = hw(g.in_sizes, 1), hw([concrete(d) for d in g.out_sizes], 1), hw(g.kernel, 1)
+        (sh, sw), (dh, dw), (top, left) = hw(g.strides, 1), hw(g.dilations, 1), hw(g.pads_begin, 0)
         ctx.row(node, ROW, mode=self.mode(node), x=ctx.work_off(x), y=ctx.work_off(node.outputs[0]),
                 planes=concrete(x.shape[0]) * int(x.shape[1]), in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w,
                 k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top, pad_left=left)
