@@ -202,19 +202,18 @@ class Stream:
         clock = self.model._clock
         return (0, 0) if clock is None else (int(self._work[0, clock]), int(self._work[0, clock + 1]))
 
-    def _due(self, ahead=0):
-        """Whether the outputs are due at the step ``ahead`` steps from now: from frame
-        ``Model.delay`` on, every ``Model.output_stride``-th frame."""
+    def _due(self):
+        """Whether the outputs of the next step are due: from frame ``Model.delay`` on, every
+        ``Model.output_stride``-th frame."""
         m = self.model
-        if m._clock is None:
-            return True
-        count, phase = self._clock_values()
-        return is_due(count + ahead, phase + ahead, m.delay, m.output_stride)
+        return m._clock is None or is_due(*self._clock_values(), m.delay, m.output_stride)
 
     def _due_frames(self, n, outs):
         """Of ``n`` steps' outputs (a leading frame axis), run from the clock as it is now, the
         frames that are due. ``outs`` is a function that runs the steps."""
-        keep = np.array([self._due(k) for k in range(n)], bool)      # from the clock before they run
+        m = self.model
+        count, phase = self._clock_values()                             # the clock before they run
+        keep = np.array([is_due(count + k, phase + k, m.delay, m.output_stride) for k in range(n)], bool)
         outs = outs()
         if keep.all():
             return outs

@@ -382,9 +382,8 @@ class Timing:
     def __init__(self, graph):
         clocks = [n for n in graph.nodes if n.op == "clock"]
         states = [s for s in graph.states if s.name == CLOCK_STATE]
-        self.clocked = bool(clocks or states)
         self.delay, self.stride, self.period, self.cap, self.chain, self.histories = 0, 1, 1, 1, (), []
-        if not self.clocked:
+        if not clocks and not states:
             return
         if len(clocks) != 1 or len(states) != 1 or states[0].value.size != CLOCK_SIZE \
                 or clocks[0].inputs[0] is not states[0].value:
