@@ -344,9 +344,9 @@ def test_mirror_pad_symmetric_wider_than_the_axis_is_refused():
         edgernn.load(normaliser_with(too_wide), step=True)
 
 
-def test_dilated_conv_as_space_to_batch_is_reported():
-    """An open batch makes the converter write a dilated convolution as SPACE_TO_BATCH_ND +
-    CONV_2D + BATCH_TO_SPACE_ND: not translated, and the error names the ops."""
+def test_space_to_batch_outside_a_dilated_conv_is_reported():
+    """SPACE_TO_BATCH_ND is translated only as the start of a dilated convolution's chain
+    (tests/test_tflite_dilation.py); anywhere else the error names it."""
     def space_to_batch(m):
         code = schema.OperatorCodeT()
         code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SPACE_TO_BATCH_ND

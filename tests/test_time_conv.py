@@ -339,37 +339,6 @@ def test_what_stays_offline_is_a_typed_error(name):
         edgernn.load(make(), time_axis=2)
 
 
-TFLITE = Path(__file__).parent / "fixtures" / "tflite"
-
-
-def test_keras_causal_conv1d_streams_like_litert_and_keras():
-    """Keras Conv1D(padding='causal') -> GRU converted to TFLite (PAD + EXPAND_DIMS + CONV_2D +
-    RESHAPE, the GRU a WHILE loop): stepped, equal to LiteRT on the whole sequence and to Keras."""
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    data = np.load(TFLITE / "k3_causal_conv_gru.npz")
-    x, keras_y = data["frames"], data["keras_y"]
-    it = litert.Interpreter(model_path=str(TFLITE / "k3_causal_conv_gru.tflite"), num_threads=1)
-    inp = it.get_input_details()[0]
-    it.resize_tensor_input(inp["index"], [1, len(x), x.shape[1]])
-    it.allocate_tensors()
-    it.set_tensor(inp["index"], x[None])
-    it.invoke()
-    want = it.get_tensor(it.get_output_details()[0]["index"])[0]
-    assert_close(keras_y, want, TOL, "LiteRT against Keras")
-    m = edgernn.load(str(TFLITE / "k3_causal_conv_gru.tflite"))
-    assert (m.delay, m.flush_steps) == (0, 0) and "history" in m.describe()["ops"]
-    s = m.stream()
-    assert_close(np.stack([s.step(f) for f in x]).reshape(want.shape), want, TOL, "stepped")
-
-
-def test_keras_dilated_causal_conv1d_names_the_ops_it_lacks():
-    """The converter writes a dilated Conv1D as SPACE_TO_BATCH_ND + CONV_2D + BATCH_TO_SPACE_ND:
-    not translated yet, and the error names them."""
-    from edgernn.errors import UnsupportedOpError
-    with pytest.raises(UnsupportedOpError, match="SPACE_TO_BATCH_ND"):
-        edgernn.load(str(TFLITE / "k3_dilated_causal_conv_lstm.tflite"))
-
-
 def test_cli_run_writes_the_whole_utterance_and_profile_compares_aligned(tmp_path, capsys):
     """`edgernn run` on a look-ahead model writes every offline frame (the due steps, then the
     flush), equal to onnxruntime; `edgernn info` shows the delay; the profiler's comparison with

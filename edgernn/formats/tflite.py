@@ -22,6 +22,8 @@ analysis are passes. What maps to what:
   stream's state. Projection, layer norm, CIFG and diagonal recurrent weights are rejected;
 - UNIDIRECTIONAL_SEQUENCE_RNN -> rnn (activation from the fused activation);
 - WHILE -> its body's ops, run once per frame (see :mod:`.tflite_while`);
+- SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND (a dilated convolution over an open
+  length) -> one dilated conv (see :mod:`.tflite_dilation`);
 - layout and shape ops (RESHAPE, SQUEEZE, EXPAND_DIMS, TRANSPOSE, SHAPE, GATHER, SLICE,
   STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, CONCATENATION, FILL, REDUCE_PROD, CAST) -> the IR's
   layout ops (STRIDED_SLICE and SPLIT become slice (+ squeeze), PACK unsqueeze + concat);

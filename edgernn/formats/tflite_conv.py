@@ -67,8 +67,10 @@ def _nchw_conv(sc, op, ir_op, w, attrs, code, bias_k=2, x_k=0):
     nchw[y.name] = yt
 
 
-def _conv_2d(sc, op):
-    """CONV_2D: x [N, H, W, C], filter [O, kh, kw, C/groups], bias [O] -> conv."""
+def conv_2d(sc, op, geometry=None):
+    """CONV_2D: x [N, H, W, C], filter [O, kh, kw, C/groups], bias [O] -> conv. `geometry`
+    ({"dilations", "pads"}) replaces the op's own dilation and padding (a dilated convolution
+    folded from SPACE_TO_BATCH_ND: :mod:`.tflite_dilation`)."""
     o = options(op)
     w = _filter(sc, op, 1, [0, 3, 1, 2], 0)
     cin = sc.g.tensors[op.inputs[0]].shape
@@ -77,13 +79,20 @@ def _conv_2d(sc, op):
         group = int(cin[3]) // int(w.shape[1])           # a grouped CONV_2D (filter depth C / groups)
     attrs = {"auto_pad": _padding(sc, op, o), "strides": [max(o.strideH, 1), max(o.strideW, 1)],
              "dilations": [max(o.dilationHFactor, 1), max(o.dilationWFactor, 1)], "group": group}
-    _nchw_conv(sc, op, "conv", w, attrs, o.fusedActivationFunction)
+    _nchw_conv(sc, op, "conv", w, _with_geometry(attrs, geometry), o.fusedActivationFunction)
 
 
-def _depthwise_conv_2d(sc, op):
+def _with_geometry(attrs, geometry):
+    if geometry is None:
+        return attrs
+    attrs = {k: v for k, v in attrs.items() if k != "auto_pad"}
+    return {**attrs, "dilations": list(geometry["dilations"]), "pads": list(geometry["pads"])}
+
+
+def depthwise_conv_2d(sc, op, geometry=None):
     """DEPTHWISE_CONV_2D: filter [1, kh, kw, C * multiplier] -> conv with group = C, W [C *
     multiplier, 1, kh, kw] (output channel c * multiplier + j reads input channel c, as ONNX's
-    groups of `multiplier` outputs)."""
+    groups of `multiplier` outputs). `geometry` as for :func:`conv_2d`."""
     o = options(op)
     w = _filter(sc, op, 1, [3, 0, 1, 2], 3)
     m = int(w.shape[0])
@@ -97,7 +106,7 @@ def _depthwise_conv_2d(sc, op):
                                  f"{m} output channels")
     attrs = {"auto_pad": _padding(sc, op, o), "strides": [max(o.strideH, 1), max(o.strideW, 1)],
              "dilations": [max(o.dilationHFactor, 1), max(o.dilationWFactor, 1)], "group": C}
-    _nchw_conv(sc, op, "conv", w, attrs, o.fusedActivationFunction)
+    _nchw_conv(sc, op, "conv", w, _with_geometry(attrs, geometry), o.fusedActivationFunction)
 
 
 def _transpose_conv(sc, op):
@@ -202,7 +211,7 @@ def _rsqrt(sc, op):
 
 
 FRONT_END_TRANSLATORS = {
-    "CONV_2D": _conv_2d, "DEPTHWISE_CONV_2D": _depthwise_conv_2d, "TRANSPOSE_CONV": _transpose_conv,
+    "CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d, "TRANSPOSE_CONV": _transpose_conv,
     "PAD": _pad, "PADV2": _pad, "MIRROR_PAD": _mirror_pad,
     "MEAN": _reduce("reduce_mean"), "SUM": _reduce("reduce_sum"), "REDUCE_MAX": _reduce("reduce_max"),
     "REDUCE_MIN": _reduce("reduce_min"),

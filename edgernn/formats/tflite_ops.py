@@ -375,6 +375,11 @@ def _identity(sc, op):
     sc.add("identity", [sc.value(op.inputs[0])], [sc.output(op.outputs[0])])
 
 
+def _phases(sc, op):
+    raise UnsupportedOpError(f"{sc.where()} is supported only as part of a dilated convolution "
+                             "(SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND)")
+
+
 def _while(sc, op):
     from .tflite_while import lower_while
     lower_while(sc, op)
@@ -395,7 +400,7 @@ TRANSLATORS = {
     "QUANTIZE": _identity, "DEQUANTIZE": _identity,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _unidirectional_sequence_lstm,
     "UNIDIRECTIONAL_SEQUENCE_RNN": _unidirectional_sequence_rnn,
-    "WHILE": _while,
+    "WHILE": _while, "SPACE_TO_BATCH_ND": _phases, "BATCH_TO_SPACE_ND": _phases,  # folded: tflite_dilation
     "SQRT": _simple("sqrt"), "POW": _binary_plain("pow"), "ABS": _simple("abs"),
     **FRONT_END_TRANSLATORS,
 }
@@ -404,11 +409,14 @@ SUPPORTED = sorted(TRANSLATORS)
 
 def translate_ops(sc, ops):
     """Translate `ops` (op index, OperatorT) of scope `sc` in order; ops edgernn cannot
-    translate are all reported at once, with their counts and op indices."""
+    translate are all reported at once, with their counts and op indices. Dilated convolutions
+    written as SPACE_TO_BATCH_ND ... BATCH_TO_SPACE_ND are folded first (:mod:`.tflite_dilation`)."""
+    from .tflite_dilation import fold_space_to_batch
+    folded = fold_space_to_batch(sc, ops)
     missing = {}
     for k, op in ops:
         name = sc.r.op_name(op)
-        if name not in TRANSLATORS:
+        if name not in TRANSLATORS and k not in folded.skipped:
             missing.setdefault(name, []).append(k)
     if missing:
         listed = "; ".join(f"{name} x{len(ks)} (op {', '.join(map(str, ks[:4]))}{', ...' if len(ks) > 4 else ''})"
@@ -417,8 +425,10 @@ def translate_ops(sc, ops):
             f"{sc.label} uses {len(missing)} op type(s) edgernn does not support: {listed}. "
             f"Supported TFLite ops: {', '.join(SUPPORTED)}")
     for k, op in ops:
+        if k in folded.skipped:
+            continue
         sc.op_index, sc.op_kind = k, sc.r.op_name(op)
-        tr = TRANSLATORS.get(sc.op_kind)
+        tr = folded.translators.get(k) or TRANSLATORS.get(sc.op_kind)
         if tr is None:
             raise UnsupportedOpError(
                 f"{sc.where()} is not supported. Supported TFLite ops: {', '.join(SUPPORTED)}")

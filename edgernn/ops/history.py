@@ -107,6 +107,19 @@ def is_due(count, phase, due, period):
     return count >= due and (int(phase) - due) % period == 0
 
 
+def gate_of(nodes):
+    """The gate attributes (``due_from``, ``period``: passes/pulse.py) a node replacing `nodes`
+    must keep, e.g. a recurrent node recognised from a cell's ops: the latest start and the
+    period the nodes share (a pass may only merge nodes that run on the same frames)."""
+    gates = {}
+    for n in nodes:
+        if "due_from" in n.attrs:
+            gates["due_from"] = max(gates.get("due_from", 0), n.attrs["due_from"])
+        if "period" in n.attrs:
+            gates["period"] = n.attrs["period"]
+    return gates
+
+
 def int_attr(node, name, low, high):
     """Attribute ``name`` as an int in [low, high], or an UnsupportedModelError naming the node
     (an .ernn file could hold anything there)."""

@@ -31,6 +31,7 @@ from ..errors import EdgeRNNError
 from ..ir.dims import T
 from ..ir.graph import Node, Value
 from ..ops.activations import RELU, SIGMOID, TANH
+from ..ops.history import gate_of
 from ..ops.recurrent import RecurrentOp
 
 ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
@@ -396,6 +397,7 @@ def _replace(graph, states, pre, node, init, region):
     """Swap the cell's ops for the recurrent node; the old next values become views of Y_h/Y_c."""
     old_next = [s.next for s in states]
     removed = {id(n) for n in region}
+    node.attrs.update(gate_of(region))                 # a cell after a look-ahead or stride keeps its frames
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
     graph.nodes += pre + [node]
     for s, v, out, nxt, role in zip(states, init, node.outputs[1:], old_next, ("h", "c")):

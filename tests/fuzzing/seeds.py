@@ -66,8 +66,10 @@ ONNX_SEEDS.append(Seed("onnx", ONNX_DIR / "conv_gru_step_ts.onnx", (ONNX_DIR / "
 #: Pads and residual adds (histories, the clock), a CRNN with a look-ahead and a pool (gated rows)
 ONNX_SEEDS += [Seed("onnx", ONNX_DIR / f"{n}_ts.onnx", (ONNX_DIR / f"{n}.npz", "frames"), (ONNX_DIR / f"{n}.npz", "y"),
                     True) for n in ("tcn_lstm", "crnn_gru")]
-#: Keras 3 WHILE loops (LSTM, GRU, a stack of both), the fused LSTM, its dynamic-range int8 form
-TFLITE_SEEDS = [_tflite_seed(n) for n in ("k3_lstm", "k3_gru", "k3_stack", "tk_lstm", "tk_lstm_dynrange")]
+#: Keras 3 WHILE loops (LSTM, GRU, a stack of both), the fused LSTM, its dynamic-range int8 form,
+#: and a dilated 'same' Conv1D before a GRU (SPACE_TO_BATCH_ND chain, computed paddings, look-ahead)
+TFLITE_SEEDS = [_tflite_seed(n) for n in ("k3_lstm", "k3_gru", "k3_stack", "tk_lstm", "tk_lstm_dynrange",
+                                           "k3_dilated_same_conv_gru")]
 #: the seeds of each format whose files have a runtime of their own (onnxruntime, LiteRT)
 SEEDS = {"onnx": ONNX_SEEDS, "tflite": TFLITE_SEEDS}
 #: the .ernn sources of tests/test_ernn_fuzz.py (used by benchmarks/fuzz.py)
