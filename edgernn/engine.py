@@ -19,7 +19,7 @@ were compiled in this process or loaded from the cache.
 import numpy as np
 from numba import prange, types
 
-from .config import jit, jit_parallel
+from .config import jit, jit_inline, jit_parallel
 from .native import address_call, array_at, compiled_address
 from .ops.program import copy_into
 from .ops.matvec import matvec_descriptor
@@ -59,6 +59,16 @@ def link(prog, layout_names):
     return prog
 
 
+@jit_inline
+def clock_says_due(work, count_col, due, period):
+    """The gate rule (``ops.history.is_due``) in Numba: with the clock's count (frames stepped,
+    capped) at ``work[0, count_col]`` and its phase in the next column, something due from
+    frame ``due`` on, every ``period``-th frame, runs now."""
+    if work[0, count_col] < due:
+        return False
+    return period <= 1 or (np.int64(work[0, count_col + 1]) - due) % period == 0
+
+
 @jit
 def execute(prog, fparams, consts, qconsts, work, seq):
     """Run every row of the program once: one frame of every stream in ``work`` (rows are
@@ -69,13 +79,9 @@ def execute(prog, fparams, consts, qconsts, work, seq):
     by the clock of the first stream in ``work`` (all of them step together)."""
     for i in range(prog.shape[0]):
         row = prog[i]
-        clock = row[GATE_CLOCK]
-        if clock != 0:
-            due, period = row[GATE_FROM] & 0xFFFFFFFF, row[GATE_FROM] >> 32
-            if work[0, clock - 1] < due:                   # clock[0]: frames stepped (capped)
-                continue
-            if period > 1 and (np.int64(work[0, clock]) - due) % period != 0:   # clock[1]: their phase
-                continue
+        clock = row[GATE_CLOCK]                             # the clock's column + 1, 0: not gated
+        if clock != 0 and not clock_says_due(work, clock - 1, row[GATE_FROM] & 0xFFFFFFFF, row[GATE_FROM] >> 32):
+            continue
         _call_kernel(row[0], (row, fparams, consts, qconsts, work, seq))
 
 
@@ -130,9 +136,12 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
 
     x: float32, B * F_in values in stream order (any shape and strides; read flat, by index
     when it has one axis or one frame per row); y: float32 [B * F_out], written; io: int64
-    [in_off, F_in, out_off, F_out]. Fewer arguments and no packing make the Python side of a
-    step cheaper than :func:`run_frames` with T = 1."""
+    [in_off, F_in, out_off, F_out, clock column (-1: none), delay, output stride]. Returns
+    whether the step's outputs are due (by the clock before the step: ``Stream.step`` returns
+    None when not). Fewer arguments and no packing make the Python side of a step cheaper
+    than :func:`run_frames` with T = 1."""
     in_off, n_in, out_off, n_out = io[0], io[1], io[2], io[3]
+    due = io[4] < 0 or clock_says_due(work, io[4], io[5], io[6])
     if x.ndim == 1:                 # (known when compiled) indexing, not Numba's slower flat iterator
         for s in range(work.shape[0]):
             copy_into(work[s, in_off:in_off + n_in], x[s * n_in:(s + 1) * n_in])
@@ -149,13 +158,14 @@ def step_frame(prog, fparams, consts, qconsts, work, x, y, io):
     execute(prog, fparams, consts, qconsts, work, False)
     for s in range(work.shape[0]):
         copy_into(y[s * n_out:(s + 1) * n_out], work[s, out_off:out_off + n_out])
+    return due
 
 
 @jit
 def step_frame_at(handle, x, y):
-    """:func:`step_frame`, its five engine arrays and ``io`` given by one int64 array
-    ``handle`` = [prog address, rows, columns, fparams address, size, consts address, size,
-    qconsts address, size, work address, B, W, in_off, F_in, out_off, F_out].
+    """:func:`step_frame` (and its due flag), its five engine arrays and ``io`` given by one
+    int64 array ``handle`` = [prog address, rows, columns, fparams address, size, consts
+    address, size, qconsts address, size, work address, B, W, *io].
 
     Numba unboxes every array argument on every call (``python -m benchmarks.call_parts``
     times it): one handle instead of six arrays took ``benchmarks/perf.py``'s call floor from
@@ -166,7 +176,7 @@ def step_frame_at(handle, x, y):
     consts = array_at(handle[5], (handle[6],), np.float32)
     qconsts = array_at(handle[7], (handle[8],), np.int8)
     work = array_at(handle[9], (handle[10], handle[11]), np.float32)
-    step_frame(prog, fparams, consts, qconsts, work, x, y, handle[12:16])
+    return step_frame(prog, fparams, consts, qconsts, work, x, y, handle[12:19])
 
 
 @jit_parallel

@@ -106,19 +106,17 @@ class Stream:
         out_shape = lead + tuple(m.outputs[0].frame_shape)
         out_flat = (self._B * m._out_width,)
         flat, empty, ndarray, f32 = out_flat == out_shape, np.empty, np.ndarray, _FLOAT32
-        io = (m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2])
+        timed = m._clock is not None and (m.delay > 0 or m.output_stride > 1)
+        io = (m._in_map[0, 1], m._in_map[0, 2], m._out_map[0, 1], m._out_map[0, 2],
+              m._clock + COUNT if timed else -1, m.delay, m.output_stride)
         handle = _handle(self._engine_args, io)
         native = _native_step(len(in_shape))
         stream = weakref.ref(self)
-        timed = m._clock is not None and (m.delay > 0 or m.output_stride > 1)
-        delay, stride, clock, work = m.delay, m.output_stride, m._clock, self._work
 
         def step(x=_NO_FRAME, *more):
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
                 y = empty(out_flat, f32)
-                due = not timed or is_due(work[0, clock + COUNT], work[0, clock + PHASE], delay, stride)
-                native(handle, x, y)
-                if not due:
+                if not native(handle, x, y):               # the native call says whether y is due
                     return None
                 return y if flat else y.reshape(out_shape)
             owner = stream()
@@ -200,7 +198,7 @@ class Stream:
     def _clock_values(self):
         """(frames stepped, capped; their phase) from the stream's clock ((0, 0) without one)."""
         clock = self.model._clock
-        return (0, 0) if clock is None else (int(self._work[0, clock]), int(self._work[0, clock + 1]))
+        return (0, 0) if clock is None else (int(self._work[0, clock + COUNT]), int(self._work[0, clock + PHASE]))
 
     def _due(self):
         """Whether the outputs of the next step are due: from frame ``Model.delay`` on, every
