@@ -4,6 +4,7 @@
     edgernn run MODEL FRAMES.npy -o OUT.npy      stream frames through a model, save outputs
     edgernn convert MODEL -o OUT.ernn [--weights int8|float16|float32] [metadata options]
     edgernn profile MODEL --period 10ms          step latency, deadline, breakdown, memory
+    edgernn stream MODEL SPEECH.wav --window W   a recording window by window: JSON lines, segments
 
 Errors a user can cause (a missing file, a file that is not a model, frames of the wrong
 shape) print ``edgernn: error: <message>`` on stderr and exit with status 2, without a
@@ -416,6 +417,8 @@ def build_parser():
     pc.add_argument("--description", metavar="TEXT", help="free text stored in the file")
     pc.set_defaults(func=cmd_convert)
     add_profile_parser(sub, model_args)
+    from .io.command import add_stream_parser
+    add_stream_parser(sub, model_args)
     return p
 
 

@@ -32,3 +32,8 @@ class StateError(EdgeRNNError, ValueError):
 class ResourceLimitError(EdgeRNNError, MemoryError):
     """A model or a request needs more memory than edgernn's ceiling allows (see
     :mod:`edgernn.limits`); nothing was allocated."""
+
+
+class AudioSourceError(EdgeRNNError):
+    """An audio or sensor source cannot be read (not a supported file, corrupt, a rate the
+    model does not take); the message says what to convert or pass."""

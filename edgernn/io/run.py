@@ -1,0 +1,97 @@
+"""Step a model over a signal's windows: the loop under ``edgernn stream``.
+
+:func:`stream_signal` frames the samples (:mod:`.framing`), steps a Stream once per window and
+yields a :class:`Step` per output: its index j, ``t`` (the end of the new samples of the window
+it describes, in seconds from the start: (j + 1) s H / rate for a model with output stride s
+and hop H; a model with look-ahead gives it ``Model.delay`` steps later, and the last ones
+from ``Stream.flush``), the outputs by name, and the time of the step that gave it (the
+model's step alone, measured around ``Stream.step``; 0 for flushed outputs).
+:class:`StepStats` sums those times into what a real-time user asks: latency percentiles, the
+real-time factor (compute time / signal time) and the hops whose step took longer than the
+hop lasts (deadline misses).
+"""
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FrameShapeError
+from .framing import Framer
+
+
+@dataclass
+class Step:
+    index: int
+    t: float
+    outputs: dict
+    seconds: float
+
+    def to_json(self):
+        """One JSON line: {"step": i, "t": seconds, "<output name>": [values], ...}."""
+        row = {"step": self.index, "t": round(self.t, 6)}
+        for name, value in self.outputs.items():
+            row[name] = np.asarray(value, np.float64).ravel().tolist()
+        return json.dumps(row)
+
+
+@dataclass
+class StepStats:
+    """Per-step compute times against the hop's duration (the deadline)."""
+    hop_seconds: float
+    times: list = field(default_factory=list)
+
+    def add(self, seconds):
+        self.times.append(seconds)
+
+    def report(self, signal_seconds):
+        t = np.asarray(self.times) * 1e6
+        if not len(t):
+            return {"steps": 0}
+        p50, p90, p99 = (float(np.percentile(t, q)) for q in (50, 90, 99))
+        return {"steps": len(t), "signal_s": signal_seconds, "compute_s": float(t.sum() / 1e6),
+                "real_time_factor": float(t.sum() / 1e6 / signal_seconds) if signal_seconds > 0 else None,
+                "p50_us": p50, "p90_us": p90, "p99_us": p99, "max_us": float(t.max()),
+                "deadline_us": self.hop_seconds * 1e6, "deadline_misses": int((t > self.hop_seconds * 1e6).sum())}
+
+
+def window_shape(model, window):
+    """The shape the model's one signal input takes a window of ``window`` samples in."""
+    if len(model.inputs) != 1:
+        names = ", ".join(i.name for i in model.inputs)
+        raise FrameShapeError(f"edgernn stream feeds one signal input, but the model takes {len(model.inputs)} "
+                              f"({names}); bind the others with --constant NAME=VALUE")
+    shape = tuple(model.inputs[0].frame_shape)
+    if int(np.prod(shape)) != window:
+        raise FrameShapeError(f"the model's input '{model.inputs[0].name}' takes {int(np.prod(shape))} values per "
+                              f"step (shape {shape}), but the window is {window} samples; pass --window "
+                              f"{int(np.prod(shape))} (and a matching --hop)")
+    return shape
+
+
+def stream_signal(model, samples, rate, window, hop, stats=None):
+    """Yield a :class:`Step` per window of ``samples`` (float32 [N] at ``rate`` Hz) whose outputs
+    are due; ``stats`` (a :class:`StepStats`) collects each step's time."""
+    shape = window_shape(model, window)
+    framer = Framer(window, hop)
+    stream = model.stream()
+    names = [o.name for o in model.outputs]
+    wins = np.concatenate([framer.push(samples), framer.finish()])
+    clock = time.perf_counter
+    per_output = model.output_stride * hop / rate
+    j = 0
+    for w in wins:
+        frame = np.ascontiguousarray(w.reshape(shape))
+        t0 = clock()
+        y = stream.step(frame)
+        spent = clock() - t0
+        if stats is not None:
+            stats.add(spent)
+        if y is not None:
+            yield Step(j, (j + 1) * per_output, dict(zip(names, y if isinstance(y, tuple) else (y,))), spent)
+            j += 1
+    rest = stream.flush()
+    rest = rest if isinstance(rest, tuple) else (rest,)
+    for k in range(len(rest[0])):
+        yield Step(j, (j + 1) * per_output, {n: r[k] for n, r in zip(names, rest)}, 0.0)
+        j += 1

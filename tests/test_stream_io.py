@@ -1,0 +1,197 @@
+"""The real-time edge (edgernn/io): WAV sources, framing, speech segments, ``edgernn stream``.
+
+Oracles: WAV files written here with the standard library's ``wave`` from known integers and
+read back by scipy's ``wavfile``; framing against windows sliced by hand from the zero-padded
+signal; for silero-vad (its ONNX files and Python helpers from its PyPI wheel,
+``exporters/fetch_silero.py``), onnxruntime called the way silero-vad's ``OnnxWrapper`` calls
+it (64 samples of context + 512 new, the state fed back) and silero-vad's own
+``get_speech_timestamps`` (torch) on the same audio with the same thresholds.
+"""
+import importlib.util
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn.cli import EXIT_ERROR
+from edgernn.errors import AudioSourceError
+from edgernn.io.framing import Framer, FramingError, frame_signal
+from edgernn.io.segments import SpeechSegmenter
+from edgernn.io.wav import read_wav
+
+AUDIO = Path(__file__).parent / "fixtures" / "audio" / "arctic_a0007.wav"
+RATE, WINDOW, HOP = 16000, 576, 512
+
+
+# ---------------------------------------------------------------- framing
+def windows_by_hand(x, window, hop):
+    padded = np.concatenate([np.zeros(window - hop, np.float32), x])
+    n = -(-len(x) // hop)                                       # the last partial hop counts
+    padded = np.concatenate([padded, np.zeros(n * hop + window - hop - len(padded), np.float32)])
+    return np.stack([padded[k * hop:k * hop + window] for k in range(n)])
+
+
+@pytest.mark.parametrize("n,window,hop", [(1200, 576, 512), (1024, 576, 512), (50, 8, 8), (7, 10, 3), (3, 576, 512)])
+def test_framer_streams_the_windows_of_the_whole_signal(n, window, hop):
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    want = windows_by_hand(x, window, hop)
+    assert np.array_equal(frame_signal(x, window, hop), want)
+    f = Framer(window, hop)
+    got = [f.push(block) for block in np.array_split(x, 13)] + [f.finish()]
+    assert np.array_equal(np.concatenate(got), want)
+    assert f.hops == len(want)
+
+
+@pytest.mark.parametrize("window,hop", [(512, 576), (0, 1), (8, 0), (8.0, 4)])
+def test_framer_refuses_windows_that_skip_or_are_empty(window, hop):
+    with pytest.raises(FramingError):
+        Framer(window, hop)
+
+
+# ---------------------------------------------------------------- WAV
+def write_wav(path, ints, width, channels, rate=RATE):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 3:
+            b = np.asarray(ints, "<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        else:
+            b = np.asarray(ints, {1: "u1", 2: "<i2", 4: "<i4"}[width]).tobytes()
+        w.writeframes(b)
+
+
+@pytest.mark.parametrize("width,full", [(1, 128), (2, 2 ** 15), (3, 2 ** 23), (4, 2 ** 31)])
+def test_wav_samples_of_every_pcm_width(tmp_path, width, full):
+    rng = np.random.default_rng(width)
+    ints = rng.integers(-full, full, size=(300, 2))
+    stored = ints + 128 if width == 1 else ints
+    write_wav(tmp_path / "x.wav", stored.ravel(), width, 2)
+    a = read_wav(tmp_path / "x.wav")
+    assert (a.rate, a.channels, a.truncated) == (RATE, 2, False)
+    np.testing.assert_allclose(a.samples, (ints / full).mean(axis=1), rtol=0, atol=1e-7)
+
+
+def test_wav_fixture_read_like_scipy():
+    from scipy.io import wavfile
+    rate, ints = wavfile.read(AUDIO)
+    a = read_wav(AUDIO)
+    assert a.rate == rate and np.array_equal(a.samples, ints.astype(np.float32) / 32768)
+
+
+def test_truncated_wav_reads_its_whole_frames(tmp_path):
+    write_wav(tmp_path / "x.wav", np.arange(1000), 2, 1)
+    data = (tmp_path / "x.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:-301])              # inside a frame
+    a = read_wav(tmp_path / "cut.wav")
+    assert a.truncated and len(a.samples) == 849
+    assert np.array_equal(a.samples, np.arange(849, dtype=np.float32) / 32768)
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00", b"not audio at all" * 10])
+def test_what_is_not_a_pcm_wav_is_a_typed_error(tmp_path, content):
+    (tmp_path / "bad.wav").write_bytes(content)
+    with pytest.raises(AudioSourceError, match="not a PCM WAV"):
+        read_wav(tmp_path / "bad.wav")
+
+
+def test_float_wav_says_how_to_convert(tmp_path):
+    from scipy.io import wavfile
+    wavfile.write(tmp_path / "f.wav", RATE, np.zeros(100, np.float32))
+    with pytest.raises(AudioSourceError, match="pcm_s16le"):
+        read_wav(tmp_path / "f.wav")
+
+
+# ---------------------------------------------------------------- silero-vad end to end
+@pytest.fixture(scope="module")
+def silero():
+    from exporters.fetch_silero import fetch
+    return fetch()
+
+
+def speech_with_pauses():
+    """The utterance, a second of silence, the utterance again with low noise: two segments."""
+    x = read_wav(AUDIO).samples
+    noise = np.random.default_rng(0).normal(0, 0.003, len(x)).astype(np.float32)
+    return np.concatenate([x, np.zeros(RATE, np.float32), x + noise, np.zeros(RATE // 3, np.float32)])
+
+
+def ort_calls(path, audio):
+    """silero-vad's calling convention in onnxruntime: one window per call, state fed back."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    state, probs = np.zeros((2, 1, 128), np.float32), []
+    for w in windows_by_hand(audio, WINDOW, HOP):
+        p, state = sess.run(None, {"input": w[None], "state": state, "sr": np.array(RATE, np.int64)})
+        probs.append(float(np.ravel(p)[0]))
+    return np.array(probs)
+
+
+def test_cli_stream_writes_silero_probabilities_like_onnxruntime(silero, tmp_path):
+    audio = speech_with_pauses()
+    write_wav(tmp_path / "speech.wav", np.round(audio * 32768).clip(-32768, 32767).astype(np.int64), 2, 1)
+    audio = read_wav(tmp_path / "speech.wav").samples
+    out = tmp_path / "out.jsonl"
+    r = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(silero / "silero_vad.onnx"),
+                        str(tmp_path / "speech.wav"), "--window", "576", "--hop", "512", "--constant", "sr=16000",
+                        "--jsonl", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    want = ort_calls(silero / "silero_vad.onnx", audio)
+    assert [row["step"] for row in rows] == list(range(len(want)))
+    assert np.allclose([row["t"] for row in rows], (np.arange(len(want)) + 1) * HOP / RATE)
+    got = np.array([row["output"][0] for row in rows])
+    assert np.abs(got - want).max() < 1e-4
+    assert want.max() > 0.9 and want.min() < 0.1
+    assert "0 missed" in r.stdout and "real-time factor" in r.stdout
+
+
+SEGMENT_SETTINGS = [{}, {"threshold": 0.3, "min_silence_duration_ms": 50, "speech_pad_ms": 60},
+                    {"threshold": 0.7, "min_speech_duration_ms": 500, "speech_pad_ms": 0}]
+
+
+@pytest.mark.parametrize("settings", SEGMENT_SETTINGS)
+def test_segments_equal_silero_get_speech_timestamps(silero, settings):
+    pytest.importorskip("torch")
+    import torch
+    spec = importlib.util.spec_from_file_location("silero_utils_vad", silero / "utils_vad.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    audio = speech_with_pauses()
+    want = utils.get_speech_timestamps(torch.from_numpy(audio), utils.OnnxWrapper(str(silero / "silero_vad.onnx"),
+                                       force_onnx_cpu=True), sampling_rate=RATE, **settings)
+    assert len(want) >= 2
+    m = edgernn.load(silero / "silero_vad.onnx", constants={"sr": RATE}, shapes={"input": [WINDOW]})
+    from edgernn.io.run import stream_signal
+    seg = SpeechSegmenter(RATE, HOP, settings.get("threshold", 0.5), None, settings.get("min_speech_duration_ms", 250),
+                          settings.get("min_silence_duration_ms", 100), settings.get("speech_pad_ms", 30))
+    got = []
+    for step in stream_signal(m, audio, RATE, WINDOW, HOP):
+        got += seg.update(float(step.outputs["output"][0]))
+    got += seg.finish(len(audio))
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(got, want):
+        assert abs(g.start - w["start"]) <= HOP and abs(g.end - w["end"]) <= HOP, (g, w)
+
+
+def test_cli_stream_prints_segments_and_refuses_what_it_cannot_take(silero, tmp_path):
+    model = str(silero / "silero_vad.onnx")
+    r = subprocess.run([sys.executable, "-m", "edgernn", "stream", model, str(AUDIO), "--window", "576", "--hop",
+                        "512", "--constant", "sr=16000", "--segments"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "speech    0.386 s -    3.550 s" in r.stdout              # get_speech_timestamps: 6176-56800
+    (tmp_path / "bad.wav").write_bytes(b"RIFF junk")
+    cases = [([str(tmp_path / "bad.wav"), "--window", "576", "--hop", "512"], "not a PCM WAV"),
+             ([str(AUDIO), "--window", "512", "--hop", "576"], "hop 576 is longer than the window"),
+             ([str(AUDIO), "--window", "576", "--hop", "512", "--rate", "8000"], "resampling is not built yet")]
+    for extra, message in cases:
+        r = subprocess.run([sys.executable, "-m", "edgernn", "stream", model, *extra, "--constant", "sr=16000"],
+                           capture_output=True, text=True)
+        assert r.returncode == EXIT_ERROR and message in r.stderr and "Traceback" not in r.stderr, r.stderr
