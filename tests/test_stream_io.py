@@ -195,3 +195,35 @@ def test_cli_stream_prints_segments_and_refuses_what_it_cannot_take(silero, tmp_
         r = subprocess.run([sys.executable, "-m", "edgernn", "stream", model, *extra, "--constant", "sr=16000"],
                            capture_output=True, text=True)
         assert r.returncode == EXIT_ERROR and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_realtime_steps_each_hop_when_its_last_sample_arrives(monkeypatch):
+    """--realtime waits for each hop's wall time, counted from the start (so a slow step does
+    not shift the ones after it): checked on a simulated clock, where sleeping and stepping
+    advance time (no wall-clock assertions)."""
+    import edgernn.io.run as run
+    now = [100.0]
+    monkeypatch.setattr(run.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(run.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
+    model = edgernn.load(Path(__file__).parent / "fixtures" / "onnx" / "gru_l1_bf_lin_dy.onnx")
+    width = int(np.prod(model.inputs[0].frame_shape))
+    stream_at = []
+
+    class Slow:                      # every step costs 7 ms of the simulated clock
+        def __init__(self, inner):
+            self.inner = inner
+
+        def step(self, x):
+            stream_at.append(now[0])
+            now[0] += 0.007
+            return self.inner.step(x)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+    real_stream = model.stream
+    monkeypatch.setattr(model, "stream", lambda: Slow(real_stream()))
+    hop, rate = width, 1000                                  # a hop of `width` samples at 1 kHz
+    steps = list(run.stream_signal(model, np.zeros(10 * hop, np.float32), rate, width, hop, realtime=True))
+    assert len(steps) == 10
+    start = stream_at[1] - hop / rate                        # stream_at[0]: the warm-up step
+    np.testing.assert_allclose(stream_at[1:], start + (np.arange(10) + 1) * hop / rate, rtol=0, atol=1e-9)

@@ -5,13 +5,14 @@
 
 Reads the source (a PCM WAV file: :mod:`.wav`), frames it (``--window W --hop H``, the first
 window after W - H zeros: :mod:`.framing`), steps the model once per window
-(:mod:`.run`), writes one JSON line per output step (``--jsonl PATH``, ``-`` for stdout),
+(:mod:`.run`; ``--realtime`` plays the file at its rate), writes one JSON line per output step (``--jsonl PATH``, ``-`` for stdout),
 prints speech segments from a probability output (``--segments``: silero-vad's rules,
 :mod:`.segments`) and, at the end (also on Ctrl-C), the step latency percentiles, the
 real-time factor and the steps that took longer than their hop (deadline misses).
 A model whose input size is open (silero-vad) gets it from ``--window``.
 """
 import sys
+import time
 
 import numpy as np
 
@@ -32,6 +33,8 @@ def add_stream_parser(sub, model_args):
     sp.add_argument("--hop", type=int, default=None, metavar="H", help="new samples per step (default: W)")
     sp.add_argument("--rate", type=int, default=None, metavar="HZ",
                     help="the sample rate the model takes; a source at another rate is refused")
+    sp.add_argument("--realtime", action="store_true", help="play the file at its real rate (one step per hop "
+                                                            "of wall time)")
     sp.add_argument("--jsonl", default=None, metavar="PATH", help="one JSON object per output step ('-': stdout)")
     sp.add_argument("--segments", action="store_true", help="print speech segments from a probability output")
     sp.add_argument("--score", default=None, metavar="NAME", help="the output holding the probability "
@@ -95,7 +98,10 @@ def cmd_stream(args):
     report = sys.stderr if args.jsonl == "-" else sys.stdout
     stats = StepStats(hop / audio.rate)
     try:
-        for step in stream_signal(model, audio.samples, audio.rate, window, hop, stats):
+        steps = stream_signal(model, audio.samples, audio.rate, window, hop, stats, realtime=args.realtime)
+        started = None
+        for step in steps:
+            started = started or time.monotonic() - step.t          # the signal's start on the wall clock
             if sink is not None:
                 sink.write(step.to_json() + "\n")
             if segmenter is not None:
@@ -110,6 +116,8 @@ def cmd_stream(args):
         if sink is not None and sink is not sys.stdout:
             sink.close()
         _print_stats(stats.report(audio.seconds), report)
+        if args.realtime and started is not None:
+            print(f"wall time {time.monotonic() - started:.3f} s for {audio.seconds:.3f} s of signal", file=report)
     return 0
 
 

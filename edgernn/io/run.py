@@ -69,19 +69,29 @@ def window_shape(model, window):
     return shape
 
 
-def stream_signal(model, samples, rate, window, hop, stats=None):
+def stream_signal(model, samples, rate, window, hop, stats=None, realtime=False):
     """Yield a :class:`Step` per window of ``samples`` (float32 [N] at ``rate`` Hz) whose outputs
-    are due; ``stats`` (a :class:`StepStats`) collects each step's time."""
+    are due; ``stats`` (a :class:`StepStats`) collects each step's time. ``realtime``: play the
+    signal at its rate, each step waiting until its hop's last sample would have arrived
+    (start + (i + 1) H / rate on the monotonic clock, so waits do not add up to a drift)."""
     shape = window_shape(model, window)
     framer = Framer(window, hop)
     stream = model.stream()
     names = [o.name for o in model.outputs]
     wins = np.concatenate([framer.push(samples), framer.finish()])
     clock = time.perf_counter
+    if realtime:                     # compile (or load from the cache) before the clock starts
+        stream.step(np.zeros(shape, np.float32))
+        stream.reset()
+    start = time.monotonic()
     per_output = model.output_stride * hop / rate
     j = 0
-    for w in wins:
+    for i, w in enumerate(wins):
         frame = np.ascontiguousarray(w.reshape(shape))
+        if realtime:
+            wait = start + (i + 1) * hop / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
         t0 = clock()
         y = stream.step(frame)
         spent = clock() - t0
