@@ -1,4 +1,8 @@
 """Stream: one sequence (or B sequences in step) with its state kept inside."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
 import numpy as np
 
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
@@ -6,6 +10,9 @@ from .errors import FrameShapeError, StateError, StreamArgumentError
 from .limits import check_bytes
 from .ops.history import COUNT, FLUSH, NEVER, PHASE, is_due
 from .ops.matvec import compile_row_blocks
+
+if TYPE_CHECKING:
+    from .model import Model
 
 #: frames per op-by-op pass of Stream.run: scratch of SEQUENCE_ROWS work arenas, reused
 SEQUENCE_ROWS = 128
@@ -66,13 +73,104 @@ def _set_threads(n):
     numba.set_num_threads(n)
 
 
+def _pack_frames(model, batch_size, frames, leading):
+    """Validate the frames of a step (``leading`` = ()) or a chunk (("T",)) of a stream of
+    ``model`` with batch ``batch_size`` (None: unbatched) and pack them into [T, B, F_in]
+    float32. A function of the model alone, so a step function can check a frame after its
+    Stream is gone."""
+    B = 1 if batch_size is None else int(batch_size)
+    m = model
+    if len(frames) != len(m.inputs):
+        names = ", ".join(t.name for t in m.inputs)
+        raise FrameShapeError(f"the model takes {len(m.inputs)} input(s) ({names}); got {len(frames)}")
+    batch = () if batch_size is None else (B,)
+    parts = []
+    T = None
+    for x, info in zip(frames, m.inputs):
+        if not isinstance(x, np.ndarray):
+            raise FrameShapeError(f"input '{info.name}' must be a numpy float32 array, got {type(x).__name__}")
+        if x.dtype != np.float32 and x.dtype.kind == "f" and x.dtype.itemsize == 4:
+            x = x.astype(np.float32)                 # float32 in the other byte order
+        if x.dtype != np.float32:
+            raise FrameShapeError(
+                f"input '{info.name}' must be float32, got {x.dtype}; convert with x.astype(np.float32)")
+        want = tuple(leading) + batch + tuple(info.frame_shape)
+        if leading == ("T",):
+            if x.ndim < 1:
+                raise FrameShapeError(f"input '{info.name}' needs a leading time axis")
+            if x.shape[0] == 0:
+                raise FrameShapeError(f"input '{info.name}' has no frames (a time axis of length 0); "
+                                      "run needs at least one frame")
+            T = x.shape[0] if T is None else T
+            want = (T,) + want[1:]
+        if x.shape != want:
+            shape = ("T",) + want[1:] if leading else want
+            raise FrameShapeError(
+                f"input '{info.name}' has shape {x.shape}; expected {shape}"
+                + (" (batch, *frame)" if batch_size is not None else ""))
+        n = 1 if not leading else x.shape[0]
+        parts.append(x.reshape(n, B, -1))
+    packed = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+    return np.ascontiguousarray(packed)
+
+
+def _named_frames(model, feeds):
+    """The frames of a dict of named inputs (ONNX Runtime's feeds), in the model's input order."""
+    names = [t.name for t in model.inputs]
+    if set(feeds) == set(names):
+        return [feeds[n] for n in names]
+    unknown = [k for k in feeds if k not in names]
+    missing = [n for n in names if n not in feeds]
+    kept = {t.name for t in model.states} | set(model.graph.meta.get("bound_constants") or {})
+    raise FrameShapeError(
+        f"the model's inputs are {names}; the dict of inputs "
+        + "; ".join(part for part in (f"lacks {missing}" if missing else "",
+                                      f"has unknown names {unknown}" if unknown else "") if part)
+        + ("" if not set(unknown) & kept else f" ({sorted(set(unknown) & kept)}: the stream keeps its state and "
+           "bound constants itself; pass only the frame inputs)"))
+
+
+def _out_arrays(model, batch_size, out, named):
+    """The arrays of ``out`` in output order, checked: one float32 array per output, C-contiguous,
+    writable, of the shape step returns; ``out`` takes the form step returns (one array for one
+    output, a tuple or list for several, a dict by output name when the inputs came as a dict)."""
+    outputs = model.outputs
+    names = [t.name for t in outputs]
+    if named:
+        if not isinstance(out, dict) or set(out) != set(names):
+            raise FrameShapeError(f"with a dict of inputs, out must be a dict of arrays with the output names "
+                                  f"{names}, got {type(out).__name__}"
+                                  + (f" with keys {list(out)}" if isinstance(out, dict) else ""))
+        arrays = [out[n] for n in names]
+    elif len(outputs) == 1:
+        arrays = [out]
+    elif isinstance(out, (tuple, list)) and len(out) == len(outputs):
+        arrays = list(out)
+    else:
+        raise FrameShapeError(f"the model has {len(outputs)} outputs ({', '.join(names)}): out must be a tuple of "
+                              f"{len(outputs)} arrays, got {type(out).__name__}"
+                              + (f" of {len(out)}" if isinstance(out, (tuple, list)) else ""))
+    lead = () if batch_size is None else (int(batch_size),)
+    for a, info in zip(arrays, outputs):
+        want = lead + tuple(info.frame_shape)
+        if not isinstance(a, np.ndarray):
+            raise FrameShapeError(f"out for output '{info.name}' must be a numpy float32 array of shape {want}, "
+                                  f"got {type(a).__name__}")
+        if a.dtype != _FLOAT32 or a.shape != want or not a.flags.c_contiguous or not a.flags.writeable:
+            raise FrameShapeError(
+                f"out for output '{info.name}' must be a writable, C-contiguous float32 array of shape {want}; got "
+                f"{'a read-only ' if not a.flags.writeable else ''}{'' if a.flags.c_contiguous else 'non-contiguous '}"
+                f"{a.dtype} array of shape {a.shape}: make it with np.empty({want}, np.float32)")
+    return arrays
+
+
 class Stream:
     """Run frames one at a time (:meth:`step`) or a chunk at a time (:meth:`run`).
 
     The state (hidden and cell states, frame counters) lives in this object; :attr:`state`
     reads a copy and assigning it restores one. All streams of a model share its weights."""
 
-    def __init__(self, model, batch=None, threads=1):
+    def __init__(self, model: Model, batch: int | None = None, threads: int = 1) -> None:
         if batch is not None and not _positive_int(batch):
             raise StreamArgumentError(f"batch must be a positive integer or None, got {batch!r}")
         self._blocks = _thread_blocks(threads, 1 if batch is None else int(batch))
@@ -90,6 +188,10 @@ class Stream:
             self.step = self._bind_fast_step()
         self.reset()
 
+    def __repr__(self) -> str:
+        return (f"<edgernn.Stream of {self.model.source!r}, batch={self.batch}, threads={self.threads}, "
+                f"state {self.model.state_bytes()} bytes per stream>")
+
     def _bind_fast_step(self):
         """:meth:`step` for a one-input, one-output stream, as a closure over the handle it
         passes to the native ``engine.step_frame_at``: a float32 frame of the input's shape goes
@@ -98,7 +200,13 @@ class Stream:
         with a bound method, 0.76–0.90 µs with the closure over eight arrays, 0.68–0.70 µs with
         the handle). The closure holds its stream weakly (no reference cycle); its attribute
         ``native_call`` = (native entry, handle, the engine's arrays) holds the arrays, which
-        the native call reads by address, as long as the step function lives."""
+        the native call reads by address, as long as the step function lives.
+
+        ``out=``: an array validated once is known by identity afterwards (with the 1-D view of
+        it the native call writes): the same array passed again costs one ``is`` test, less than
+        allocating a result. A frame or ``out`` the fast test refuses is checked before the
+        stream is needed, so a step function that outlived its stream still says what is
+        wrong with them."""
         import weakref
         m = self.model
         lead = () if self.batch is None else (self._B,)
@@ -112,60 +220,41 @@ class Stream:
         handle = _handle(self._engine_args, io)
         native = _native_step(len(in_shape))
         stream = weakref.ref(self)
+        batch = self.batch
+        seen = [None, None]             # the out array last checked, and the 1-D view of it native writes
 
-        def step(x=_NO_FRAME, *more):
+        def step(x=_NO_FRAME, *more, out=None):       # no **kwargs: building a dict costs every call
             if not more and type(x) is ndarray and x.dtype is f32 and x.shape == in_shape:
-                y = empty(out_flat, f32)
-                if not native(handle, x, y):               # the native call says whether y is due
-                    return None
-                return y if flat else y.reshape(out_shape)
+                if out is None:
+                    y = empty(out_flat, f32)
+                    if not native(handle, x, y):           # the native call says whether y is due
+                        return None
+                    return y if flat else y.reshape(out_shape)
+                if out is not seen[0]:
+                    seen[1] = _out_arrays(m, batch, out, False)[0].reshape(out_flat)
+                    seen[0] = out
+                return out if native(handle, x, seen[1]) else None
             owner = stream()
-            if owner is None:
-                raise StateError("this step function's Stream no longer exists, and only a float32 frame of "
-                                 f"shape {in_shape} can still be stepped; keep the Stream (s = model.stream(); "
-                                 "s.step(x)) to get its checks and conversions")
-            return Stream.step(owner, *(() if x is _NO_FRAME else (x,)), *more)
+            frames = () if x is _NO_FRAME else (x,)
+            if owner is None:                              # say what is wrong with the call, if anything
+                named = len(frames) == 1 and not more and isinstance(x, dict)
+                _pack_frames(m, batch, _named_frames(m, x) if named else frames + more, ())
+                if out is not None:
+                    _out_arrays(m, batch, out, named)
+                raise StateError("this step function's Stream no longer exists, and only a native float32 frame "
+                                 f"of shape {in_shape} can still be stepped; keep the Stream (s = model.stream(); "
+                                 "s.step(x)) to get its conversions and named inputs")
+            return Stream.step(owner, *frames, *more, out=out)
 
-        step.__doc__, step.__name__ = Stream.step.__doc__, "step"
+        step.__doc__, step.__name__, step.__qualname__ = Stream.step.__doc__, "step", "Stream.step"
+        step.__signature__ = _STEP_PARAMETERS                  # help() and IDEs show Stream.step's
         step.native_call = (native, handle, self._engine_args)   # the handle's arrays live as long as step
         return step
 
     # ------------------------------------------------------------ running
     def _pack(self, frames, leading):
         """Validate and pack inputs into [T, B, F_in] float32."""
-        m = self.model
-        if len(frames) != len(m.inputs):
-            names = ", ".join(t.name for t in m.inputs)
-            raise FrameShapeError(f"the model takes {len(m.inputs)} input(s) ({names}); got {len(frames)}")
-        batch = () if self.batch is None else (self._B,)
-        parts = []
-        T = None
-        for x, info in zip(frames, m.inputs):
-            if not isinstance(x, np.ndarray):
-                raise FrameShapeError(f"input '{info.name}' must be a numpy float32 array, got {type(x).__name__}")
-            if x.dtype != np.float32 and x.dtype.kind == "f" and x.dtype.itemsize == 4:
-                x = x.astype(np.float32)                 # float32 in the other byte order
-            if x.dtype != np.float32:
-                raise FrameShapeError(
-                    f"input '{info.name}' must be float32, got {x.dtype}; convert with x.astype(np.float32)")
-            want = tuple(leading) + batch + tuple(info.frame_shape)
-            if leading == ("T",):
-                if x.ndim < 1:
-                    raise FrameShapeError(f"input '{info.name}' needs a leading time axis")
-                if x.shape[0] == 0:
-                    raise FrameShapeError(f"input '{info.name}' has no frames (a time axis of length 0); "
-                                          "run needs at least one frame")
-                T = x.shape[0] if T is None else T
-                want = (T,) + want[1:]
-            if x.shape != want:
-                shape = ("T",) + want[1:] if leading else want
-                raise FrameShapeError(
-                    f"input '{info.name}' has shape {x.shape}; expected {shape}"
-                    + (" (batch, *frame)" if self.batch is not None else ""))
-            n = 1 if not leading else x.shape[0]
-            parts.append(x.reshape(n, self._B, -1))
-        packed = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-        return np.ascontiguousarray(packed)
+        return _pack_frames(self.model, self.batch, frames, leading)
 
     def _unpack(self, outs, leading):
         m = self.model
@@ -186,14 +275,48 @@ class Stream:
             run_frames_threaded(*self._engine_args, packed, m._in_map, outs, m._out_map, self._blocks)
         return outs
 
-    def step(self, *frames):
-        """One frame in, one frame of every output out (an array, or a tuple of them).
+    def step(self, *frames: np.ndarray | dict[str, np.ndarray],
+             out: Any = None) -> np.ndarray | tuple[np.ndarray, ...] | dict[str, np.ndarray] | None:
+        """One frame in, one frame of every output out.
 
-        A model with look-ahead along time (``Model.delay`` = D > 0) returns None for the first
-        D frames after a reset; from then on, step t returns the outputs of frame t - D."""
+        Frames: float32 arrays of each input's frame shape (``(batch, *frame_shape)`` for a
+        batched stream), positionally in ``Model.inputs`` order, or one dict of them by input
+        name, as ONNX Runtime takes its feeds: ``s.step({"x": frame})``.
+
+        Returns: called positionally, one array for a one-output model and a tuple of arrays
+        (in ``Model.outputs`` order) for several; called with a dict, a dict {output name:
+        array}. A model with look-ahead along time (``Model.delay`` = D > 0) returns None for
+        the first D frames after a reset, and one with strides along time
+        (``Model.output_stride`` = S > 1) between outputs; from then on, step t returns the
+        outputs of frame t - D.
+
+        out: arrays to write the outputs into instead of allocating them, in the form the step
+        returns (one array, a tuple, or a dict by output name), each a writable C-contiguous
+        float32 array of the output's shape; the step returns ``out`` (None when it is not
+        due, and out's contents are then unspecified). With one input and one output, a
+        native float32 frame and the same ``out`` array each call, nothing is allocated.
+
+        Errors: FrameShapeError for a frame or out of the wrong type, dtype or shape, or a
+        dict with missing or unknown names; an unknown keyword is Python's TypeError naming
+        ``Stream.step`` (the fast step function takes no ``**kwargs``: a dict per call costs
+        time on every step)."""
+        named = len(frames) == 1 and isinstance(frames[0], dict)
+        if named:
+            frames = _named_frames(self.model, frames[0])
+        packed = self._pack(frames, ())
+        targets = None if out is None else _out_arrays(self.model, self.batch, out, named)
         due = self._due()
-        out = self._unpack(self._run(self._pack(frames, ())), False)
-        return out if due else None
+        outs = self._run(packed)
+        if not due:
+            return None
+        if targets is not None:
+            for (col, _, size), a in zip(self.model._out_map, targets):
+                a.reshape(-1)[:] = outs[0, :, col:col + size].reshape(-1)
+            return out
+        result = self._unpack(outs, False)
+        if named:
+            return dict(zip((t.name for t in self.model.outputs), result if isinstance(result, tuple) else (result,)))
+        return result
 
     def _clock_values(self):
         """(frames stepped, capped; their phase) from the stream's clock ((0, 0) without one)."""
@@ -217,7 +340,7 @@ class Stream:
             return outs
         return tuple(o[keep] for o in outs) if isinstance(outs, tuple) else outs[keep]
 
-    def flush(self):
+    def flush(self) -> np.ndarray | tuple[np.ndarray, ...]:
         """End the utterance: the outputs still due after its last frame, with a leading frame
         axis like :meth:`run`'s: those of the look-ahead of each convolution along time and of
         any padding after the sequence, computed as the offline model does (zero padding past
@@ -243,7 +366,7 @@ class Stream:
                     self._work[:, slots[name]] = NEVER
         return self._due_frames(steps, run_flush)
 
-    def run(self, *frames):
+    def run(self, *frames: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         """T frames in (a leading T axis), T frames of every output out; equals T steps (with
         look-ahead, ``Model.delay`` > 0: the frames that are due, as steps give them).
 
@@ -279,7 +402,7 @@ class Stream:
         return self._unpack(outs, True)
 
     # ------------------------------------------------------------ state
-    def __copy__(self):
+    def __copy__(self) -> Stream:
         """A new stream of the same model (the weights are shared, as between any two streams)
         that starts from this one's state; from then on the two step independently.
         ``copy.deepcopy`` does the same. Copying the attributes instead would leave the copy's
@@ -288,16 +411,16 @@ class Stream:
         twin._work[:] = self._work
         return twin
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict) -> Stream:
         return self.__copy__()
 
-    def reset(self):
+    def reset(self) -> None:
         """Back to the model's initial state."""
         p = self.model.plan
         self._work[:, p.state_offset:p.state_offset + p.state_init.size] = p.state_init
 
     @property
-    def state(self):
+    def state(self) -> dict[str, np.ndarray]:
         """A copy of the state: {name: array of shape ([B,] *frame_shape)}."""
         out = {}
         for s in self.model.plan.states:
@@ -306,7 +429,7 @@ class Stream:
         return out
 
     @state.setter
-    def state(self, value):
+    def state(self, value: Mapping[str, np.ndarray]) -> None:
         slots = {s.name: s for s in self.model.plan.states}
         if not isinstance(value, dict) or set(value) != set(slots):
             raise StateError(f"state must be a dict with exactly the keys {sorted(slots)}")
@@ -320,3 +443,13 @@ class Stream:
             staged.append((s, arr.astype(np.float32).reshape(self._B, s.size)))
         for s, arr in staged:
             self._work[:, s.offset:s.offset + s.size] = arr
+
+
+def _bound_signature(method):
+    import inspect
+    sig = inspect.signature(method)
+    return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+
+#: Stream.step's signature without ``self``: the fast step function's, as help() shows it
+_STEP_PARAMETERS = _bound_signature(Stream.step)

@@ -250,5 +250,7 @@ def test_a_step_outlives_its_stream():
     y = np.stack([step(f) for f in frames])
     del junk
     assert max_err(y, reference(name)["y"]) <= 1e-5
+    with pytest.raises(edgernn.FrameShapeError, match="must be float32"):
+        step(frames[0].astype(np.float64))              # checked without the stream (tests/test_api.py)
     with pytest.raises(edgernn.StateError, match="no longer exists"):
-        step(frames[0].astype(np.float64))              # the checked path needs the stream
+        step(frames[0].astype(">f4"))                   # valid, but its conversion needs the stream
