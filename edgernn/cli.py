@@ -11,6 +11,7 @@ shape) print ``edgernn: error: <message>`` on stderr and exit with status 2, wit
 traceback.
 """
 import argparse
+import io
 import json
 import os
 import sys
@@ -20,7 +21,9 @@ import numpy as np
 
 from . import __version__
 from .errors import EdgeRNNError, FrameShapeError
+from .links import doc
 from .profile import plain_json
+from .units import PERIOD_FORMS, format_bytes, parse_period
 
 EXIT_ERROR = 2
 
@@ -35,13 +38,7 @@ def _shape(shape):
     return str(tuple(int(d) for d in shape))
 
 
-def _bytes(n):
-    n = int(n)
-    if n < 1024:
-        return f"{n:,} B"
-    if n < 1024 * 1024:
-        return f"{n:,} B ({n / 1024:.1f} KB)"
-    return f"{n:,} B ({n / (1024 * 1024):.2f} MB)"
+_bytes = format_bytes      # one byte formatter for info, convert and the profile report (IEC: KiB)
 
 
 def _can_encode(stream, text):
@@ -98,9 +95,28 @@ def _load(path, args):
 
 
 # ---------------------------------------------------------------- info
+def _axes(model):
+    """{"input", "declared", "time_axis", "batch_axis"}: the axes of the first input that edgernn
+    streams as time and batch (None in a step graph, which has no time axis)."""
+    from .ir.dims import Dim
+    if not model.graph.inputs:
+        return {"input": None, "declared": None, "time_axis": None, "batch_axis": None}
+    v = model.graph.inputs[0]
+    shape = tuple(v.shape or ())
+
+    def axis(kind):                          # the axis whose symbolic size has T (kind "t") or B ("b")
+        return next((a for a, d in enumerate(shape) if isinstance(d, Dim) and getattr(d, kind)), None)
+    dims = [repr(d) if isinstance(d, Dim) else str(d) for d in shape]
+    declared = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    return {"input": v.name, "declared": declared, "time_axis": axis("t"), "batch_axis": axis("b")}
+
+
 def cmd_info(args):
     model = _load(args.model, args)
     d = model.describe()
+    axes = _axes(model)
+    d.setdefault("time_axis", axes["time_axis"])
+    d.setdefault("batch_axis", axes["batch_axis"])
     if args.json:
         print(json.dumps(plain_json(d), indent=2))
         return 0
@@ -121,6 +137,12 @@ def cmd_info(args):
                       else "sequence graph (one frame of its time axis per step)"), file=out)
     if d["bound_constants"]:
         print("bound constants: " + ", ".join(f"{k}={v}" for k, v in d["bound_constants"].items()), file=out)
+    if axes["time_axis"] is not None:
+        batch = f", batch axis {axes['batch_axis']}" if axes["batch_axis"] is not None else ""
+        print(f"time axis: axis {axes['time_axis']} of input '{axes['input']}' {axes['declared']}{batch} "
+              "(T is time, B batch; --time-axis chooses another)", file=out)
+    else:
+        print("time axis: none (a step graph: each call is one step)", file=out)
     section("inputs (per-frame shape)", d["inputs"])
     section("outputs (per-frame shape)", d["outputs"])
     section("state tensors (per-frame shape)", d["states"], empty="none (the model keeps no state)")
@@ -129,9 +151,12 @@ def cmd_info(args):
         print(f"along time: outputs lag the input by {d['delay']} frame(s) (step gives None for the first "
               f"{d['delay']}{every}), up to {d['flush_steps']} more from Stream.flush() at the end, "
               f"{_bytes(d['history_bytes_per_stream'])} of frame history per stream", file=out)
-    if d["mode"] == "step" and d["state_pairs"]:
-        print("state pairs (input -> the output that is its next value): "
-              + ", ".join(f"{k} -> {v}" for k, v in d["state_pairs"].items()), file=out)
+    print("state pairs (state input -> the output that becomes its next value; --state IN=OUT pairs by hand):",
+          file=out)
+    if not d["state_pairs"]:
+        print("  none", file=out)
+    for k, v in d["state_pairs"].items():
+        print(f"  {k} -> {v}", file=out)
     ops = sorted(d["ops"].items(), key=lambda kv: (-kv[1], kv[0]))
     print("ops:", file=out)
     for op, count in ops:
@@ -190,8 +215,8 @@ def _labels_arg(text):
 
 
 def cmd_convert(args):
-    from .convert import convert, parse_period
-    period = parse_period(args.frame_period) if args.frame_period else None
+    from .convert import convert
+    period = parse_period(args.frame_period, what="--frame-period")
     model = convert(args.model, args.output, weights=args.weights, labels=_labels_arg(args.labels),
                     frame_period=period, mean=_array_arg(args.mean, "mean"), std=_array_arg(args.std, "std"),
                     description=args.description or "", **load_options(args))
@@ -203,27 +228,55 @@ def cmd_convert(args):
 
 
 # ---------------------------------------------------------------- run
-def _load_frames(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no frames file at {path!r}")
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            magic = f.read(6)
-        if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
-            raise CLIError(f"{path!r} is not a .npy file (no NumPy header); save the frames with "
-                           "numpy.save, shape (T, *frame_shape), float32")
+STDIO = "-"      # FRAMES '-' reads .npy (or .npz) bytes from stdin; -o - writes them to stdout
+
+
+def _load_frames(path, key=None):
+    """The frames array of a .npy file, of one array of an .npz archive (``key``), or of the
+    .npy/.npz bytes on standard input (path '-')."""
+    if path == STDIO:
+        source = io.BytesIO(sys.stdin.buffer.read())
+        name = "standard input"
+        magic = source.getvalue()[:6]
+        if not magic:
+            raise CLIError("no frames on standard input: pipe .npy bytes, e.g. python -c \"import numpy, "
+                           "sys; numpy.save(sys.stdout.buffer, frames)\" | edgernn run MODEL - -o out.npy")
+    else:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no frames file at {path!r}")
+        source, name, magic = path, repr(path), None
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                magic = f.read(6)
+    if magic is not None and magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise CLIError(f"{name} is not a .npy file (no NumPy header); save the frames with "
+                       "numpy.save, shape (T, *frame_shape), float32")
     try:
-        frames = np.load(path, allow_pickle=False)
+        frames = np.load(source, allow_pickle=False)
     except OSError:
         raise
     except Exception as e:  # ValueError, UnpicklingError, zip errors, ...
-        raise CLIError(f"{path!r} is not a readable .npy array file ({type(e).__name__}: {e})") from None
+        raise CLIError(f"{name} is not a readable .npy array file ({type(e).__name__}: {e})") from None
     if isinstance(frames, np.lib.npyio.NpzFile):
-        keys = list(frames.keys())
-        frames.close()
-        raise CLIError(f"{path!r} is an .npz archive (arrays: {', '.join(keys) or 'none'}); "
-                       "give one .npy file with the frames, shape (T, *frame_shape)")
+        with frames:
+            return _npz_member(frames, name, key)
+    if key is not None:
+        raise CLIError(f"--key {key!r} picks an array of an .npz archive; {name} is one .npy array")
     return frames
+
+
+def _npz_member(z, name, key):
+    """The array ``key`` of an open .npz archive; without a key, its only array."""
+    keys = list(z.keys())
+    if key is not None and key in keys:
+        return z[key]
+    if key is None and len(keys) == 1:
+        return z[keys[0]]
+    listing = ", ".join(f"{k} {_shape(z[k].shape)} {z[k].dtype}" for k in keys) or "none"
+    if key is None:
+        raise CLIError(f"{name} is an .npz archive of {len(keys)} arrays ({listing}); "
+                       "choose the frames with --key NAME")
+    raise CLIError(f"{name} has no array {key!r}; its arrays: {listing}")
 
 
 def _check_frames(frames, info, path):
@@ -249,6 +302,23 @@ def _out_path(path, multi):
     return path if ext == ".npy" else path + ".npy"
 
 
+def _write_stdout(outputs, results, multi):
+    buf = io.BytesIO()
+    if multi:
+        np.savez(buf, **{o.name: r for o, r in zip(outputs, results)})
+    else:
+        np.save(buf, results[0])
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        raise CLIError("-o - writes binary .npy data, but standard output here takes only text")
+    sys.stdout.flush()
+    out.write(buf.getvalue())
+    out.flush()
+
+
+WARM_CHUNK = 8      # frames of the first (untimed) call of `run --chunk`: reaches the matrix row blocks
+
+
 def cmd_run(args):
     t0 = time.perf_counter()
     model = _load(args.model, args)
@@ -260,17 +330,25 @@ def cmd_run(args):
                        f"{len(model.inputs)} ({names}). Use the Python API: model.stream().step(x1, x2, ...)")
     info = model.inputs[0]
     out_dir = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(out_dir):
+    if args.output != STDIO and not os.path.isdir(out_dir):
         raise CLIError(f"cannot write {args.output!r}: no directory {out_dir!r}")
-    frames = np.ascontiguousarray(_check_frames(_load_frames(args.frames), info, args.frames))
+    where = "standard input" if args.frames == STDIO else args.frames
+    frames = np.ascontiguousarray(_check_frames(_load_frames(args.frames, args.key), info, where))
     T = frames.shape[0]
     outputs = model.outputs
     multi = len(outputs) > 1
 
-    # compile (or load from Numba's cache) outside the timed region, on a throwaway stream
+    # the first call compiles (or loads from Numba's cache) what the timed mode runs: made
+    # outside the timed region, on a throwaway stream, in the same mode (a chunk: the same
+    # entry point and matrix blocks as the whole file's)
+    from . import compiler
     t0 = time.perf_counter()
-    if T:
-        model.stream().step(frames[0])
+    warm = min(T, WARM_CHUNK) if args.chunk else 1
+    with compiler.subject(args.model):
+        if T and args.chunk:
+            model.stream().run(frames[:warm])
+        elif T:
+            model.stream().step(frames[0])
     t_warm = time.perf_counter() - t0
 
     parts = [[] for _ in outputs]          # per output: arrays with a leading frame axis
@@ -294,8 +372,12 @@ def cmd_run(args):
     results = [np.concatenate(p) if p else np.empty((0,) + tuple(o.frame_shape), np.float32)
                for p, o in zip(parts, outputs)]
 
-    dest = _out_path(args.output, multi)
-    if multi:
+    dest = STDIO if args.output == STDIO else _out_path(args.output, multi)
+    if dest == STDIO:                      # .npy bytes (.npz for several outputs) on stdout; the summary on stderr
+        _write_stdout(outputs, results, multi)
+        what = ", ".join(f"{o.name} {_shape(r.shape)}" for o, r in zip(outputs, results))
+        written = f"wrote {'an .npz archive' if multi else '.npy bytes'} to standard output"
+    elif multi:
         if dest != args.output:
             print(f"edgernn: note: the model has {len(outputs)} outputs; writing an .npz archive "
                   f"to {dest!r} instead of {args.output!r}", file=sys.stderr)
@@ -310,15 +392,22 @@ def cmd_run(args):
     us = _us(sys.stdout)
     per = (elapsed / T * 1e6) if T else 0.0
     mode = "chunk (Stream.run)" if args.chunk else "step by step (Stream.step)"
-    print(f"{T} frames -> {what}: {elapsed * 1e3:.2f} ms, {per:.1f} {us}/frame, {mode}; "
-          f"model load {t_load * 1e3:.0f} ms + compile/warm-up {t_warm * 1e3:.0f} ms not included; {written}")
+    first = f"a chunk of {warm} frame{'s' if warm > 1 else ''}" if args.chunk else "a step"
+    print(f"{T} frames -> {what}: {elapsed * 1e3:.2f} ms, {per:.1f} {us}/frame, {mode}; not included: "
+          f"model load {t_load * 1e3:.0f} ms, first call {t_warm * 1e3:.0f} ms ({first} on a throwaway stream: "
+          f"compiles or loads the native code); {written}",
+          file=sys.stderr if dest == STDIO else sys.stdout)
     return 0
 
 
 # ---------------------------------------------------------------- profile
 def cmd_profile(args):
-    from .profile import parse_period, profile
-    parse_period(args.period)                       # a bad period fails before the long run
+    from .profile import profile
+    parse_period(args.period, what="--period")      # a bad period fails before the long run
+    device = args.device
+    if device is not None:                          # a bad name too
+        from .devices import load_device
+        device = load_device(device, devices_dir=args.devices_dir)
     for path in (args.json, args.plot):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise CLIError(f"cannot write {path!r}: its directory does not exist")
@@ -328,7 +417,7 @@ def cmd_profile(args):
             import matplotlib  # noqa: F401
         except ImportError:
             raise PlotUnavailableError("--plot needs matplotlib: pip install 'edgernn[plot]'") from None
-    r = profile(args.model, period=args.period, frames=args.frames, batch=args.batch, device=args.device,
+    r = profile(args.model, period=args.period, frames=args.frames, batch=args.batch, device=device,
                 compare=args.compare, warmup=args.warmup, load_options=load_options(args))
     print(r.report(_us(sys.stdout)))
     if args.json:
@@ -345,18 +434,107 @@ def add_profile_parser(sub, model_args):
                         description="Step the model frame by frame (Stream.step) on seeded random frames and "
                                     "report latency percentiles, jitter, real-time factor and deadline misses, "
                                     "a per-op breakdown, memory, and optionally ONNX Runtime beside it and a "
-                                    "prediction for a device. See docs/profiling.md.")
+                                    f"prediction for a device. See {doc('profiling.md')}")
     model_args(pp)
-    pp.add_argument("--period", default=None, metavar="T", help="frame period: 10ms, 0.01s, 500us or 100Hz")
+    pp.add_argument("--period", default=None, metavar="T",
+                    help=f"frame period: {PERIOD_FORMS} (default: the period an .ernn file stores, if any)")
     pp.add_argument("--frames", type=int, default=20000, metavar="N", help="timed steps (default 20000)")
     pp.add_argument("--warmup", type=int, default=200, metavar="N", help="warm-up steps before the timed ones, reported apart (default 200)")
     pp.add_argument("--batch", type=int, default=None, metavar="B", help="step B streams together")
     pp.add_argument("--device", default=None, metavar="NAME",
                     help="predict the step on a device profile (rpi4, rpi5, rpi3b+, rpi-zero2w, ...; or a .json path)")
+    pp.add_argument("--devices-dir", default=None, metavar="DIR",
+                    help="look up --device names in DIR first (*.json profiles; also $EDGERNN_DEVICES_DIR), "
+                         "then in the profiles shipped with edgernn")
     pp.add_argument("--compare", action="store_true", help="also run ONNX Runtime (LiteRT for .tflite) on the same frames")
     pp.add_argument("--json", default=None, metavar="OUT.json", help="write every figure as JSON")
     pp.add_argument("--plot", default=None, metavar="OUT.png", help="write a latency histogram + series PNG (needs matplotlib)")
     pp.set_defaults(func=cmd_profile)
+
+
+# ---------------------------------------------------------------- compile, cache
+def cmd_compile(args):
+    from . import compiler
+    models = args.models or []
+    for path in models:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no model file at {path!r}")
+    compiler.warm(models, load=lambda path: _load(path, args))
+    return 0
+
+
+def _cache_where():
+    from . import config
+    root = config.cache_root()
+    if not config.JIT_OPTIONS["cache"]:
+        return "caching is off (EDGERNN_NO_CACHE=1)"
+    if root is None:
+        return "the __pycache__ folders inside the edgernn package (the per-user folder cannot be written)"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return f"{root} (NUMBA_CACHE_DIR; this edgernn's folders in it)"
+    return f"{root} (the per-user default; NUMBA_CACHE_DIR moves it)"
+
+
+def cmd_cache(args):
+    from . import compiler
+    if args.clear:
+        where = _cache_where()
+        n, size = compiler.clear_cache()
+        print(f"removed {n} file(s), {_bytes(size)}, of compiled code: {where}")
+        return 0
+    root, files = compiler.cache_files()
+    files = [p for p in files if compiler.is_code(p)]
+    size = sum(os.path.getsize(p) for p in files if os.path.exists(p))
+    print(f"cache: {_cache_where()}")
+    print(f"files: {len(files)}, {_bytes(size)} of compiled code")
+    old = compiler.legacy_files()
+    if old:
+        print(f"also {len(old)} file(s), {_bytes(sum(os.path.getsize(p) for p in old))}, cached by an earlier "
+              "edgernn inside the package's __pycache__ (edgernn cache --clear removes them too)")
+    if args.list:
+        for p in files + old:
+            print(f"  {p}")
+    return 0
+
+
+def add_compile_parsers(sub):
+    pk = sub.add_parser("compile", help="compile the native code ahead of time (image builds, first boot)",
+                        description="Compile, or find in the cache, the native code the models need: their "
+                                    "kernels and every entry point (Stream.step, Stream.run, batches, threads, "
+                                    "the profiler's loop); with no model, every kernel and entry point. Later "
+                                    "processes load it from the cache instead of compiling for tens of seconds; "
+                                    "run it on the device at first boot or as a systemd ExecStartPre, as the user "
+                                    "that runs the model. Prints each item and its time. See "
+                                    f"{doc('compile-cache.md')}")
+    pk.add_argument("models", nargs="*", metavar="MODEL", help="model files (.onnx, .tflite or .ernn)")
+    add_model_options(pk, model=False)
+    pk.set_defaults(func=cmd_compile)
+
+    pa = sub.add_parser("cache", help="show or clear the cache of compiled code",
+                        description="Show where edgernn's compiled code is cached (NUMBA_CACHE_DIR, else "
+                                    "$XDG_CACHE_HOME/edgernn/numba, i.e. ~/.cache/edgernn/numba), how many files "
+                                    "and bytes; --clear removes them (the next run compiles again). See "
+                                    f"{doc('compile-cache.md')}")
+    pa.add_argument("--clear", action="store_true", help="remove edgernn's cached code")
+    pa.add_argument("--list", action="store_true", help="list the files")
+    pa.set_defaults(func=cmd_cache)
+
+
+def add_model_options(sp, model=True):
+    """The MODEL argument (unless ``model`` is False) and the options edgernn.load takes."""
+    if model:
+        sp.add_argument("model", metavar="MODEL", help="a model file (.onnx, .tflite or .ernn)")
+    sp.add_argument("--time-axis", type=int, default=None, metavar="AXIS",
+                    help="the time axis of the model input, when edgernn cannot find it")
+    sp.add_argument("--constant", dest="constants", action="append", metavar="NAME=VALUE",
+                    help="bind an input that is a setting, e.g. --constant sr=16000 (repeatable)")
+    sp.add_argument("--shape", dest="shapes", action="append", metavar="NAME=D,..",
+                    help="sizes of a step graph's input the file leaves open, e.g. --shape input=576 "
+                         "(the frame) or input=B,576 (repeatable)")
+    sp.add_argument("--state", dest="states", action="append", metavar="IN=OUT",
+                    help="pair a state input with the output that is its next value (repeatable)")
+    sp.add_argument("--step", action="store_true",
+                    help="the file is one step with explicit state inputs and outputs (a step graph)")
 
 
 # ---------------------------------------------------------------- parser
@@ -367,19 +545,7 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"edgernn {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    def model_args(sp):
-        sp.add_argument("model", metavar="MODEL", help="a model file (.onnx, .tflite or .ernn)")
-        sp.add_argument("--time-axis", type=int, default=None, metavar="AXIS",
-                        help="the time axis of the model input, when edgernn cannot find it")
-        sp.add_argument("--constant", dest="constants", action="append", metavar="NAME=VALUE",
-                        help="bind an input that is a setting, e.g. --constant sr=16000 (repeatable)")
-        sp.add_argument("--shape", dest="shapes", action="append", metavar="NAME=D,..",
-                        help="sizes of a step graph's input the file leaves open, e.g. --shape input=576 "
-                             "(the frame) or input=B,576 (repeatable)")
-        sp.add_argument("--state", dest="states", action="append", metavar="IN=OUT",
-                        help="pair a state input with the output that is its next value (repeatable)")
-        sp.add_argument("--step", action="store_true",
-                        help="the file is one step with explicit state inputs and outputs (a step graph)")
+    model_args = add_model_options
 
     pi = sub.add_parser("info", help="show a model's inputs, outputs, state, ops and costs",
                         description="Show what a model streams (per-frame inputs, outputs and state) "
@@ -394,8 +560,14 @@ def build_parser():
                                     "with a leading T axis (.npy; .npz with one array per output name "
                                     "when the model has several outputs).")
     model_args(pr)
-    pr.add_argument("frames", metavar="FRAMES.npy", help="frames, shape (T, *frame_shape), float32")
-    pr.add_argument("-o", "--output", required=True, metavar="OUT.npy", help="where to save the outputs")
+    pr.add_argument("frames", metavar="FRAMES.npy",
+                    help="frames, shape (T, *frame_shape), float32: a .npy file, an .npz archive (with --key), "
+                         "or - for .npy bytes on standard input")
+    pr.add_argument("--key", default=None, metavar="NAME",
+                    help="the array of an .npz archive that holds the frames (e.g. test_frames)")
+    pr.add_argument("-o", "--output", required=True, metavar="OUT.npy",
+                    help="where to save the outputs; - writes .npy bytes to standard output (the summary "
+                         "then goes to standard error)")
     pr.add_argument("--chunk", action="store_true",
                     help="run all frames in one call (Stream.run) instead of one Stream.step per frame")
     pr.set_defaults(func=cmd_run)
@@ -403,7 +575,7 @@ def build_parser():
     pc = sub.add_parser("convert", help="convert a model to a compact .ernn file for a device",
                         description="Write the prepared model (program, weights in kernel layout, "
                                     "deployment metadata) to one .ernn file; a device needs only "
-                                    "numpy, numba and edgernn to run it (docs/format.md).")
+                                    f"numpy, numba and edgernn to run it ({doc('format.md')}).")
     model_args(pc)
     pc.add_argument("-o", "--output", required=True, metavar="OUT.ernn", help="the file to write")
     pc.add_argument("--weights", choices=("float32", "float16", "int8"), default="float32",
@@ -411,20 +583,48 @@ def build_parser():
                          "(half; decoded at load) or float32 (default)")
     pc.add_argument("--labels", metavar="A,B,..|FILE",
                     help="class names of the first output, comma-separated or a file, one per line")
-    pc.add_argument("--frame-period", metavar="DURATION", help="time between frames, e.g. 10ms")
+    pc.add_argument("--frame-period", metavar="T", help=f"time between frames: {PERIOD_FORMS}; stored in the "
+                    "file, where edgernn profile takes it as the deadline")
     pc.add_argument("--mean", metavar="X,..|FILE", help="per-feature mean subtracted from each frame (in the program)")
     pc.add_argument("--std", metavar="X,..|FILE", help="per-feature std each frame is divided by (in the program)")
     pc.add_argument("--description", metavar="TEXT", help="free text stored in the file")
     pc.set_defaults(func=cmd_convert)
     add_profile_parser(sub, model_args)
+    add_compile_parsers(sub)
     from .io.command import add_stream_parser
     add_stream_parser(sub, model_args)
     return p
 
 
+def _value_options(parser):
+    """Every option string (of the parser and its subcommands) that takes one value."""
+    found = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                found |= _value_options(sp)
+        elif action.option_strings and action.nargs is None:
+            found.update(s for s in action.option_strings if s.startswith("--"))
+    return found
+
+
+def _attach_dash_values(argv, options):
+    """``--period -5ms`` -> ``--period=-5ms``: argparse takes a value starting with '-' (other than
+    a plain negative number) for an option and stops with "expected one argument"; given to the
+    option, the value gets the option's own message ("must be positive")."""
+    out = []
+    for a in argv:
+        if out and out[-1] in options and len(a) > 1 and a[0] == "-" and (a[1].isdigit() or a[1] in ".+"):
+            out[-1] = f"{out[-1]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(_attach_dash_values(argv, _value_options(parser)))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR

@@ -1,9 +1,14 @@
 """Numba compilation options: the one place they are set.
 
-`cache=True` writes compiled code next to the sources (``__pycache__``) so a second process
-starts without recompiling. Numba keys a cached function on its own file only, so the
-engine (engine.py) would keep running stale kernels after an edit of ops/*.py:
-:func:`drop_stale_cache` removes edgernn's cached code whenever the kernel sources change. `boundscheck` stays off: every buffer range is validated when a
+`cache=True` writes compiled code to a cache folder so a second process starts without
+recompiling: ``NUMBA_CACHE_DIR`` when it is set, else a per-user folder,
+``$XDG_CACHE_HOME/edgernn/numba`` (``~/.cache/edgernn/numba``; :func:`cache_root`), never
+inside the installed package (a read-only install works, and ``pip uninstall`` leaves nothing
+in site-packages). When that folder cannot be written, Numba's own choice applies (the
+package's ``__pycache__``, or Numba's per-user folder). docs/compile-cache.md describes it.
+Numba keys a cached function on its own file only, so the engine (engine.py) would keep
+running stale kernels after an edit of ops/*.py: :func:`drop_stale_cache` removes edgernn's
+cached code whenever the kernel sources change. `boundscheck` stays off: every buffer range is validated when a
 plan is built (`edgernn.plan.Plan.validate`), before any kernel runs. Of fastmath, only
 ``contract`` is on: a multiply followed by an add may become one fused multiply-add (one
 rounding instead of two, the order of operations unchanged), which x86 FMA and ARM NEON
@@ -19,6 +24,7 @@ allocation fails to compile, it cannot leak.
 import glob
 import hashlib
 import os
+import tempfile
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 JIT_OPTIONS = dict(
@@ -57,35 +63,127 @@ def jit_parallel(fn):
     return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
 
 
-def cache_dirs():
-    """The folders Numba caches edgernn's compiled code in: each source folder's __pycache__, or
-    with ``NUMBA_CACHE_DIR`` set, Numba's folder for it there (``<folder name>_<sha1 of its
-    absolute path>``, as numba.core.caching names it)."""
-    folders = sorted({os.path.dirname(p) for p in glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True)})
-    root = os.environ.get("NUMBA_CACHE_DIR", "")
-    if not root:
-        return [os.path.join(f, "__pycache__") for f in folders]
-    return [os.path.join(root, f"{os.path.basename(f)}_{hashlib.sha1(f.encode()).hexdigest()}") for f in folders]
+def user_cache_root():
+    """edgernn's default cache folder: ``$XDG_CACHE_HOME/edgernn/numba``, or
+    ``~/.cache/edgernn/numba`` (on Windows ``%LOCALAPPDATA%\\edgernn\\numba``)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base and os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA", "")
+    if not base:
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "edgernn", "numba")
+
+
+def _writable(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return True
+    except OSError:
+        return False
+
+
+_ROOT = []
+
+
+def cache_root():
+    """The folder that holds edgernn's compiled code: ``NUMBA_CACHE_DIR`` (Numba's setting,
+    which takes precedence), else :func:`user_cache_root` when it can be written, else None
+    (Numba's fallback: each source folder's ``__pycache__``)."""
+    import numba
+    if numba.config.CACHE_DIR:
+        return os.path.abspath(numba.config.CACHE_DIR)
+    if not _ROOT:
+        _ROOT.append(user_cache_root() if _writable(user_cache_root()) else None)
+    return _ROOT[0]
+
+
+def source_folders():
+    return sorted({os.path.dirname(p) for p in glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True)})
+
+
+def cache_dirs(root=False):
+    """The folders Numba caches edgernn's compiled code in: under :func:`cache_root`, Numba's
+    folder for each source folder (``<folder name>_<sha1 of its absolute path>``, as
+    numba.core.caching names it), or each source folder's __pycache__ when there is no root.
+    ``root``: return (root, folders)."""
+    base = cache_root()
+    if base is None:
+        folders = [os.path.join(f, "__pycache__") for f in source_folders()]
+    else:
+        folders = [os.path.join(base, f"{os.path.basename(f)}_{hashlib.sha1(f.encode()).hexdigest()}")
+                   for f in source_folders()]
+    return (base, folders) if root else folders
+
+
+def _install_cache_locator():
+    """Make Numba cache edgernn's functions (and only those) under :func:`user_cache_root`
+    unless ``NUMBA_CACHE_DIR`` is set: a locator placed right after Numba's own for
+    ``NUMBA_CACHE_DIR``, consulted when each function with ``cache=True`` is made (so this
+    runs before any is). Falls back to Numba's locators when the folder cannot be written.
+    Best effort: a Numba without this machinery keeps its default (``__pycache__``)."""
+    try:
+        from numba.core import caching
+        classes = caching.CacheImpl._locator_classes
+        mixin, base = caching._SourceFileBackedLocatorMixin, caching._CacheLocator
+    except (ImportError, AttributeError):
+        return
+    if any(getattr(c, "__name__", "") == "EdgeRNNCacheLocator" for c in classes):
+        return
+
+    class EdgeRNNCacheLocator(mixin, base):
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = os.path.join(cache_root(), self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self):
+            return self._cache_path
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            import numba
+            if numba.config.CACHE_DIR or cache_root() is None:
+                return None
+            if not os.path.abspath(py_file).startswith(PACKAGE + os.sep):
+                return None
+            return super().from_function(py_func, py_file)
+
+    classes.insert(1 if classes and classes[0] is caching.UserProvidedCacheLocator else 0, EdgeRNNCacheLocator)
+
+
+#: what :func:`drop_stale_cache` found: "off" (EDGERNN_NO_CACHE=1), "new" (no stamp: nothing
+#: cached yet), "stale" (the sources changed: the cached code was removed) or "current"
+CACHE_STATUS = "off"
+
+
+def sources_digest():
+    """A hash of edgernn's sources (paths and bytes): the stamp of the cached code."""
+    sources = sorted(glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True))
+    h = hashlib.sha1()
+    for path in sources:
+        with open(path, "rb") as f:
+            h.update(path[len(PACKAGE):].encode() + f.read())
+    return h.hexdigest()
 
 
 def drop_stale_cache():
     """Delete edgernn's Numba cache files when any of its sources changed since they were
     written (stamp: a hash of the sources in the package's cache folder, kernels.hash). Numba
     keys a cached function on its own file only, so a kernel that calls a changed helper in
-    another file would otherwise keep its stale code. Best effort: a read-only install keeps
-    whatever is there."""
-    sources = sorted(glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True))
-    h = hashlib.sha1()
-    for path in sources:
-        with open(path, "rb") as f:
-            h.update(path[len(PACKAGE):].encode() + f.read())
-    digest = h.hexdigest()
+    another file would otherwise keep its stale code. Sets :data:`CACHE_STATUS`. Best effort:
+    a read-only cache keeps whatever is there."""
+    global CACHE_STATUS
+    digest = sources_digest()
     folders = cache_dirs()
     stamp = os.path.join(folders[0], "kernels.hash")         # folders[0]: the package's own
+    CACHE_STATUS = "new"
     try:
         with open(stamp) as f:
             if f.read() == digest:
+                CACHE_STATUS = "current"
                 return
+        CACHE_STATUS = "stale"
     except OSError:
         pass
     try:
@@ -100,4 +198,5 @@ def drop_stale_cache():
 
 
 if JIT_OPTIONS["cache"]:
+    _install_cache_locator()
     drop_stale_cache()

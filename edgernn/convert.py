@@ -1,6 +1,6 @@
 """Convert a model (ONNX now; any format :func:`edgernn.load` reads) to an .ernn file.
 
-    convert("kws.onnx", "kws.ernn", weights="int8", labels=[...], frame_period=0.01,
+    convert("kws.onnx", "kws.ernn", weights="int8", labels=[...], frame_period="10ms",
             mean=m, std=s, description="...")
 
 The source is loaded and prepared exactly as :func:`edgernn.load` does, so the file holds the
@@ -18,6 +18,7 @@ from .errors import EdgeRNNError
 from .formats.ernn import write_ernn
 from .ir.graph import Node, Value
 from .passes.infer import infer_graph
+from .units import parse_period
 
 WEIGHTS = ("float32", "float16", "int8")
 
@@ -52,14 +53,17 @@ def _normalise_input(graph, mean, std):
     return consts
 
 
-def convert(source, output, weights="float32", labels=None, frame_period=None, mean=None, std=None,
-            description="", time_axis=None, **load_options):
+def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike[str]", weights: str = "float32",
+            labels: "list[str] | None" = None, frame_period: "float | str | None" = None,
+            mean: "float | np.ndarray | None" = None, std: "float | np.ndarray | None" = None,
+            description: str = "", time_axis: "int | None" = None, **load_options: object):
     """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file.
     load_options: constants, shapes, states, step, as :func:`edgernn.load` takes them; bound
     constants are recorded in the metadata (``model.constants.<name>``)."""
     from .model import load
     if weights not in WEIGHTS:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    period_s = parse_period(frame_period, what="frame period")   # seconds, or '10ms', '100Hz' (edgernn.units)
     model = load(source, time_axis=time_axis, weights="int8" if weights == "int8" else "float32", **load_options)
     graph = model.graph
     meta = {"general.name": os.path.splitext(os.path.basename(os.fspath(source)))[0] if isinstance(source, (str, os.PathLike)) else "model",
@@ -78,24 +82,11 @@ def convert(source, output, weights="float32", labels=None, frame_period=None, m
         if len(labels) != n_out:
             raise EdgeRNNError(f"{len(labels)} labels given; output '{model.outputs[0].name}' has {n_out} values per frame")
         meta["model.labels"] = labels
-    if frame_period is not None:
-        if not frame_period > 0:
-            raise EdgeRNNError("the frame period must be positive")
-        meta["model.frame_period_s"] = float(frame_period)
+    if period_s is not None:
+        meta["model.frame_period_s"] = period_s
     if mean is not None or std is not None:
         m, s = _normalise_input(graph, mean, std)
         meta["model.input.mean"], meta["model.input.std"] = m, s
     write_ernn(output, graph, meta, float16=weights == "float16")
     return load(output)
 
-
-def parse_period(text):
-    """A duration in seconds: '10ms' -> 0.01, '0.5s' -> 0.5, '100us' -> 1e-4."""
-    t = str(text).strip().lower()
-    for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1.0)):
-        if t.endswith(unit):
-            try:
-                return float(t[:-len(unit)]) * scale
-            except ValueError:
-                break
-    raise EdgeRNNError(f"frame period {text!r} is not a duration like 10ms, 0.02s or 500us")

@@ -1,8 +1,9 @@
 """Device profiles and the latency prediction: edgernn's own kernels priced on a core's
 throughputs, a memory term, and the per-call overhead (derivation and error: docs/profiling.md).
 
-A profile (one JSON file per board in the repository's ``devices/`` folder) holds facts about
-one board, each with the source it was taken from::
+A profile (one JSON file per board, shipped inside the package in ``edgernn/device_profiles/``;
+a folder of your own in ``--devices-dir`` or $EDGERNN_DEVICES_DIR comes first) holds facts
+about one board, each with the source it was taken from::
 
     {"name": "rpi4", "title": "Raspberry Pi 4 Model B",
      "sources": {"arm-sog": {"title": "...", "url": "..."}, ...},
@@ -55,6 +56,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -170,44 +172,63 @@ class Device:
 
 
 # ---------------------------------------------------------------- loading
-def profile_dirs():
-    """Where named profiles are looked up, in order."""
+#: environment variables naming a folder of *.json profiles looked up before the shipped ones
+#: (EDGERNN_DEVICES is the earlier name of EDGERNN_DEVICES_DIR)
+DEVICES_DIR_ENV = ("EDGERNN_DEVICES_DIR", "EDGERNN_DEVICES")
+
+
+def shipped_profiles():
+    """The profiles that ship inside the package (edgernn/device_profiles/*.json), read through
+    importlib.resources: found wherever edgernn is installed (venv, --user, editable, zip)."""
+    return resources.files(__package__) / "device_profiles"
+
+
+def profile_dirs(devices_dir=None):
+    """Where named profiles are looked up, in order: ``devices_dir`` (``--devices-dir``), the
+    folder in $EDGERNN_DEVICES_DIR, then the shipped profiles."""
     dirs = []
-    if os.environ.get("EDGERNN_DEVICES"):
-        dirs.append(Path(os.environ["EDGERNN_DEVICES"]))
-    dirs.append(Path(__file__).resolve().parents[1] / "devices")          # a source checkout
-    dirs.append(Path(sys.prefix) / "share" / "edgernn" / "devices")       # pip install
-    return [d for d in dirs if d.is_dir()]
+    for where, d in [("--devices-dir", devices_dir)] + [(f"${k}", os.environ.get(k)) for k in DEVICES_DIR_ENV]:
+        if d:
+            if not Path(d).is_dir():
+                raise DeviceProfileError(f"{where} names {str(d)!r}, which is not a directory of device "
+                                         "profiles (*.json)")
+            dirs.append(Path(d))
+    dirs.append(shipped_profiles())
+    return dirs
 
 
-def available_devices():
-    """{name: path} of every shipped profile (aliases included)."""
+def available_devices(devices_dir=None):
+    """{name: path} of every profile that a name finds (aliases included); an earlier folder
+    of :func:`profile_dirs` wins."""
     found = {}
-    for d in profile_dirs():
-        for p in sorted(d.glob("*.json")):
+    for d in profile_dirs(devices_dir):
+        if not d.is_dir():
+            continue
+        for p in sorted((p for p in d.iterdir() if p.name.endswith(".json")), key=lambda p: p.name):
             try:
-                data = json.loads(p.read_text())
+                data = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            for n in [data.get("name", p.stem)] + list(data.get("aliases", [])):
+            for n in [data.get("name", p.name[:-len(".json")])] + list(data.get("aliases", [])):
                 found.setdefault(n, p)
     return found
 
 
-def load_device(name_or_path):
-    """A :class:`Device` from a profile name (``rpi4``), an alias, or a JSON file path."""
+def load_device(name_or_path, devices_dir=None):
+    """A :class:`Device` from a profile name (``rpi4``), an alias, or a JSON file path; names
+    are looked up in ``devices_dir``, $EDGERNN_DEVICES_DIR, then the shipped profiles."""
     if isinstance(name_or_path, Device):
         return name_or_path
     p = Path(str(name_or_path))
     if not (p.suffix == ".json" and p.is_file()):
-        known = available_devices()
+        known = available_devices(devices_dir)
         if str(name_or_path) not in known:
-            names = ", ".join(sorted(known)) or "none found (set EDGERNN_DEVICES to the devices/ folder)"
+            names = ", ".join(sorted(known)) or "none found"
             raise DeviceProfileError(f"unknown device '{name_or_path}'; known devices: {names}; "
                                      "or give the path of a profile .json file")
         p = known[str(name_or_path)]
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DeviceProfileError(f"cannot read device profile {str(p)!r}: {e}") from None
     return device_from_dict(data, path=str(p))
@@ -428,7 +449,8 @@ def _largest_cache_kib():
 
 def main(argv=None):
     """``python -m edgernn.devices [NAME]``: measure this machine and print its profile as JSON
-    (save it as devices/NAME.json to predict other models for this board, or to check the
+    (save it as NAME.json in a folder that --devices-dir or $EDGERNN_DEVICES_DIR names, to
+    predict other models for this board with --device NAME, or to check the
     prediction made for it from a spec-sheet profile)."""
     import argparse
     from .stream import Stream

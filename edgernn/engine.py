@@ -19,10 +19,11 @@ were compiled in this process or loaded from the cache.
 import numpy as np
 from numba import prange, types
 
+from . import compiler
 from .config import jit, jit_inline, jit_parallel
 from .native import address_call, array_at, compiled_address
 from .ops.program import copy_into
-from .ops.matvec import matvec_descriptor
+from .ops.matvec import matrix_label, matvec_compiled, matvec_descriptor
 from .ops.row import GATE_CLOCK, GATE_FROM, LAYOUTS, matvec_variant
 
 #: the argument types of every kernel: (row, fparams, consts, qconsts, work, seq)
@@ -50,7 +51,23 @@ def link(prog, layout_names):
     """Write each row's kernel address into column 0 (``layout_names[i]``: row i's layout) and
     the address of the matvec variant each of its weight matrices needs into the matrix's
     matvec field (ops.matvec.matvec_descriptor); compiles what this process has not compiled
-    yet. Precondition: the rows are validated (a matrix with no columns gets no matvec)."""
+    yet, as one batch the compile message counts (:mod:`edgernn.compiler`). Precondition: the
+    rows are validated (a matrix with no columns gets no matvec)."""
+    kernels = [name for name in dict.fromkeys(layout_names) if name not in _ADDRESSES]
+    matrices = [v for v in dict.fromkeys((lanes, bool(int8)) for i, name in enumerate(layout_names)
+                                         for _, lanes, int8 in matvec_variant(LAYOUTS[name], prog[i]) if lanes)
+                if not matvec_compiled(*v)]
+    if kernels or matrices:
+        labels = [f"{name} kernel" for name in kernels] + [matrix_label(*v) for v in matrices]
+        names = kernels + [label.replace("matrix kernel", "the matrix kernel") for label in labels[len(kernels):]]
+        with compiler.job(f"the kernels {', '.join(names)}", len(labels),
+                          then="each entry point (Stream.step, Stream.run, ...) on its first use") as job:
+            for name, label in zip(kernels, labels):
+                with job.item(label):
+                    kernel_address(LAYOUTS[name])
+            for v, label in zip(matrices, labels[len(kernels):]):
+                with job.item(label):
+                    matvec_descriptor(*v)
     for i, name in enumerate(layout_names):
         layout = LAYOUTS[name]
         prog[i, 0] = kernel_address(layout)

@@ -22,7 +22,8 @@ class FrameShapeError(EdgeRNNError, ValueError):
 
 
 class StreamArgumentError(EdgeRNNError, ValueError):
-    """A Stream was asked for with an invalid batch or thread count."""
+    """A Stream was asked for with an invalid batch or thread count, or Stream.step was given a
+    keyword it does not take."""
 
 
 class StateError(EdgeRNNError, ValueError):

@@ -20,10 +20,8 @@ The frames are seeded standard-normal float32 (or the ``inputs`` you give), a po
 import copy
 import dataclasses
 import json
-import math
 import os
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,37 +29,32 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import EdgeRNNError
+from .units import PeriodError, parse_period  # noqa: F401  (edgernn.profile.parse_period: the one parser)
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
 POOL = 1024
 CHECK_STEPS = 64
-_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_HZ = {"hz": 1.0, "khz": 1e3}
 
 
 class ProfileArgumentError(EdgeRNNError, ValueError):
-    """An argument of :func:`profile` (period, frames, batch, inputs...) is not usable."""
+    """An argument of :func:`profile` (frames, batch, warmup, inputs...) is not usable; a bad
+    period raises :class:`edgernn.units.PeriodError`."""
 
 
-def parse_period(period):
-    """Seconds from '10ms', '10 ms', '0.01s', '500us', '100Hz', '16kHz' or a number of seconds."""
-    if period is None:
+STORED_PERIOD = "model.frame_period_s"
+
+
+def stored_period(model):
+    """Seconds between frames as the model's file states it (the .ernn metadata key
+    ``model.frame_period_s``, written by ``edgernn convert --frame-period``), or None."""
+    value = (getattr(model, "metadata", None) or {}).get(STORED_PERIOD)
+    if value is None:
         return None
-    if isinstance(period, (int, float)) and not isinstance(period, bool):
-        if not period > 0 or math.isinf(period):
-            raise ProfileArgumentError(f"period must be a positive number of seconds, got {period!r}")
-        return float(period)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµ]+)\s*", str(period))
-    unit = m.group(2) if m else ""
-    if not m or (unit not in _UNITS and unit.lower() not in _HZ):
-        raise ProfileArgumentError(
-            f"cannot read the period {period!r}; give a number with a unit: 10ms, 0.01s, 500us or 100Hz")
-    value = float(m.group(1))
-    if value <= 0:
-        raise ProfileArgumentError(f"the period must be positive, got {period!r}")
-    if unit in _UNITS:
-        return value * _UNITS[unit]
-    return 1.0 / (value * _HZ[unit.lower()])
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return parse_period(value, what=f"frame period stored in {model.source} ({STORED_PERIOD})")
 
 
 # ---------------------------------------------------------------- the result
@@ -84,9 +77,13 @@ class ProfileResult:
     compare: list = field(default_factory=list)
     device: object = None
     host: dict = field(default_factory=dict)
+    period_source: object = None    # "argument", or "model.frame_period_s" (the period an .ernn file stores)
     latency_ns: np.ndarray = field(default=None, repr=False)
 
     def to_dict(self, samples=False):
+        """The figures as a JSON-ready dict (plain Python numbers, lists and dicts; the keys are
+        this class's fields). Each compared runtime keeps its figures, not its samples or
+        outputs. samples=True adds ``latency_ns``, every timed step's latency in ns."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "latency_ns"}
         d["compare"] = [{k: v for k, v in c.items() if k not in ("latency_ns", "outputs")} for c in self.compare]
         if samples:
@@ -107,6 +104,11 @@ class ProfileResult:
         return plot_profile(self, path)
 
     def report(self, us="µs"):
+        """The human-readable report ``edgernn profile`` prints (also ``str(result)``): host,
+        latency percentiles, jitter, real-time factor and deadline misses against the period,
+        warm-up, load and compile times, memory, the per-op breakdown, the compared runtimes
+        and the device prediction when there are any. us: the microsecond symbol ("us" for
+        a terminal without UTF-8)."""
         from .report import format_report
         return format_report(self, us)
 
@@ -267,7 +269,8 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
     """Profile a model's streaming step; returns a :class:`ProfileResult`.
 
     model: a path (ONNX) or a loaded :class:`~edgernn.Model`.
-    period: the frame period, seconds or a string ('10ms', '100Hz'); None skips deadline figures.
+    period: the frame period, seconds or a string ('10ms', '100Hz'); None takes the period an
+    .ernn file stores (``model.frame_period_s``), and skips the deadline figures when there is none.
     frames: timed steps after warm-up. batch: None (one stream) or B streams stepped together.
     device: a device profile name ('rpi4') or .json path: adds a latency prediction there.
     compare: also run ONNX Runtime (and LiteRT for .tflite sources) on the same frames.
@@ -299,6 +302,10 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
         t0 = time.perf_counter()
         model = load(model, **(load_options or {"time_axis": time_axis}))
         load_ms = (time.perf_counter() - t0) * 1e3
+    period_source = None if period_s is None else "argument"
+    if period_s is None:
+        period_s = stored_period(model)
+        period_source = None if period_s is None else STORED_PERIOD
     pool = _frame_pool(model, batch, frames, inputs, seed)
 
     t0 = time.perf_counter()
@@ -324,7 +331,7 @@ def profile(model, period=None, frames=20000, batch=None, device=None, compare=F
         warmup={"steps": warmup, **({"first_us": warm_lat[0] / 1e3, "p50_us": float(np.median(warm_lat)) / 1e3,
                                      "max_us": warm_lat.max() / 1e3} if warmup else {})},
         load_ms=load_ms, compile_ms=compile_ms, memory=_memory(model, batch),
-        host=_host_info(), latency_ns=lat)
+        host=_host_info(), period_source=period_source, latency_ns=lat)
 
     overhead = None
     if breakdown or dev is not None:

@@ -1,4 +1,6 @@
 """The text report of a :class:`~edgernn.profile.ProfileResult` (what ``edgernn profile`` prints)."""
+from .links import doc
+from .units import format_bytes
 
 
 def _t(us, u):
@@ -12,14 +14,7 @@ def _t(us, u):
     return f"{us:.3g} {u}" if us < 100 else f"{us:.0f} {u}"
 
 
-def _b(n):
-    if n is None:
-        return "-"
-    if n < 1024:
-        return f"{n:,} B"
-    if n < 1024 ** 2:
-        return f"{n:,} B ({n / 1024:.1f} KiB)"
-    return f"{n:,} B ({n / 1024 ** 2:.2f} MiB)"
+_b = format_bytes          # the same byte formatter as edgernn info (IEC: KiB, MiB)
 
 
 def _table(rows, aligns):
@@ -37,7 +32,8 @@ def format_report(r, u="µs"):
     L.append(f"edgernn profile: {r.model}")
     per = ""
     if r.period_us:
-        per = f", period {_t(r.period_us, u)} ({1e6 / r.period_us:.4g} Hz)"
+        stored = f", from the file's {r.period_source}" if r.period_source not in (None, "argument") else ""
+        per = f", period {_t(r.period_us, u)} ({1e6 / r.period_us:.4g} Hz{stored})"
     L.append(f"  {r.frames} timed steps, {streams}{per}; {r.warmup['steps']} warm-up steps reported apart")
     h = r.host
     L.append(f"  host: {h.get('machine')} {h.get('cpu')}, Python {h.get('python')}, numpy {h.get('numpy')}, "
@@ -124,7 +120,7 @@ def _compare(r, u):
 
 def _device(d, u):
     L = [f"prediction for {d['title']} ({d['device']}): the engine's kernels on the core's throughputs, DRAM, "
-         f"per-call overhead; see docs/profiling.md"]
+         f"per-call overhead; see {doc('profiling.md')}"]
     L.append(f"  one core: matvec {d['matvec_gflops']:.2f} GFLOP/s (float32 weights), {d['matvec_gflops_int8']:.2f} "
              f"(int8); sigmoid/tanh {d['act_ns']:.2f} ns; DRAM read {d['dram_read_gbs']:.2f} GB/s, "
              f"largest cache {d['llc_kib']} KiB")

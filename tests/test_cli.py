@@ -4,6 +4,7 @@ The oracle for ``run`` is ``examples/kws_expected_logits.npy``, written by PyTor
 (``python -m exporters.make_example``), not by edgernn.
 """
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,148 @@ def test_multi_input_model_is_refused(tmp_path, capsys):
 
     err = _error(capsys, ["run", str(path), str(FRAMES), "-o", str(tmp_path / "o.npy")])
     assert "one input" in err and "'x'" in err and "'z'" in err
+
+
+# ---------------------------------------------------------------- first use (issue 17)
+VOWELS = EXAMPLES / "japanese_vowels.onnx"
+VOWELS_DATA = EXAMPLES / "data" / "japanese_vowels.npz"
+
+
+@pytest.mark.parametrize("argv", [
+    ["profile", str(MODEL), "--frames", "10", "--period", "-5ms"],
+    ["profile", str(MODEL), "--frames", "10", "--period=-5ms"],
+    ["profile", str(MODEL), "--frames", "10", "--period", "0ms"],
+    ["profile", str(MODEL), "--frames", "10", "--period", "-0.01"],
+    ["convert", str(MODEL), "-o", "x.ernn", "--frame-period", "-5ms"],
+    ["convert", str(MODEL), "-o", "x.ernn", "--frame-period", "0Hz"]])
+def test_negative_or_zero_period_says_must_be_positive(capsys, argv):
+    err = _error(capsys, argv)
+    assert "must be positive" in err and "expected one argument" not in err
+
+
+@pytest.mark.parametrize("argv", [["profile", str(MODEL), "--period", "soon"],
+                                  ["convert", str(MODEL), "-o", "x.ernn", "--frame-period", "soon"]])
+def test_unreadable_period_names_the_forms(capsys, argv):
+    err = _error(capsys, argv)
+    for form in ("10ms", "0.01s", "500us", "100Hz"):
+        assert form in err
+
+
+def test_convert_takes_the_period_forms_profile_takes(tmp_path, capsys):
+    """One parser: --frame-period 100Hz (refused before) stores 0.01 s, as --period 100Hz reads it."""
+    from edgernn.profile import parse_period
+    out = tmp_path / "k.ernn"
+    assert main(["convert", str(MODEL), "-o", str(out), "--frame-period", "100Hz"]) == 0
+    import edgernn
+    assert edgernn.load(str(out)).metadata["model.frame_period_s"] == pytest.approx(0.01)
+    assert parse_period("100Hz") == pytest.approx(0.01)
+
+
+def test_profile_takes_the_period_an_ernn_stores(tmp_path, capsys):
+    out = tmp_path / "k.ernn"
+    assert main(["convert", str(MODEL), "-o", str(out), "--frame-period", "10ms"]) == 0
+    capsys.readouterr()
+    assert main(["profile", str(out), "--frames", "50", "--warmup", "0", "--json", str(tmp_path / "p.json")]) == 0
+    text = capsys.readouterr().out
+    assert "deadline misses" in text and "model.frame_period_s" in text
+    d = json.loads((tmp_path / "p.json").read_text())
+    assert d["period_us"] == pytest.approx(10_000) and d["period_source"] == "model.frame_period_s"
+    assert main(["profile", str(out), "--frames", "50", "--warmup", "0", "--period", "2ms",
+                 "--json", str(tmp_path / "q.json")]) == 0          # --period overrides the file
+    d = json.loads((tmp_path / "q.json").read_text())
+    assert d["period_us"] == pytest.approx(2_000) and d["period_source"] == "argument"
+
+
+def test_info_and_profile_format_bytes_alike(capsys):
+    """One byte formatter, IEC units: info said '18.8 KB' where profile said '18.8 KiB'."""
+    import edgernn
+    from edgernn.units import format_bytes
+    model = edgernn.load(str(MODEL))
+    weights = format_bytes(model.weight_bytes())
+    assert "KiB" in weights
+    assert main(["info", str(MODEL)]) == 0
+    info = capsys.readouterr().out
+    report = edgernn.profile(model, frames=20, warmup=0, breakdown=False).report()
+    assert weights in info and weights in report
+    assert not re.search(r"\d (KB|MB)\b", info + report)
+    assert format_bytes(19_200) == "19,200 B (18.8 KiB)"
+
+
+def test_info_shows_time_axis_and_state_pairs(capsys):
+    stateful = ROOT / "tests" / "fixtures" / "onnx" / "lstm_l1_tf_state_lin_ts.onnx"   # x (T, B, 13); h0 -> hT
+    assert main(["info", str(stateful)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"time axis: axis 0 of input 'x' \(T, B, 13\)", out), out
+    assert re.search(r"h0\s+-> hT", out) and re.search(r"c0\s+-> cT", out), out
+    assert main(["info", str(MODEL)]) == 0                                        # features (B, T, 40)
+    assert "time axis: axis 1 of input 'features' (B, T, 40)" in capsys.readouterr().out
+    step = ROOT / "tests" / "fixtures" / "onnx" / "conv_gru_step_ts.onnx"
+    assert main(["info", str(step)]) == 0
+    out = capsys.readouterr().out
+    assert "time axis: none" in out and re.search(r"conv_cache\s+-> conv_cache_out", out)
+    assert main(["info", str(stateful), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["time_axis"] == 0 and d["batch_axis"] == 1 and d["state_pairs"] == {"h0": "hT", "c0": "cT"}
+
+
+def test_run_reads_an_npz_member_with_key(tmp_path, capsys):
+    out = tmp_path / "o.npy"
+    assert main(["run", str(VOWELS), str(VOWELS_DATA), "--key", "test_frames", "-o", str(out)]) == 0
+    with np.load(VOWELS_DATA) as z:
+        frames = z["test_frames"][:200]
+    import edgernn
+    want = edgernn.load(str(VOWELS)).stream().run(frames)
+    np.testing.assert_allclose(np.load(out)[:200], want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("key, needle", [(None, "choose the frames with --key"), ("nope", "no array 'nope'")])
+def test_run_npz_without_a_usable_key_lists_the_arrays(tmp_path, capsys, key, needle):
+    err = _error(capsys, ["run", str(VOWELS), str(VOWELS_DATA), "-o", str(tmp_path / "o.npy")]
+                 + (["--key", key] if key else []))
+    assert needle in err and "test_frames (5687, 12) float32" in err and "train_frames" in err
+
+
+def test_run_npz_with_one_array_needs_no_key(tmp_path, capsys):
+    np.savez(tmp_path / "one.npz", frames=np.load(FRAMES))
+    assert main(["run", str(MODEL), str(tmp_path / "one.npz"), "-o", str(tmp_path / "o.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), np.load(EXPECTED), rtol=0, atol=1e-5)
+
+
+def test_run_stdin_to_stdout(tmp_path):
+    """`edgernn run MODEL - -o -`: .npy bytes in, .npy bytes out, no file named '-.npy'."""
+    import io
+    buf = io.BytesIO()
+    np.save(buf, np.load(FRAMES))
+    r = subprocess.run([sys.executable, "-m", "edgernn", "run", str(MODEL), "-", "-o", "-"], input=buf.getvalue(),
+                       capture_output=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr.decode()
+    y = np.load(io.BytesIO(r.stdout))
+    np.testing.assert_allclose(y, np.load(EXPECTED), rtol=0, atol=1e-5)
+    assert b"100 frames" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_run_empty_stdin_is_an_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "edgernn", "run", str(MODEL), "-", "-o", str(tmp_path / "o.npy")],
+                       input=b"", capture_output=True, timeout=600)
+    assert r.returncode == 2 and b"no frames on standard input" in r.stderr
+
+
+def _all_help(parser=None):
+    """The --help text of the command and of every subcommand."""
+    import argparse
+    from edgernn.cli import build_parser
+    parser = parser or build_parser()
+    texts = [parser.format_help()]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                texts += _all_help(sp)
+    return texts
+
+
+def test_help_links_docs_by_url():
+    from edgernn.links import DOCS
+    text = "\n".join(_all_help())
+    paths = re.findall(r"\S*docs/[\w.-]+\.md", text)
+    assert paths, "the help texts link no docs page"
+    assert all(p.lstrip("(").startswith(DOCS) for p in paths), paths

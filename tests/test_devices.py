@@ -17,7 +17,7 @@ from edgernn.devices import (ACTIVATION, MATVEC_F32, MATVEC_INT8, REQUIRED, Devi
                              Workload, _probe_model, available_devices, device_from_dict, load_device,
                              predict, workload_of)
 
-DEVICES = Path(__file__).resolve().parents[1] / "devices"
+DEVICES = Path(__file__).resolve().parents[1] / "edgernn" / "device_profiles"     # shipped in the package
 SHIPPED = sorted(DEVICES.glob("*.json"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "onnx"
 
@@ -188,6 +188,60 @@ def test_shipped_profiles_predict(path):
         pi4 = load_device("rpi4")
         want = pi4.value("dram_read_gbs") * dev.value("dram_mts") / pi4.value("dram_mts")
         assert dev.value("dram_read_gbs") == pytest.approx(want, rel=0.01)
+
+
+def test_shipped_profiles_come_from_the_package(monkeypatch):
+    """Looked up through importlib.resources in the package itself, not under sys.prefix/share
+    (where a --user install has none) nor the repository's devices/ folder."""
+    from importlib import resources
+    for var in ("EDGERNN_DEVICES_DIR", "EDGERNN_DEVICES"):
+        monkeypatch.delenv(var, raising=False)
+    from edgernn.devices import profile_dirs, shipped_profiles
+    assert shipped_profiles() == resources.files("edgernn") / "device_profiles"
+    assert profile_dirs() == [shipped_profiles()]
+    found = available_devices()
+    assert {p.name for p in found.values()} == {p.name for p in SHIPPED}
+    assert all(Path(str(p)).parent == DEVICES for p in found.values())
+    assert not list((DEVICES.parents[1] / "devices").glob("*.json"))   # one copy of each profile
+
+
+def _my_board(folder, name="rpi4", clock=9.0):
+    data = json.loads((DEVICES / "rpi4.json").read_text())
+    data["name"], data["aliases"] = name, []
+    data["facts"]["clock_ghz"]["value"] = clock
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_a_devices_dir_comes_before_the_shipped_profiles(tmp_path, monkeypatch):
+    for var in ("EDGERNN_DEVICES_DIR", "EDGERNN_DEVICES"):
+        monkeypatch.delenv(var, raising=False)
+    mine = _my_board(tmp_path / "mine")
+    assert load_device("rpi4").value("clock_ghz") == 1.8                    # shipped
+    assert load_device("rpi4", devices_dir=mine).value("clock_ghz") == 9.0
+    assert load_device("rpi5", devices_dir=mine).name == "rpi5"             # the others still found
+    monkeypatch.setenv("EDGERNN_DEVICES_DIR", str(_my_board(tmp_path / "env", clock=7.0)))
+    assert load_device("rpi4").value("clock_ghz") == 7.0
+    assert load_device("rpi4", devices_dir=mine).value("clock_ghz") == 9.0  # the option first
+    monkeypatch.setenv("EDGERNN_DEVICES_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DeviceProfileError, match="EDGERNN_DEVICES_DIR.*not a directory"):
+        load_device("rpi4")
+
+
+def test_cli_devices_dir(tmp_path, capsys):
+    from edgernn.cli import main
+    model = Path(__file__).resolve().parents[1] / "examples" / "kws_lstm.onnx"
+    mine = _my_board(tmp_path / "mine", name="my-board")
+    assert main(["profile", str(model), "--frames", "20", "--warmup", "0", "--device", "my-board",
+                 "--devices-dir", str(mine), "--json", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["device"]["device"] == "my-board"
+    capsys.readouterr()
+    assert main(["profile", str(model), "--frames", "20", "--device", "my-board"]) == 2
+    assert "unknown device 'my-board'" in capsys.readouterr().err
+    assert main(["profile", str(model), "--frames", "20", "--device", "rpi4", "--devices-dir",
+                 str(tmp_path / "nowhere")]) == 2
+    assert "--devices-dir" in capsys.readouterr().err
 
 
 def test_bad_profiles_are_typed_errors(tmp_path):

@@ -16,6 +16,7 @@ import pytest
 import edgernn
 from edgernn.cli import main
 from edgernn.profile import ProfileArgumentError, latency_stats, parse_period
+from edgernn.units import PeriodError
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "kws_lstm.onnx"
@@ -41,10 +42,37 @@ def test_parse_period(text, seconds):
     assert parse_period(text) == pytest.approx(seconds) if seconds else parse_period(text) is None
 
 
-@pytest.mark.parametrize("bad", ["10", "ten ms", "10 parsecs", "-5ms", "0ms", 0, -1.0, "ms"])
+@pytest.mark.parametrize("bad", ["10", "ten ms", "10 parsecs", "-5ms", "0ms", 0, -1.0, "ms", "-0.01", float("nan")])
 def test_bad_period_is_a_typed_error(bad):
-    with pytest.raises(ProfileArgumentError, match="period"):
+    with pytest.raises(PeriodError, match="period"):
         parse_period(bad)
+
+
+@pytest.mark.parametrize("bad", ["-5ms", "0ms", "-0.01", 0, -1.0, "0Hz"])
+def test_a_period_not_above_zero_must_be_positive(bad):
+    with pytest.raises(PeriodError, match="must be positive"):
+        parse_period(bad)
+
+
+def test_one_period_parser():
+    """profile, convert and the CLI share edgernn.units.parse_period (convert had its own, without Hz)."""
+    import edgernn.cli
+    import edgernn.convert
+    import edgernn.units
+    assert parse_period is edgernn.units.parse_period is edgernn.convert.parse_period is edgernn.cli.parse_period
+
+
+def test_profile_takes_the_period_the_file_stores(kws):
+    m = edgernn.load(str(MODEL))
+    m.metadata["model.frame_period_s"] = 0.02               # what an .ernn file's metadata gives
+    r = edgernn.profile(m, frames=20, warmup=0, breakdown=False)
+    assert r.period_us == pytest.approx(20_000) and r.deadline_misses == 0
+    assert r.period_source == "model.frame_period_s" and "model.frame_period_s" in r.report()
+    r = edgernn.profile(m, period="5ms", frames=20, warmup=0, breakdown=False)
+    assert r.period_us == pytest.approx(5_000) and r.period_source == "argument"
+    m.metadata["model.frame_period_s"] = -1.0               # a forged file
+    with pytest.raises(PeriodError, match="stored"):
+        edgernn.profile(m, frames=20, warmup=0, breakdown=False)
 
 
 # ---------------------------------------------------------------- the figures
@@ -172,12 +200,17 @@ def test_progress_bar_on_stderr(kws, capsys):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(frames=0), "frames"), (dict(frames=2.5), "frames"), (dict(frames=True), "frames"),
-    (dict(batch=0), "batch"), (dict(warmup=-1), "warmup"), (dict(period="fast"), "period"),
+    (dict(batch=0), "batch"), (dict(warmup=-1), "warmup"),
     (dict(inputs=np.zeros((5, 39), np.float32)), "inputs"),
     (dict(inputs=[np.zeros((5, 40), np.float32)] * 2), "inputs")])
 def test_bad_arguments_are_typed_errors(kws, kwargs, match):
     with pytest.raises(ProfileArgumentError, match=match):
         edgernn.profile(kws, **kwargs)
+
+
+def test_bad_period_fails_before_the_run():
+    with pytest.raises(PeriodError, match="period"):
+        edgernn.profile("no/such/model.onnx", period="fast")
 
 
 def test_unknown_device_fails_before_the_run():
@@ -197,6 +230,47 @@ def test_plot_writes_a_png(result, tmp_path):
     pytest.importorskip("matplotlib")
     path = result.plot(tmp_path / "p.png")
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def with_device(result):
+    """The profile result as --device gives it: a prediction far from the host's samples."""
+    import dataclasses
+    return dataclasses.replace(result, device={"device": "rpi4", "title": "Raspberry Pi 4 Model B",
+                                               "warm_us": 300.0, "cold_us": 2500.0})
+
+
+def test_plot_draws_the_device_prediction(with_device):
+    pytest.importorskip("matplotlib")
+    from edgernn.plot import profile_figure
+    fig = profile_figure(with_device)
+    for ax in fig.axes:
+        labels = [ln.get_label() for ln in ax.get_lines()]
+        assert any("rpi4 predicted" in lb and "300" in lb for lb in labels), labels
+        assert any("rpi4 predicted" in lb and "2500" in lb for lb in labels), labels
+        lo, hi = ax.get_xlim() if ax is fig.axes[0] else ax.get_ylim()
+        assert lo < 300 and 2500 < hi                        # inside the drawn range
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("device", [False, True])
+def test_plot_legend_does_not_cover_the_deadline(result, with_device, device):
+    pytest.importorskip("matplotlib")
+    from edgernn.plot import profile_figure
+    fig = profile_figure(with_device if device else result)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        deadline = [ln for ln in ax.get_lines() if ln.get_label().startswith("deadline")]
+        legend = ax.get_legend()
+        assert deadline and legend is not None
+        box = legend.get_window_extent(renderer)
+        for ln in deadline:
+            assert not box.overlaps(ln.get_window_extent(renderer)), (box, ln.get_window_extent(renderer))
+        assert box.x0 >= ax.get_window_extent(renderer).x1          # beside the panel, over no sample either
+    import matplotlib.pyplot as plt
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------- command line

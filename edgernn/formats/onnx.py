@@ -13,6 +13,7 @@ from ..errors import ModelFormatError, UnsupportedModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, Value
 from ..ops.control import Branch
 from ..limits import check_elements
+from ..links import doc
 from ..ops.activations import ONNX_ACTIVATIONS, USES_ALPHA, USES_BETA
 from .onnx_translate import TRANSLATORS, const_value, load_families
 
@@ -401,7 +402,7 @@ class _Translation:
                            for op, names in sorted(counts.items()))
         raise UnsupportedOpError(
             f"the model uses {len(counts)} op type(s) edgernn does not support (opset {self.opset}): {listed}. "
-            "Re-export without them if you can (docs/ops.md lists what runs), or open an issue with the model. "
+            f"Re-export without them if you can ({doc('ops.md')} lists what runs), or open an issue with the model. "
             "Supported ONNX ops: " + ", ".join(SUPPORTED))
 
 

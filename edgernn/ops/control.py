@@ -29,6 +29,7 @@ from ..errors import UnsupportedModelError
 from ..ir.dims import Dim, concrete, has_time, is_symbolic, product
 from ..ir.graph import Node
 from ..limits import check_elements
+from ..links import doc
 from . import Op, register
 from .elementwise import broadcast_shapes
 from .layout import const_array, tidy
@@ -70,7 +71,7 @@ class If(Op):
             raise UnsupportedOpError(
                 f"{node.describe()}: the branch chosen at load uses {len(missing)} node(s) of op types edgernn does "
                 f"not support: {', '.join(kinds)} ({', '.join(n.name for n in missing[:6])}"
-                f"{', ...' if len(missing) > 6 else ''}). docs/ops.md lists the ops edgernn runs")
+                f"{', ...' if len(missing) > 6 else ''}). {doc('ops.md')} lists the ops edgernn runs")
         if len(branch.outputs) != len(node.outputs):
             raise UnsupportedModelError(f"{node.describe()}: the branch returns {len(branch.outputs)} values, "
                                         f"the node has {len(node.outputs)} outputs")
@@ -270,4 +271,4 @@ class Unsupported(Op):
         from ..errors import UnsupportedOpError
         raise UnsupportedOpError(f"node '{node.name}' op {node.attrs.get('op_type')} (opset "
                                  f"{node.attrs.get('opset')}) is not supported, and the model runs it in the If branch "
-                                 "chosen at load. docs/ops.md lists the ops edgernn runs")
+                                 f"chosen at load. {doc('ops.md')} lists the ops edgernn runs")

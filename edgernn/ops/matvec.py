@@ -249,6 +249,17 @@ def matvec_descriptor(lanes, int8):
     return VARIANTS.ctypes.data + v * VARIANTS.strides[0]
 
 
+def matvec_compiled(lanes, int8):
+    """Whether this process has the one-row block of that variant (:func:`matvec_descriptor`)."""
+    return bool(VARIANTS[_variant(lanes, int8), _SINGLE])
+
+
+def matrix_label(lanes, int8, rows=None):
+    """The variant in words, for the compile message (edgernn.compiler)."""
+    return (f"matrix kernel ({lanes} lanes, {'int8' if int8 else 'float32'} weights"
+            + (f", {rows} rows)" if rows else ")"))
+
+
 _WITHOUT_ROW_BLOCKS = set()       # variants in use whose ROWS-row block is not compiled yet
 
 
@@ -256,11 +267,16 @@ def compile_row_blocks(rows):
     """Before running ``rows`` rows of work at once (a batch of streams, a chunk's frames):
     compile the ROWS-row blocks of every variant in use, if ``rows`` reaches ROWS. Without
     them every row runs the one-row block, with the same sums, bit for bit, only slower."""
-    if rows < ROWS:
+    if rows < ROWS or not _WITHOUT_ROW_BLOCKS:
         return
-    while _WITHOUT_ROW_BLOCKS:
-        v = _WITHOUT_ROW_BLOCKS.pop()
-        VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
+    from .. import compiler
+    pending = sorted(_WITHOUT_ROW_BLOCKS)
+    labels = [matrix_label(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS) for v in pending]
+    with compiler.job(f"the {', '.join(labels)}", len(pending)) as job:
+        for v, label in zip(pending, labels):
+            with job.item(label):
+                VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
+            _WITHOUT_ROW_BLOCKS.discard(v)
 
 
 @jit_inline
