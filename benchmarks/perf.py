@@ -12,6 +12,8 @@ outputs); LiteRT (num_threads=1) runs benchmarks/models/<model>.tflite when that
 Modes:
 - single frame per call: p50, p99 and max of each step's wall time (perf_counter_ns around
   the call, after a warm-up), over --frames calls or as many more as fill MIN_SECONDS;
+  ``edgernn out=`` is float32's ``Stream.step(x, out=y)`` into one caller's array (no
+  allocation), on a stream of its own, through ``functools.partial``;
 - a chunk of 100 frames per call, per frame;
 - B = 1, 8, 64 streams stepped together: frames per second; B = 64 also with threads=2 (the
   streams split in two blocks on two cores);
@@ -41,6 +43,7 @@ Bounds, measured in the same run, for the targets a machine may not allow:
 BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, set before numpy loads), as does everything.
 """
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -203,6 +206,9 @@ def measure_model(name, path, frames, litert_version):
     ort_step = ort_runner(path)
     floor_step, floor_bytes = floor_runner(name)
     singles = {f"edgernn {w}": (s.step, frames) for w, (_, s) in edg.items()}
+    m32 = edg["float32"][0]
+    into = np.empty(m32.outputs[0].frame_shape, np.float32)
+    singles["edgernn out="] = (functools.partial(m32.stream().step, out=into), frames)
     singles["ort"] = (ort_step, frames)
     for suffix, key in (("", "litert"), ("_int8", "litert int8")):
         tfl = TFLITE / f"{name}{suffix}.tflite"
@@ -215,7 +221,8 @@ def measure_model(name, path, frames, litert_version):
     chunked = {f"edgernn {w}": (s.run, chunks) for w, (_, s) in edg.items()}
     chunked["ort"] = (ort_step, chunks)
     per_frame = {k: float(np.median(ts) / CHUNK * 1e6) for k, ts in interleaved(chunked, warm=1).items()}
-    runs = {"edgernn": {}, "ort": {"single": single["ort"], "chunk_per_frame_us": per_frame["ort"]},
+    runs = {"edgernn": {}, "edgernn out=": {"single": single["edgernn out="]},
+            "ort": {"single": single["ort"], "chunk_per_frame_us": per_frame["ort"]},
             "floor": {"single": single["floor"], "bytes": floor_bytes}}
     for w, (m, s) in edg.items():
         e = {"single": single[f"edgernn {w}"], "chunk_per_frame_us": per_frame[f"edgernn {w}"],
@@ -272,6 +279,10 @@ def targets(r):
                      "report", None))
         est = single(model, "ort") / (bd["call_floor_us"] + r["models"][model]["edgernn"]["float32"]["engine_us"])
         rows.append(("  estimate: ORT / (call floor + engine compute)", est, "report", None))
+    for model in MODELS:
+        if "edgernn out=" in r["models"][model]:
+            ratio = single(model, "edgernn out=") / single(model, "edgernn")
+            rows.append((f"{model}: step(x, out=y) / step(x) single frame", ratio, "<= 1", ratio <= 1.0))
     for model in ("lstm2x128", "lstm3x256"):
         ratio = single(model, "edgernn") / single(model, "floor")
         rows.append((f"{model}: edgernn / BLAS floor", ratio, "<= 1.3", ratio <= 1.3))
@@ -363,7 +374,7 @@ def print_report(report):
           f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}{f'B=64 x{THREADS}':>11}")
     for name, runs in report["models"].items():
         rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in ("float32", "int8")] + \
-               [(who, runs[who]) for who in ("ort", "litert", "litert int8", "floor") if who in runs]
+               [(who, runs[who]) for who in ("edgernn out=", "ort", "litert", "litert int8", "floor") if who in runs]
         for label, run in rows:
             s = run["single"]
             chunk = f"{run['chunk_per_frame_us']:>12.2f}" if "chunk_per_frame_us" in run else " " * 12

@@ -227,3 +227,50 @@ def test_realtime_steps_each_hop_when_its_last_sample_arrives(monkeypatch):
     assert len(steps) == 10
     start = stream_at[1] - hop / rate                        # stream_at[0]: the warm-up step
     np.testing.assert_allclose(stream_at[1:], start + (np.arange(10) + 1) * hop / rate, rtol=0, atol=1e-9)
+
+
+# ---------------------------------------------------------------- sensor lines on stdin
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_sensor_lines_on_stdin_stream_like_stream_run_and_onnxruntime():
+    """examples/replay_sensor.py piped into `edgernn stream examples/basic_motions.onnx - --window
+    1 --hop 1`: one JSON line per CSV line, equal to Stream.run on the same recording and to
+    onnxruntime on the whole sequence; a garbled line is skipped and counted."""
+    import onnxruntime as ort
+    replay = subprocess.run([sys.executable, str(EXAMPLES / "replay_sensor.py"), "--recording", "3", "--rate", "0"],
+                            capture_output=True, text=True, check=True)
+    lines = replay.stdout.splitlines()
+    assert lines[0].startswith("acc_x") and len(lines) == 101
+    garbled = "\n".join(lines[:50] + ["1.0,2.0", "a,b,c,d,e,f"] + lines[50:]) + "\n"
+    r = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(EXAMPLES / "basic_motions.onnx"), "-",
+                        "--window", "1", "--hop", "1", "--rate", "50", "--jsonl", "-"],
+                       input=garbled, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "skipped 2 of 103 input lines (the first: line 51, 2 fields, not 6)" in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    frames = np.array([[float(v) for v in line.split(",")] for line in lines[1:]], np.float32)
+    assert [row["step"] for row in rows] == list(range(100))
+    assert np.allclose([row["t"] for row in rows], (np.arange(100) + 1) / 50)
+    got = np.array([row["logits"] for row in rows], np.float32)
+    model = edgernn.load(EXAMPLES / "basic_motions.onnx")
+    assert np.abs(got - model.stream().run(frames)).max() <= 1e-6       # JSON keeps float32 exactly
+    sess = ort.InferenceSession(str(EXAMPLES / "basic_motions.onnx"), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": frames[None], "h0": np.zeros((1, 1, 32), np.float32)})[0].reshape(100, -1)
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_lines_that_cannot_fill_a_window_say_so():
+    r = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(EXAMPLES / "basic_motions.onnx"), "-",
+                        "--window", "4", "--hop", "1"], input="1,2,3\n", capture_output=True, text=True)
+    assert r.returncode == EXIT_ERROR and "pass --fields F" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    for fields, message in (("3", "--window 2 lines of 3 fields"), ("4", "wrong number of fields")):
+        r = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(EXAMPLES / "basic_motions.onnx"), "-",
+                            "--window", "1", "--fields", fields], input="1,2,3\n", capture_output=True, text=True)
+        assert r.returncode == EXIT_ERROR and message in r.stderr, r.stderr
+
+
+def test_framer_takes_rows_of_fields():
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    want = np.stack([windows_by_hand(x[:, k], 3, 2) for k in range(2)], axis=-1)
+    assert np.array_equal(frame_signal(x, 3, 2), want)

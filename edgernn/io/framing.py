@@ -1,5 +1,8 @@
 """Windows of a sample stream: W samples every H samples, as a streaming model takes them.
 
+A sample is one value (audio) or one row of F values (a sensor line of F fields: a window is
+then W rows, [W, F]).
+
 The first window is W - H zeros followed by the first H samples, so each step sees H new
 samples after the context of the W - H before them (zeros at the start). That is
 silero-vad's convention (64 samples of context + 512 new at 16 kHz: W = 576, H = 512) and,
@@ -33,25 +36,27 @@ def check_window(window, hop):
 class Framer:
     """Streaming windows of a 1-D float32 signal (see the module docstring).
 
-    ``push(samples)`` -> float32 [k, W], the k windows completed by these samples (k >= 0);
-    ``finish()`` -> float32 [0 or 1, W], the last partial hop padded with zeros.
-    ``hops`` counts the windows given so far."""
+    ``push(samples)`` -> float32 [k, W] (or [k, W, F] for rows of F fields), the k windows
+    completed by these samples (k >= 0); ``finish()`` -> [0 or 1, W(, F)], the last partial
+    hop padded with zeros. ``hops`` counts the windows given so far. ``fields``: None for
+    scalar samples, F for rows of F values."""
 
-    def __init__(self, window, hop):
+    def __init__(self, window, hop, fields=None):
         self.window, self.hop = check_window(window, hop)
+        self.row = () if fields is None else (int(fields),)
         self.reset()
 
     def reset(self):
-        self._buffer = np.zeros(self.window - self.hop, np.float32)      # the context before the first hop
+        self._buffer = np.zeros((self.window - self.hop,) + self.row, np.float32)   # context before the first hop
         self.hops = 0
 
     def push(self, samples):
-        samples = np.asarray(samples, np.float32).reshape(-1)
+        samples = np.asarray(samples, np.float32).reshape((-1,) + self.row)
         buf = np.concatenate([self._buffer, samples])
         k = max(0, (len(buf) - (self.window - self.hop)) // self.hop)
         if k == 0:
             self._buffer = buf
-            return np.zeros((0, self.window), np.float32)
+            return np.zeros((0, self.window) + self.row, np.float32)
         starts = np.arange(k) * self.hop
         out = buf[starts[:, None] + np.arange(self.window)]
         self._buffer = buf[k * self.hop:]
@@ -62,11 +67,13 @@ class Framer:
         """The last window, when samples of an unfinished hop are waiting (zeros after them)."""
         pending = len(self._buffer) - (self.window - self.hop)
         if pending <= 0:
-            return np.zeros((0, self.window), np.float32)
-        return self.push(np.zeros(self.hop - pending, np.float32))
+            return np.zeros((0, self.window) + self.row, np.float32)
+        return self.push(np.zeros((self.hop - pending,) + self.row, np.float32))
 
 
 def frame_signal(samples, window, hop):
-    """Every window of a whole signal, as a :class:`Framer` gives them: float32 [n, W]."""
-    f = Framer(window, hop)
+    """Every window of a whole signal, as a :class:`Framer` gives them: float32 [n, W] (or
+    [n, W, F] for samples [N, F])."""
+    samples = np.asarray(samples, np.float32)
+    f = Framer(window, hop, None if samples.ndim == 1 else samples.shape[1])
     return np.concatenate([f.push(samples), f.finish()])

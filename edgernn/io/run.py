@@ -55,30 +55,37 @@ class StepStats:
                 "deadline_us": self.hop_seconds * 1e6, "deadline_misses": int((t > self.hop_seconds * 1e6).sum())}
 
 
-def window_shape(model, window):
-    """The shape the model's one signal input takes a window of ``window`` samples in."""
+def window_shape(model, window, fields=None):
+    """The shape the model's one signal input takes a window of ``window`` samples (of
+    ``fields`` values each, for rows) in."""
     if len(model.inputs) != 1:
         names = ", ".join(i.name for i in model.inputs)
         raise FrameShapeError(f"edgernn stream feeds one signal input, but the model takes {len(model.inputs)} "
                               f"({names}); bind the others with --constant NAME=VALUE")
     shape = tuple(model.inputs[0].frame_shape)
-    if int(np.prod(shape)) != window:
+    per_sample = 1 if fields is None else fields
+    if int(np.prod(shape)) != window * per_sample:
+        what = f"{window} samples" if fields is None else f"{window} line(s) of {fields} fields"
+        hint = (f"pass --window {int(np.prod(shape))} (and a matching --hop)" if fields is None else
+                f"each step needs {int(np.prod(shape))} values: --window {int(np.prod(shape)) // fields} lines of "
+                f"{fields} fields" if int(np.prod(shape)) % fields == 0 else "the lines have the wrong number of fields")
         raise FrameShapeError(f"the model's input '{model.inputs[0].name}' takes {int(np.prod(shape))} values per "
-                              f"step (shape {shape}), but the window is {window} samples; pass --window "
-                              f"{int(np.prod(shape))} (and a matching --hop)")
+                              f"step (shape {shape}), but a window is {what}; {hint}")
     return shape
 
 
-def stream_signal(model, samples, rate, window, hop, stats=None, realtime=False):
-    """Yield a :class:`Step` per window of ``samples`` (float32 [N] at ``rate`` Hz) whose outputs
-    are due; ``stats`` (a :class:`StepStats`) collects each step's time. ``realtime``: play the
-    signal at its rate, each step waiting until its hop's last sample would have arrived
-    (start + (i + 1) H / rate on the monotonic clock, so waits do not add up to a drift)."""
-    shape = window_shape(model, window)
-    framer = Framer(window, hop)
+def stream_signal(model, samples, rate, window, hop, stats=None, realtime=False, fields=None):
+    """Yield a :class:`Step` per output of the windows of ``samples`` at ``rate`` Hz: a float32
+    array [N] (or [N, F], rows of ``fields`` = F values), or an iterable of such blocks as a
+    live source gives them (each window is stepped as soon as its samples are in). ``stats``
+    (a :class:`StepStats`) collects each step's time. ``realtime``: play the signal at its
+    rate, each step waiting until its hop's last sample would have arrived (start + (i + 1) H
+    / rate on the monotonic clock, so waits do not add up to a drift)."""
+    shape = window_shape(model, window, fields)
+    framer = Framer(window, hop, fields)
     stream = model.stream()
     names = [o.name for o in model.outputs]
-    wins = np.concatenate([framer.push(samples), framer.finish()])
+    blocks = [samples] if isinstance(samples, np.ndarray) else samples
     clock = time.perf_counter
     if realtime:                     # compile (or load from the cache) before the clock starts
         stream.step(np.zeros(shape, np.float32))
@@ -86,7 +93,12 @@ def stream_signal(model, samples, rate, window, hop, stats=None, realtime=False)
     start = time.monotonic()
     per_output = model.output_stride * hop / rate
     j = 0
-    for i, w in enumerate(wins):
+
+    def windows():
+        for block in blocks:
+            yield from framer.push(block)
+        yield from framer.finish()
+    for i, w in enumerate(windows()):
         frame = np.ascontiguousarray(w.reshape(shape))
         if realtime:
             wait = start + (i + 1) * hop / rate - time.monotonic()
