@@ -140,6 +140,14 @@ def _dense_head(kind, bias_shape):
     return _after_lstm(*nodes, inits=inits)
 
 
+def _dense_plus_shape():
+    """LSTM -> MatMul + Add of the sequence's Shape (symbolic sizes, not numbers): no bias."""
+    _, helper, _ = _onnx()
+    nodes = [helper.make_node("Reshape", ["Y", "rows"], ["Yf"]), helper.make_node("MatMul", ["Yf", "Wd"], ["M"]),
+             helper.make_node("Shape", ["Y"], ["S"]), helper.make_node("Add", ["M", "S"], ["Z"])]
+    return _after_lstm(*nodes, inits=[_int64("rows", [-1, H]), _init("Wd", (H, 4), 2)])
+
+
 def _layer_norm(scale_shape, bias_shape):
     _, helper, _ = _onnx()
     ln = helper.make_node("LayerNormalization", ["Y", "scale", "bias"], ["Z"], axis=-1)
@@ -201,6 +209,8 @@ def onnx_cases():
         # a 1-float dense bias is valid ONNX (it broadcasts): it must load, and run as onnxruntime runs it
         "gemm_bias_one_float": Case(_bytes(_dense_head("gemm", (1,))), expect="none"),
         "matmul_add_bias_one_float": Case(_bytes(_dense_head("matmul", (1,))), expect="none"),
+        # a dense output plus the sequence's Shape (a fuzzed file): the symbolic sizes are no bias
+        "matmul_add_shape_values": Case(_bytes(_dense_plus_shape()), expect="UnsupportedModelError"),
         # tensors whose shape does not match their op: the op's own shape rule refuses them
         "layernorm_scale_one_float": Case(_bytes(_layer_norm((1,), (H,)))),
         "layernorm_bias_one_float": Case(_bytes(_layer_norm((H,), (1,)))),

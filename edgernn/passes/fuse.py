@@ -17,7 +17,10 @@ def _const(name, arr):
 
 
 def _row_vector(c, n):
-    """c as a [N] bias if it broadcasts only along the last axis, else None."""
+    """c as a [N] bias if it is numbers that broadcast only along the last axis, else None (a
+    constant of symbolic sizes, folded from Shape ops, is no bias)."""
+    if np.asarray(c).dtype.kind not in "fiub":
+        return None
     a = np.asarray(c, dtype=np.float32)
     if a.size == n and (a.ndim == 0 or all(d == 1 for d in a.shape[:-1])) and (a.ndim == 0 or a.shape[-1] == n):
         return a.reshape(n)
