@@ -17,7 +17,9 @@ on the saving.) Two ways to re-run, both timed per call and given per frame:
 - **when due**: for a model with a stride s over time, one call every s-th frame only (the
   call's time / s), the least a user who knows the stride re-runs.
 
-edgernn steps every frame with ``Stream.step`` (the history takes each one); its time per frame
+edgernn steps every frame with ``Stream.step`` (the history takes each one), both as
+``step(x)`` and as ``step(x, out=y)`` into one array (no allocation per step; on a stream of
+its own, called through a function, which the timer counts); its time per frame
 is the median over blocks of s consecutive steps (one due output each; each step timed on its
 own) divided by s, so the frames with and without an output count as they come. The runtimes are timed in ROUNDS blocks
 that take turns; the table gives each one's median over all rounds and the ratios.
@@ -58,11 +60,16 @@ def measure(name, frames, rounds):
     s = model.output_stride
     every = [x[None, t - R + 1:t + 1] for t in range(R - 1, R - 1 + frames)]
     due = every[::s]
-    stream = model.stream()
+    stream, into_stream = model.stream(), model.stream()
+    into = np.empty(model.outputs[0].frame_shape, np.float32)
+
+    def step_into(f):
+        return into_stream.step(f, out=into)
     n = frames - frames % s
-    times = {"edgernn": [], "ort_every": [], "ort_due": []}
+    times = {"edgernn": [], "edgernn_out": [], "ort_every": [], "ort_due": []}
     for _ in range(rounds):                                # per step, summed over blocks of s steps
         times["edgernn"].append(timed(stream.step, x[:n], warm=50).reshape(-1, s).sum(axis=1))
+        times["edgernn_out"].append(timed(step_into, x[:n], warm=50).reshape(-1, s).sum(axis=1))
         times["ort_every"].append(timed(lambda w: sess.run(None, {"x": w}), every, warm=50))
         if s > 1:
             times["ort_due"].append(timed(lambda w: sess.run(None, {"x": w}), due, warm=max(1, 50 // s)))
@@ -70,12 +77,15 @@ def measure(name, frames, rounds):
         times["ort_due"] = times["ort_every"]
     p50 = {k: float(np.median(np.concatenate(v))) * 1e6 for k, v in times.items()}
     p50["edgernn"] /= s                                    # per frame
+    p50["edgernn_out"] /= s
     p50["ort_due"] /= s
     row = {"model": name, "receptive_field": R, "delay": model.delay, "stride": s, "edgernn_us": p50["edgernn"],
+           "edgernn_out_us": p50["edgernn_out"], "ratio_out": p50["ort_every"] / p50["edgernn_out"],
            "ort_every_frame_us": p50["ort_every"], "ort_when_due_us": p50["ort_due"],
            "ratio": p50["ort_every"] / p50["edgernn"], "ratio_when_due": p50["ort_due"] / p50["edgernn"]}
-    print(f"| {name} | {R} | {model.delay} | {s} | {p50['edgernn']:.2f} | {p50['ort_every']:.1f} | "
-          f"{p50['ort_due']:.1f} | {row['ratio']:.1f}x | {row['ratio_when_due']:.1f}x |", flush=True)
+    print(f"| {name} | {R} | {model.delay} | {s} | {p50['edgernn']:.2f} | {p50['edgernn_out']:.2f} | "
+          f"{p50['ort_every']:.1f} | {p50['ort_due']:.1f} | {row['ratio']:.1f}x | {row['ratio_out']:.1f}x | "
+          f"{row['ratio_when_due']:.1f}x |", flush=True)
     return row
 
 
@@ -85,8 +95,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "time_conv.json"))
     args = ap.parse_args()
-    print("| model | window R (frames) | delay | stride | edgernn µs/frame | ORT every frame, µs/frame "
-          "| ORT when due, µs/frame | ratio (every frame) | ratio (when due) |\n|---|---|---|---|---|---|---|---|---|")
+    print("| model | window R (frames) | delay | stride | edgernn µs/frame | edgernn out=, µs/frame "
+          "| ORT every frame, µs/frame | ORT when due, µs/frame | ratio (every frame) | ratio, out= (every frame) "
+          "| ratio (when due) |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [measure(name, args.frames, args.rounds) for name in MODELS]
     write_json({"machine": machine(), "frames": args.frames, "rounds": args.rounds, "rows": rows}, args.json)
 

@@ -112,13 +112,13 @@ def test_time_conv_times_every_model(tmp_path, capsys):
         time_conv.main()
     finally:
         sys.argv = argv
-    rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+) \| (\d+) \| " + r" \| ".join([NUMBER] * 3) + r" \| "
-                      + NUMBER + r"x \| " + NUMBER + r"x \|$", capsys.readouterr().out, re.M)
+    rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+) \| (\d+) \| " + r" \| ".join([NUMBER] * 4) + r" \| "
+                      + r"x \| ".join([NUMBER] * 3) + r"x \|$", capsys.readouterr().out, re.M)
     facts = {r[0]: tuple(int(v) for v in r[1:4]) for r in rows}
     assert set(facts) == set(time_conv.MODELS)
     assert facts["tcn_lstm"] == (15, 0, 1) and facts["avgpool_gru"] == (4, 3, 4)    # 1 + 2 + 4 + 8 frames
-    assert all(float(v) > 0 for r in rows for v in r[4:7])
-    every, due = {r[0]: float(r[5]) for r in rows}, {r[0]: float(r[6]) for r in rows}
+    assert all(float(v) > 0 for r in rows for v in r[4:8])
+    every, due = {r[0]: float(r[6]) for r in rows}, {r[0]: float(r[7]) for r in rows}
     assert due["tcn_lstm"] == every["tcn_lstm"]              # stride 1: the same calls
 
 
