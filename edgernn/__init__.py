@@ -10,7 +10,8 @@
 import logging
 
 from .errors import (AudioSourceError, EdgeRNNError, FrameShapeError, ModelFormatError, ResourceLimitError,
-                     StateError, StreamArgumentError, UnsupportedModelError, UnsupportedOpError)
+                     SignalArgumentError, StateError, StreamArgumentError, UnsupportedModelError,
+                     UnsupportedOpError)
 from .model import Model, TensorInfo, load
 from .profile import ProfileResult, profile
 from .stream import Stream
@@ -18,7 +19,7 @@ from .stream import Stream
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "Stream", "TensorInfo", "profile", "ProfileResult", "EdgeRNNError", "ModelFormatError",
            "UnsupportedOpError", "UnsupportedModelError", "FrameShapeError", "StateError", "StreamArgumentError",
-           "ResourceLimitError", "AudioSourceError", "__version__"]
+           "ResourceLimitError", "AudioSourceError", "SignalArgumentError", "__version__"]
 
 # the package's log ("edgernn" and its children: format detected, load times, plan sizes at
 # DEBUG/INFO); silent unless the application configures logging, e.g.

@@ -38,3 +38,8 @@ class ResourceLimitError(EdgeRNNError, MemoryError):
 class AudioSourceError(EdgeRNNError):
     """An audio or sensor source cannot be read (not a supported file, corrupt, a rate the
     model does not take); the message says what to convert or pass."""
+
+
+class SignalArgumentError(EdgeRNNError, ValueError):
+    """A setting of a signal stream that cannot work: a window or hop that makes no windows, an
+    event threshold outside (0, 1]."""

@@ -20,7 +20,8 @@ import pytest
 import edgernn
 from edgernn.cli import EXIT_ERROR
 from edgernn.errors import AudioSourceError
-from edgernn.io.framing import Framer, FramingError, frame_signal
+from edgernn.errors import SignalArgumentError
+from edgernn.io.framing import Framer, frame_signal
 from edgernn.io.segments import SpeechSegmenter
 from edgernn.io.wav import read_wav
 
@@ -49,7 +50,7 @@ def test_framer_streams_the_windows_of_the_whole_signal(n, window, hop):
 
 @pytest.mark.parametrize("window,hop", [(512, 576), (0, 1), (8, 0), (8.0, 4)])
 def test_framer_refuses_windows_that_skip_or_are_empty(window, hop):
-    with pytest.raises(FramingError):
+    with pytest.raises(SignalArgumentError):
         Framer(window, hop)
 
 
@@ -190,7 +191,9 @@ def test_cli_stream_prints_segments_and_refuses_what_it_cannot_take(silero, tmp_
     (tmp_path / "bad.wav").write_bytes(b"RIFF junk")
     cases = [([str(tmp_path / "bad.wav"), "--window", "576", "--hop", "512"], "not a PCM WAV"),
              ([str(AUDIO), "--window", "512", "--hop", "576"], "hop 576 is longer than the window"),
-             ([str(AUDIO), "--window", "576", "--hop", "512", "--rate", "8000"], "resampling is not built yet")]
+             ([str(AUDIO), "--window", "576", "--hop", "512", "--rate", "8000"], "resampling is not built yet"),
+             ([str(AUDIO), "--window", "576", "--hop", "512", "--segments", "--threshold", "1.5"],
+              "threshold must be in (0, 1]")]
     for extra, message in cases:
         r = subprocess.run([sys.executable, "-m", "edgernn", "stream", model, *extra, "--constant", "sr=16000"],
                            capture_output=True, text=True)

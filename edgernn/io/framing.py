@@ -16,19 +16,15 @@ block size) and returns the windows now complete; :meth:`Framer.finish` the padd
 """
 import numpy as np
 
-from ..errors import EdgeRNNError
-
-
-class FramingError(EdgeRNNError, ValueError):
-    """A window and hop that do not make windows (sizes < 1, or a hop longer than the window)."""
+from ..errors import SignalArgumentError
 
 
 def check_window(window, hop):
     for name, v in (("window", window), ("hop", hop)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise FramingError(f"{name} must be a positive number of samples, got {v!r}")
+            raise SignalArgumentError(f"{name} must be a positive number of samples, got {v!r}")
     if hop > window:
-        raise FramingError(f"hop {hop} is longer than the window {window}: samples between windows would be "
+        raise SignalArgumentError(f"hop {hop} is longer than the window {window}: samples between windows would be "
                            "skipped; use a window of at least the hop")
     return int(window), int(hop)
 

@@ -20,6 +20,8 @@ the gap), so :meth:`SpeechSegmenter.update` returns segments one segment late;
 """
 from dataclasses import dataclass
 
+from ..errors import SignalArgumentError
+
 
 @dataclass
 class Segment:
@@ -39,7 +41,11 @@ class SpeechSegmenter:
     def __init__(self, rate, hop, threshold=0.5, neg_threshold=None, min_speech_ms=250, min_silence_ms=100,
                  speech_pad_ms=30):
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+            raise SignalArgumentError(f"the speech threshold must be in (0, 1], got {threshold}")
+        for name, ms in (("min_speech_ms", min_speech_ms), ("min_silence_ms", min_silence_ms),
+                         ("speech_pad_ms", speech_pad_ms)):
+            if not ms >= 0:
+                raise SignalArgumentError(f"{name} must be 0 or more milliseconds, got {ms}")
         self.rate, self.hop, self.threshold = int(rate), int(hop), float(threshold)
         self.neg_threshold = max(threshold - 0.15, 0.01) if neg_threshold is None else float(neg_threshold)
         self.min_speech = rate * min_speech_ms / 1000
