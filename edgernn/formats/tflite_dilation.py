@@ -109,7 +109,7 @@ def _fold_chain(sc, by_index, names, producer, consumers, kept_tensors, k, folde
             or max(o.dilationHFactor, 1, o.dilationWFactor) != 1:
         raise _refuse(sc, k, f"op {conv_k} {names[conv_k]} must be a stride-1, undilated 2-D convolution over the "
                              "blocked axes")
-    after, batch_ops, t = [], [], int(conv.outputs[0])
+    after, t = [], int(conv.outputs[0])
     while True:
         u = _only_reader(sc, k, t, consumers, kept_tensors, seen)
         if names[u] == "BATCH_TO_SPACE_ND" and int(by_index[u].inputs[0]) == t:
@@ -275,7 +275,7 @@ def _strided_slice(args, o):
     """STRIDED_SLICE with begin/end/shrink masks and offset (as TensorFlow computes shapes)."""
     x, begin, end = args[0], np.ravel(args[1]), np.ravel(args[2])
     strides = np.ravel(args[3]) if len(args) > 3 else np.ones(len(begin), np.int64)
-    index, shrink = [], []
+    index = []
     for a, (b, e, s) in enumerate(zip(begin.tolist(), end.tolist(), strides.tolist())):
         if o.shrinkAxisMask >> a & 1:
             index.append(b)
