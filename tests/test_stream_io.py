@@ -101,6 +101,33 @@ def test_what_is_not_a_pcm_wav_is_a_typed_error(tmp_path, content):
         read_wav(tmp_path / "bad.wav")
 
 
+def test_mutated_wav_headers_read_or_give_a_typed_error(tmp_path):
+    """Seeded mutants of the fixture's header (bytes forged, the file cut short): each either
+    reads or raises AudioSourceError; the standard library's own RuntimeError (a chunk size
+    that seeks past the file) and struct.error must not escape."""
+    data = AUDIO.read_bytes()[:4000]
+    rng = np.random.default_rng(7)
+    outcomes = {"read": 0, "typed": 0}
+    for _ in range(400):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 5))):
+            b[int(rng.integers(0, 60))] = int(rng.integers(0, 256))
+        if rng.random() < 0.2:
+            b = b[:int(rng.integers(0, 60))]
+        (tmp_path / "m.wav").write_bytes(bytes(b))
+        try:
+            read_wav(tmp_path / "m.wav")
+            outcomes["read"] += 1
+        except AudioSourceError:
+            outcomes["typed"] += 1
+    assert outcomes["read"] and outcomes["typed"]
+    seek_past_end = bytearray(data)
+    seek_past_end[16:20] = (125).to_bytes(4, "little")      # an fmt chunk of 125 bytes: wave seeks past it
+    (tmp_path / "seek.wav").write_bytes(bytes(seek_past_end[:44]))
+    with pytest.raises(AudioSourceError, match="not a PCM WAV"):
+        read_wav(tmp_path / "seek.wav")
+
+
 def test_float_wav_says_how_to_convert(tmp_path):
     from scipy.io import wavfile
     wavfile.write(tmp_path / "f.wav", RATE, np.zeros(100, np.float32))

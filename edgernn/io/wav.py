@@ -7,6 +7,7 @@ samples; other encodings (float, A-law, compressed) are refused with what to do.
 whose data chunk is cut short is read up to its last whole frame, and ``truncated`` says so.
 """
 import os
+import struct
 import wave
 from dataclasses import dataclass
 
@@ -41,8 +42,13 @@ def read_wav(path):
             data = w.readframes(n)
     except FileNotFoundError:
         raise AudioSourceError(f"no audio file at {where!r}") from None
-    except (wave.Error, EOFError) as e:
-        raise AudioSourceError(f"{where!r} is not a PCM WAV file edgernn can read ({e}); convert it, e.g. "
+    except IsADirectoryError:
+        raise AudioSourceError(f"{where!r} is a directory, not an audio file") from None
+    except (wave.Error, EOFError, RuntimeError, ValueError, OverflowError, struct.error) as e:
+        # the standard library's reader raises RuntimeError (a chunk that seeks past the file)
+        # or struct.error (a header cut short) on corrupt files, besides wave.Error
+        why = str(e) or f"{type(e).__name__}: a chunk size or header field is corrupt"
+        raise AudioSourceError(f"{where!r} is not a PCM WAV file edgernn can read ({why}); convert it, e.g. "
                                "`ffmpeg -i IN -acodec pcm_s16le OUT.wav`") from None
     if channels < 1 or rate < 1:
         raise AudioSourceError(f"{where!r} declares {channels} channel(s) at {rate} Hz; the header is corrupt")
