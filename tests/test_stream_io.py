@@ -300,7 +300,27 @@ def test_lines_that_cannot_fill_a_window_say_so():
         assert r.returncode == EXIT_ERROR and message in r.stderr, r.stderr
 
 
+def test_lines_that_are_not_finite_numbers_are_skipped_and_the_output_is_valid_json():
+    """NaN or infinity in a sensor line would poison the recurrent state for good: such lines are
+    skipped and counted, as are bytes that are not text; every line written is valid JSON."""
+    good = "0.1,0.2,0.3,0.4,0.5,0.6\n"
+    data = (good + "1,2,3,4,5,nan\n" + "1,2,3,4,5,inf\n1e400,1,1,1,1,1\n").encode() + b"\xff\xfe\x00garbage\n" + \
+        good.encode()
+    r = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(EXAMPLES / "basic_motions.onnx"), "-",
+                        "--window", "1", "--jsonl", "-"], input=data, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert len(rows) == 2 and all(all(np.isfinite(v) for v in row["logits"]) for row in rows)
+    assert b"skipped 4 of 6 input lines (the first: line 2, a field is not a finite float32 number)" in r.stderr
+
+
 def test_framer_takes_rows_of_fields():
     x = np.arange(14, dtype=np.float32).reshape(7, 2)
     want = np.stack([windows_by_hand(x[:, k], 3, 2) for k in range(2)], axis=-1)
     assert np.array_equal(frame_signal(x, 3, 2), want)
+
+
+def test_json_lines_write_non_finite_outputs_as_null():
+    from edgernn.io.run import Step
+    line = Step(3, 0.096, {"y": np.array([0.5, np.nan, np.inf], np.float32)}, 0.0).to_json()
+    assert json.loads(line) == {"step": 3, "t": 0.096, "y": [0.5, None, None]}

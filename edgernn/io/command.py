@@ -11,6 +11,7 @@ prints speech segments from a probability output (``--segments``: silero-vad's r
 real-time factor and the steps that took longer than their hop (deadline misses).
 A model whose input size is open (silero-vad) gets it from ``--window``.
 """
+import io
 import sys
 import time
 
@@ -138,7 +139,8 @@ def _open_source(args, opts, window):
         rate = args.rate or (1.0 / period if period else 1.0)
         if args.rate is None and not period:
             print("edgernn: no --rate for the lines: t counts lines", file=sys.stderr)
-        lines = LineSource(sys.stdin, fields)
+        text = io.TextIOWrapper(sys.stdin.buffer, errors="replace", newline=None)   # bytes that are not text: skipped lines
+        lines = LineSource(text, fields)
         return model, lines, rate, fields, lines
     audio = read_wav(args.source)
     if args.rate is not None and audio.rate != args.rate:

@@ -4,7 +4,8 @@ A :class:`LineSource` reads a text stream line by line as the lines arrive (a se
 a replay script, another program's stdout) and yields each sample as float32 [1, F]. Fields
 are separated by commas, semicolons, tabs or spaces. Empty lines and lines starting with ``#``
 are ignored; a first line that is not numbers is a header and is skipped. A line with another
-number of fields than F, or a field that is not a number, is skipped and counted
+number of fields than F, or a field that is not a finite number (a NaN would stay in a
+recurrent state for good), is skipped and counted
 (:attr:`LineSource.skipped`, :attr:`LineSource.first_bad`): a live source keeps going past one
 garbled line, and the report at the end says how many there were.
 """
@@ -45,4 +46,8 @@ class LineSource:
             if len(values) != self.fields:
                 self._bad(f"{len(values)} fields, not {self.fields}")
                 continue
-            yield np.asarray(values, np.float32).reshape(1, self.fields)
+            row = np.asarray(values, np.float32).reshape(1, self.fields)
+            if not np.isfinite(row).all():
+                self._bad("a field is not a finite float32 number")
+                continue
+            yield row

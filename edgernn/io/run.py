@@ -28,11 +28,13 @@ class Step:
     seconds: float
 
     def to_json(self):
-        """One JSON line: {"step": i, "t": seconds, "<output name>": [values], ...}."""
+        """One JSON line: {"step": i, "t": seconds, "<output name>": [values], ...}; a value that
+        is not finite is written as null (JSON has no NaN or infinity)."""
         row = {"step": self.index, "t": round(self.t, 6)}
         for name, value in self.outputs.items():
-            row[name] = np.asarray(value, np.float64).ravel().tolist()
-        return json.dumps(row)
+            v = np.asarray(value, np.float64).ravel()
+            row[name] = [x if np.isfinite(x) else None for x in v.tolist()] if not np.isfinite(v).all() else v.tolist()
+        return json.dumps(row, allow_nan=False)
 
 
 @dataclass
