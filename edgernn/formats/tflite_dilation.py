@@ -25,6 +25,7 @@ BATCH_TO_SPACE_ND is refused, naming the op.
 import numpy as np
 
 from ..errors import UnsupportedOpError
+from ..ops.conv import auto_pads
 from .tflite_conv import conv_2d, depthwise_conv_2d
 from .tflite_ops import options
 
@@ -142,12 +143,10 @@ def _dilated(translate, block, axes, net):
     """The conv of the chain, with dilation `block` along `axes` (1 = H, 2 = W) and explicit pads
     net + b * the inner conv's own (SAME: (k - 1) // 2 before, the rest after)."""
     def tr(sc, op):
-        kernel = sc.g.tensors[op.inputs[1]].shape[1:3]
-        same = options(op).padding == sc.r.s.Padding.SAME
-        dilations, begins, ends = [1, 1], [0, 0], [0, 0]
-        for i, k in enumerate(int(d) for d in kernel):
-            if same:
-                begins[i], ends[i] = (k - 1) // 2, k - 1 - (k - 1) // 2
+        kernel = [int(d) for d in sc.g.tensors[op.inputs[1]].shape[1:3]]
+        mode = "SAME_UPPER" if options(op).padding == sc.r.s.Padding.SAME else "VALID"
+        begins, ends = auto_pads(None, mode, [1, 1], kernel, [1, 1], [1, 1], None)   # stride 1: any size
+        dilations = [1, 1]
         for (b, (net_begin, net_end)), a in zip(zip(block, net), axes):
             i = a - 1
             dilations[i] = b

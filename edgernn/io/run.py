@@ -11,6 +11,7 @@ real-time factor (compute time / signal time) and the hops whose step took longe
 hop lasts (deadline misses).
 """
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -32,8 +33,7 @@ class Step:
         is not finite is written as null (JSON has no NaN or infinity)."""
         row = {"step": self.index, "t": round(self.t, 6)}
         for name, value in self.outputs.items():
-            v = np.asarray(value, np.float64).ravel()
-            row[name] = [x if np.isfinite(x) else None for x in v.tolist()] if not np.isfinite(v).all() else v.tolist()
+            row[name] = [x if math.isfinite(x) else None for x in np.asarray(value, np.float64).ravel().tolist()]
         return json.dumps(row, allow_nan=False)
 
 
