@@ -214,7 +214,7 @@ def test_kernel_loops_over_samples(name, weights):
     """A row with samples = 3 (a concrete N), run on two streams: each stream equals ORT on
     X [3, C, *spatial]; the row passes check_row, and a patch or output pushed past the work
     arena, or a zero stride, is refused."""
-    from edgernn.ops.conv import BLOCK, F, ROW, Conv, conv_kernel
+    from edgernn.ops.conv import F, ROW, Conv, conv_kernel, scratch_elements
     from edgernn.ops.matvec import matvec_descriptor, panel_lanes
     from edgernn.ops.row import check_row
     from edgernn.plan import ConstArena
@@ -225,7 +225,6 @@ def test_kernel_loops_over_samples(name, weights):
     arena = ConstArena.build([a for a in (w.const, w.scale, None if b is None else b.const) if a is not None])
     N, x_size = 3, 3 * g.C * int(np.prod(g.in_sizes))
     y_size = N * g.M * int(np.prod(g.out_sizes))
-    K = g.C // g.group * int(np.prod(g.kernel))
     two = lambda v, fill: [fill] * (2 - len(v)) + list(v)
     (in_h, in_w), (out_h, out_w), (k_h, k_w) = two(g.in_sizes, 1), two(g.out_sizes, 1), two(g.kernel, 1)
     (sh, sw), (dh, dw), (top, left) = two(g.strides, 1), two(g.dilations, 1), two(g.pads_begin, 0)
@@ -237,7 +236,7 @@ def test_kernel_loops_over_samples(name, weights):
                   out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
                   pad_top=top, pad_left=left, direct=int(Conv.direct(g)))
     row = ROW.make(fields)
-    patch = BLOCK * (K + g.M // g.group)
+    patch = scratch_elements(Conv.direct(g), g.C, g.group, g.M, k_h, k_w, out_h, out_w, sh, sw, dh, dw)
     width = x_size + y_size + patch
     sizes = {"consts": arena.consts.size, "qconsts": arena.qconsts.size, "work": width, "fparams": 1}
     check_row(ROW, row, sizes, "conv row")
@@ -254,8 +253,11 @@ def test_kernel_loops_over_samples(name, weights):
     for s in range(2):
         assert_close(work[s, x_size:x_size + y_size].reshape(N, g.M, *g.out_sizes), run_ort(want_model, x[s]),
                      tol=1e-4, what=f"stream {s}")
-    for field, forged in (("patch", width - patch + 1), ("y", width - y_size + 1), ("stride_w", 0),
-                          ("groups", 0), ("samples", 1000)):
+    forgeries = [("patch", width - patch + 1), ("y", width - y_size + 1), ("stride_w", 0), ("groups", 0),
+                 ("samples", 1000)]
+    if Conv.direct(g):            # the direct path's scratch grows with the output width
+        forgeries.append(("out_w", out_w + 9))
+    for field, forged in forgeries:
         bad = row.copy()
         bad[getattr(F, field)] = forged
         with pytest.raises(UnsupportedModelError, match="reaches"):

@@ -27,7 +27,9 @@ position and group the kernel gathers the input patch (zeros in the padding) int
 runs the matvec on it, a block of positions per pass over the weights; when Mg <
 ``DIRECT_BELOW`` (a depthwise conv: Mg = 1) a panel would be mostly padding, so with at least
 ``DIRECT_BELOW`` positions each output is summed directly over its taps, reading the same
-panels (:meth:`Conv.direct`).
+panels (:meth:`Conv.direct`): x is copied once into the scratch with its padding as zeros, and
+each tap adds one vector of POSITIONS inputs, times each of the group's weights, to
+accumulators held in registers (:mod:`edgernn.ops.simd`).
 A 1-D conv runs as a 2-D one of height 1. Row: :data:`ROW`.
 """
 import math
@@ -42,10 +44,12 @@ from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
 from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
+from .simd import add_scaled_run, stack_floats
 from .row import Field, RowLayout, const, element_count, matrix, work
 
 DIRECT_BELOW = 8          # outputs per group (and positions) for the direct path: Conv.direct
 BLOCK = 8                 # output positions whose patches one pass over the weights multiplies
+POSITIONS = 8             # outputs along a row the direct path sums together, in registers
 MAX_GROUPS = 1 << 16      # bounds the column-group list a (forged) row's extents build
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -54,6 +58,30 @@ def _group_inputs(r):
     """K = Cg * k_h * k_w of a row, -1 when any factor is not positive."""
     cg = r.channels // r.groups if r.groups >= 1 else -1
     return element_count((cg, r.k_h, r.k_w)) if min(cg, r.k_h, r.k_w) >= 1 else -1
+
+
+def _direct_padded(out_h, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w):
+    """(rows, cols) of the direct path's zero-padded copy of one input channel: the rows the
+    out_h outputs read, and the columns out_w outputs rounded up to POSITIONS read."""
+    blocks = (out_w + POSITIONS - 1) // POSITIONS
+    return (out_h - 1) * stride_h + (k_h - 1) * dil_h + 1, (blocks * POSITIONS - 1) * stride_w + (k_w - 1) * dil_w + 1
+
+
+#: the same for the kernels (the Python one keeps loading a model free of Numba's compiler)
+direct_padded = jit(_direct_padded)
+
+
+def scratch_elements(direct, channels, groups, m, k_h, k_w, out_h, out_w, stride_h, stride_w, dil_h, dil_w):
+    """The row's scratch (field ``patch``): the direct path's padded copy of x [channels, rows,
+    cols], else a block of BLOCK patches and outputs [BLOCK, K + m / groups]; -1 when a size
+    is not positive."""
+    if min(channels, groups, m, k_h, k_w, out_h, out_w, stride_h, stride_w, dil_h, dil_w) < 1 or channels % groups:
+        return -1
+    if direct and m // groups >= DIRECT_BELOW:        # the direct kernel's registers hold fewer outputs
+        return -1
+    if direct:
+        return element_count((channels,) + _direct_padded(out_h, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w))
+    return BLOCK * (channels // groups * k_h * k_w + m // groups)
 
 
 def _column_groups(r):
@@ -91,10 +119,10 @@ def spatial_fields(weight_doc, weight_groups, scratch, crop_docs, direct_doc):
 
 ROW = RowLayout("conv", spatial_fields(
     "weight panels, K = channels/groups * k_h * k_w inputs -> m outputs in groups", (_group_inputs, _column_groups),
-    Field("patch", "scratch for a block of positions of one group, [BLOCK, K + m/groups]: each row a "
-                   "position's input patch, then its outputs", work(lambda r: BLOCK * (_group_inputs(r) + r.m // r.groups)
-                                                                    if _group_inputs(r) > 0 else -1,
-                                                                    writes=True, optional=False)),
+    Field("patch", "scratch: the direct path's zero-padded copy of x, else a block of positions' patches and "
+                   "outputs (scratch_elements)",
+          work(lambda r: scratch_elements(r.direct, r.channels, r.groups, r.m, r.k_h, r.k_w, r.out_h, r.out_w,
+                                          r.stride_h, r.stride_w, r.dil_h, r.dil_w), writes=True, optional=False)),
     ("zeros before the first row", "zeros before the first column"),
     "1: sum each output over its taps (few outputs per group); 0: patch + matvec"))
 F = ROW.fields
@@ -158,48 +186,75 @@ def positions_inside(start, step, size, count):
 
 
 @jit_inline
+def _pad_input(work, s, x0, dst, channels, in_h, in_w, rows, cols, top, left):
+    """work[s, dst + (c * rows + r) * cols + q] = x[c, r - top, q - left] (0 outside x), x
+    [channels, in_h, in_w] at x0 in stream s's row of ``work``."""
+    zero = np.float32(0.0)
+    q_lo, q_hi = positions_inside(-left, 1, in_w, cols)
+    for c in range(channels):
+        for r in range(rows):
+            ih = r - top
+            out = work[s, dst + (c * rows + r) * cols:dst + (c * rows + r + 1) * cols]
+            if ih < 0 or ih >= in_h:
+                for q in range(cols):
+                    out[q] = zero
+                continue
+            src = work[s, x0 + (c * in_h + ih) * in_w + q_lo - left:x0 + (c * in_h + ih) * in_w + q_hi - left]
+            for q in range(q_lo):
+                out[q] = zero
+            for q in range(q_hi - q_lo):
+                out[q_lo + q] = src[q]
+            for q in range(q_hi, cols):
+                out[q] = zero
+
+
+@jit_inline
 def _direct_conv(row, consts, qconsts, work, x_n, y_n):
-    """One sample, every stream, output channel by channel: y_m = b[m], then for each tap
-    (c, i, j) in order, y_m[o] += W[m, c, i, j] * x[c, o * strides - pads + (i, j) * dilations]
-    over the outputs o whose input is inside x (a contiguous run of x per output row)."""
+    """One sample, every stream: x copied once into scratch with its padding as zeros
+    (:func:`_pad_input`, sizes :func:`direct_padded`), then per group and output row, a block
+    of POSITIONS outputs of each of the group's m / groups (< DIRECT_BELOW) channels held in
+    registers: acc[m, q] = b[m], then acc[m, q] += W[m, c, i, j] * x_pad[c, oh sh + i dh,
+    (ow + q) sw + j dw] for each tap (c, i, j) in order, one input vector per tap for all m
+    (the group's weights of a tap are one panel row). A tap in the padding adds W * 0."""
     G, M, C = row[F.groups], row[F.m], row[F.channels]
     cg, mg = C // G, M // G
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
     sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
-    w_off, s_off, b_off = row[F.w], row[F.w_scale], row[F.b]
-    K, lanes, in_size, out_size = cg * k_h * k_w, lanes_for(mg), in_h * in_w, out_h * out_w
-    group_panels = (mg + lanes - 1) // lanes
+    w_off, s_off, b_off, xp = row[F.w], row[F.w_scale], row[F.b], row[F.patch]
+    K, lanes, out_size = cg * k_h * k_w, lanes_for(mg), out_h * out_w      # mg < lanes: one panel a group
+    rows, cols = direct_padded(out_h, out_w, k_h, k_w, sh, sw, dh, dw)
     for s in range(work.shape[0]):
-        for m in range(G * mg):
-            g, j = m // mg, m % mg
-            p, lane = g * group_panels + j // lanes, j % lanes
-            w_m = w_off + p * K * lanes + lane                 # weight (m, k) at w_m + k * lanes
-            scale = consts[s_off + p * lanes + lane] if s_off >= 0 else np.float32(1.0)
-            y = work[s, y_n + m * out_size:y_n + (m + 1) * out_size]
-            x = work[s, x_n + g * cg * in_size:x_n + (g + 1) * cg * in_size]
-            bias = consts[b_off + m] if b_off >= 0 else np.float32(0.0)
-            for o in range(out_size):
-                y[o] = bias
-            for c in range(cg):
-                for i in range(k_h):
-                    top = i * dh - row[F.pad_top]
-                    h_lo, h_hi = positions_inside(top, sh, in_h, out_h)
-                    for jj in range(k_w):
-                        k = (c * k_h + i) * k_w + jj
-                        wk = consts[w_m + k * lanes] if s_off < 0 else np.float32(qconsts[w_m + k * lanes]) * scale
-                        left = jj * dw - row[F.pad_left]
-                        w_lo, w_hi = positions_inside(left, sw, in_w, out_w)
-                        for oh in range(h_lo, h_hi):     # slices: loop indices from 0, no wraparound
-                            x0 = (c * in_h + top + oh * sh) * in_w + left + w_lo * sw
-                            y_run = y[oh * out_w + w_lo:oh * out_w + w_hi]
-                            if sw == 1:
-                                x_run = x[x0:x0 + w_hi - w_lo]
-                                for q in range(w_hi - w_lo):
-                                    y_run[q] += wk * x_run[q]
-                            else:
-                                x_run = x[x0:x0 + (w_hi - w_lo) * sw]
-                                for q in range(w_hi - w_lo):
-                                    y_run[q] += wk * x_run[q * sw]
+        _pad_input(work, s, x_n, xp, C, in_h, in_w, rows, cols, row[F.pad_top], row[F.pad_left])
+        padded = work[s, xp:xp + C * rows * cols]
+        for g in range(G):
+            panel, scales = w_off + g * K * lanes, s_off + g * lanes
+            for oh in range(out_h):
+                for ow in range(0, out_w, POSITIONS):
+                    acc = stack_floats(DIRECT_BELOW, POSITIONS)      # constant indices only: registers
+                    for m in range(DIRECT_BELOW):
+                        bias = consts[b_off + g * mg + m] if b_off >= 0 and m < mg else np.float32(0.0)
+                        for q in range(POSITIONS):
+                            acc[m * POSITIONS + q] = bias
+                    for c in range(cg):
+                        for i in range(k_h):
+                            start = ((g * cg + c) * rows + oh * sh + i * dh) * cols + ow * sw
+                            for j in range(k_w):
+                                tap, x0 = panel + ((c * k_h + i) * k_w + j) * lanes, start + j * dw
+                                for m in range(DIRECT_BELOW):
+                                    if m < mg:
+                                        wk = consts[tap + m] if s_off < 0 else \
+                                            np.float32(qconsts[tap + m]) * consts[scales + m]
+                                        if sw == 1:
+                                            add_scaled_run(acc, m * POSITIONS, padded, x0, wk, POSITIONS)
+                                        else:
+                                            for q in range(POSITIONS):
+                                                acc[m * POSITIONS + q] += wk * padded[x0 + q * sw]
+                    for m in range(DIRECT_BELOW):
+                        if m < mg:
+                            y = work[s, y_n + (g * mg + m) * out_size + oh * out_w:y_n + (g * mg + m) * out_size + (oh + 1) * out_w]
+                            for q in range(POSITIONS):
+                                if q < out_w - ow:
+                                    y[ow + q] = acc[m * POSITIONS + q]
 
 
 @ROW.kernel
@@ -434,12 +489,13 @@ class Conv(Op):
         (sh, sw), (dh, dw), (top, left) = hw(g.strides, 1), hw(g.dilations, 1), hw(g.pads_begin, 0)
         wo, ws = ctx.matrix(node.inputs[1])
         b = node.input(2)
-        K = g.C // g.group * k_h * k_w
+        direct = int(self.direct(g))
+        scratch = scratch_elements(direct, g.C, g.group, g.M, k_h, k_w, out_h, out_w, sh, sw, dh, dw)
         ctx.row(node, ROW, x=ctx.work_off(node.inputs[0]), y=ctx.work_off(node.outputs[0]), w=wo, w_scale=ws,
-                w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(BLOCK * (K + g.M // g.group)),
+                w_matvec=0, b=ctx.const_off(b) if b is not None else -1, patch=ctx.scratch(scratch),
                 samples=concrete(g.N), channels=g.C, groups=g.group, m=g.M, in_h=in_h, in_w=in_w, out_h=out_h,
                 out_w=out_w, k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=top,
-                pad_left=left, direct=int(self.direct(g)))
+                pad_left=left, direct=direct)
 
     @staticmethod
     def direct(g):

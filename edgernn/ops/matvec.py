@@ -12,7 +12,7 @@ int8 in ``qconsts`` with a float32 scale per output, [P * L] (padding: scale 1;
 
 Kernel (:func:`add_matvec`), per panel and per block of ``ROWS`` rows of ``work`` (streams, or
 the frames of a chunk): the L outputs of each row are held in registers (a stack array that
-LLVM promotes, :func:`_stack_floats`) for a whole pass over the panel, so the inner loop does
+LLVM promotes, :func:`stack_floats`) for a whole pass over the panel, so the inner loop does
 one weight load per vector and ROWS fused multiply-adds with it, nothing else:
 
     acc[r, j] = 0;  acc[r, j] += W[p][k, j] * v_r[k]   for k = 0 .. K-1 in order
@@ -30,13 +30,12 @@ import platform
 
 import numpy as np
 from numba import literally, types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
+from .simd import stack_floats
 
 PANEL = 64
 NARROW = 16
@@ -121,29 +120,6 @@ def from_panels(v, groups):
     return np.concatenate(cols, axis=1)
 
 
-@intrinsic
-def _stack_floats(typingctx, rows, lanes):
-    """A float32 array of ``rows * lanes`` elements on the stack (both compile-time literals).
-
-    An array from ``np.empty`` is a heap block LLVM cannot see through, so ``acc[j] += ...``
-    would load and store memory on every pass; an ``alloca`` indexed by constants (after
-    unrolling) is promoted to registers. The array has no owner (no NRT meminfo)."""
-    if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
-        return None
-    count = rows.literal_value * lanes.literal_value
-    arr_t = types.Array(types.float32, 1, "C")
-
-    def codegen(context, builder, sig, args):
-        data = cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
-        arr = context.make_array(arr_t)(context, builder)
-        intp = context.get_value_type(types.intp)
-        context.populate_array(arr, data=data, shape=[intp(count)], strides=[intp(4)], itemsize=intp(4),
-                               meminfo=None)
-        return arr._getvalue()
-
-    return arr_t(rows, lanes), codegen
-
-
 @jit
 def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, backward):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``: the
@@ -157,7 +133,7 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
     in the order q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0)."""
     literally(rows)
     literally(lanes)
-    acc = _stack_floats(rows, PANEL)
+    acc = stack_floats(rows, PANEL)
     n_panels = (n + lanes - 1) // lanes
     for q in range(n_panels):
         p = n_panels - 1 - q if backward else q

@@ -27,7 +27,7 @@ from ..config import jit
 from ..errors import UnsupportedModelError
 from ..ir.dims import concrete, has_time, is_symbolic, parts
 from . import Op, register
-from .conv import as_height_width, auto_pads, checked_ints, reaches_across_frames
+from .conv import as_height_width, auto_pads, checked_ints, positions_inside, reaches_across_frames
 from .row import Field, RowLayout, element_count, work
 
 MAX, AVERAGE, AVERAGE_WITH_PADS = range(3)
@@ -51,33 +51,35 @@ Geometry = namedtuple("Geometry", "kernel strides dilations pads_begin pads_end 
 @ROW.kernel
 @jit
 def pool_kernel(row, fparams, consts, qconsts, work, seq):
+    """Every stream, plane and output: the taps inside x are a rectangle of the kernel, rows
+    [i_lo, i_hi) by columns [j_lo, j_hi) (:func:`~edgernn.ops.conv.positions_inside`), read
+    row by row in order; the mode's branch is taken once per output, outside the taps."""
     mode, planes = row[F.mode], row[F.planes]
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
     sh, sw, dh, dw, top, left = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w], row[F.pad_top], \
         row[F.pad_left]
+    window = np.float32(k_h * k_w)
     for s in range(work.shape[0]):
         x = work[s, row[F.x]:row[F.x] + planes * in_h * in_w]
         y = work[s, row[F.y]:row[F.y] + planes * out_h * out_w]
         for p in range(planes):
             for oh in range(out_h):
+                i_lo, i_hi = positions_inside(oh * sh - top, dh, in_h, k_h)
+                first_row = (p * in_h + oh * sh - top) * in_w
                 for ow in range(out_w):
-                    acc = np.float32(-np.inf) if mode == MAX else np.float32(0.0)
-                    count = 0
-                    for i in range(k_h):
-                        ih = oh * sh - top + i * dh
-                        if ih < 0 or ih >= in_h:
-                            continue
-                        for j in range(k_w):
-                            iw = ow * sw - left + j * dw
-                            if iw < 0 or iw >= in_w:
-                                continue
-                            v = x[(p * in_h + ih) * in_w + iw]
-                            acc = max(acc, v) if mode == MAX else acc + v
-                            count += 1
-                    if mode == AVERAGE:
-                        acc = acc / np.float32(count)
-                    elif mode == AVERAGE_WITH_PADS:
-                        acc = acc / np.float32(k_h * k_w)
+                    j_lo, j_hi = positions_inside(ow * sw - left, dw, in_w, k_w)
+                    first = first_row + ow * sw - left
+                    if mode == MAX:
+                        acc = np.float32(-np.inf)
+                        for i in range(i_lo, i_hi):
+                            for j in range(j_lo, j_hi):
+                                acc = max(acc, x[first + i * dh * in_w + j * dw])
+                    else:
+                        acc = np.float32(0.0)
+                        for i in range(i_lo, i_hi):
+                            for j in range(j_lo, j_hi):
+                                acc += x[first + i * dh * in_w + j * dw]
+                        acc = acc / (np.float32((i_hi - i_lo) * (j_hi - j_lo)) if mode == AVERAGE else window)
                     y[(p * out_h + oh) * out_w + ow] = acc
 
 

@@ -1,0 +1,75 @@
+"""Register-resident arrays and short vector loops that the kernels share.
+
+LLVM's loop vectoriser leaves loops of a few iterations alone (it wants several vectors' worth
+of work before its vector path pays), and a loop of a constant 8 or 16 iterations is fully
+unrolled before it is considered, after which the SLP vectoriser does not always rejoin it:
+``acc[q] += w * x[q]`` over 8 positions came out as 8 scalar FMAs. These intrinsics write the
+vector form directly, so the kernels of small ops (few outputs per position, a few positions
+per row) run one vector instruction per step on x86 (AVX) and two on ARM (NEON):
+
+- :func:`stack_floats`: a float32 array on the stack, promoted to registers;
+- :func:`add_scaled_run`: ``acc[at:at + n] += scale * src[start:start + n]`` as one ``<n x float>``
+  multiply-add (``llvm.fmuladd``: fused where the machine has FMA, as the kernels' ``contract``
+  fastmath allows for the scalar form; the sums and their order are those of the scalar loop).
+
+Preconditions (unchecked: the callers' row extents guarantee them): ``src`` holds at least
+``start + n`` elements, ``acc`` at least ``at + n``.
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def stack_floats(typingctx, rows, lanes):
+    """A float32 array of ``rows * lanes`` elements on the stack (both compile-time literals).
+
+    An array from ``np.empty`` is a heap block LLVM cannot see through, so ``acc[j] += ...``
+    would load and store memory on every pass; an ``alloca`` indexed by constants (after
+    unrolling) is promoted to registers. The array has no owner (no NRT meminfo)."""
+    if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
+        return None
+    count = rows.literal_value * lanes.literal_value
+    arr_t = types.Array(types.float32, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        data = cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
+        arr = context.make_array(arr_t)(context, builder)
+        intp = context.get_value_type(types.intp)
+        context.populate_array(arr, data=data, shape=[intp(count)], strides=[intp(4)], itemsize=intp(4),
+                               meminfo=None)
+        return arr._getvalue()
+
+    return arr_t(rows, lanes), codegen
+
+
+@intrinsic
+def add_scaled_run(typingctx, acc, at, src, start, scale, n):
+    """acc[at:at + n] += scale * src[start:start + n], as one vector multiply-add of ``n`` (a
+    literal) float32 lanes; ``acc`` and ``src`` contiguous float32 arrays."""
+    vector_of = types.Array(types.float32, 1, "C")
+    if not (acc == vector_of and src == vector_of and isinstance(at, types.Integer) and isinstance(start, types.Integer)
+            and scale == types.float32 and isinstance(n, types.IntegerLiteral)):
+        return None
+    lanes = n.literal_value
+
+    def codegen(context, builder, sig, args):
+        acc_arr = context.make_array(sig.args[0])(context, builder, args[0])
+        src_arr = context.make_array(sig.args[2])(context, builder, args[2])
+        vec_t = ir.VectorType(ir.FloatType(), lanes)
+        at_index = context.cast(builder, args[1], sig.args[1], types.intp)
+        first = context.cast(builder, args[3], sig.args[3], types.intp)
+        src_ptr = builder.bitcast(builder.gep(src_arr.data, [first]), vec_t.as_pointer())
+        acc_ptr = builder.bitcast(builder.gep(acc_arr.data, [at_index]), vec_t.as_pointer())
+        x = builder.load(src_ptr, align=4)
+        a = builder.load(acc_ptr, align=4)
+        w = builder.insert_element(ir.Constant(vec_t, ir.Undefined), args[4], ir.IntType(32)(0))
+        w = builder.shuffle_vector(w, ir.Constant(vec_t, ir.Undefined),          # scale in every lane
+                                   ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec_t, [vec_t] * 3),
+                                                 f"llvm.fmuladd.v{lanes}f32")
+        builder.store(builder.call(fmuladd, [w, x, a]), acc_ptr, align=4)
+        return context.get_dummy_value()
+
+    return types.none(acc, at, src, start, scale, n), codegen
