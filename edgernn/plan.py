@@ -13,8 +13,9 @@ Everything is placed here, once; a step allocates nothing. Work arena layout, pe
 - Constants live in one byte buffer (:class:`ConstArena`), each 64-byte aligned, read by the
   kernels through two views of the same bytes: float32 ``consts`` and int8 ``qconsts``. A
   model loaded from an .ernn file uses the file's mapped data section as that buffer (no
-  copy); otherwise the buffer is built here. Ops' ``emit`` only address constants that are
-  values of the graph (the pack pass made them in kernel layout); they derive none.
+  copy); otherwise the buffer is built here, on huge pages when it is large
+  (:mod:`edgernn.memory`). Ops' ``emit`` only address constants that are values of the graph
+  (the pack pass made them in kernel layout); they derive none.
 :meth:`Plan.validate` checks that every range a row's kernel reads or writes, as its op's
 row layout declares it (:mod:`edgernn.ops.row`), lies inside its arena, so the kernels
 (compiled without bounds checks) never touch memory outside them. :func:`build_plan` checks
@@ -27,6 +28,7 @@ import numpy as np
 from . import ops
 from .errors import UnsupportedModelError
 from .limits import check_bytes
+from .memory import zeroed
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
 from .ops.history import CLOCK_STATE, int_attr
@@ -63,7 +65,7 @@ class ConstArena:
             chunks.append((size, data))
             size += (data.size + ALIGN - 1) // ALIGN * ALIGN
         check_bytes(size, "the model's constant arena (weights)")
-        buf = np.zeros(max(size, ALIGN), np.uint8)
+        buf = zeroed(max(size, ALIGN), np.uint8)         # on huge pages when large (edgernn.memory)
         for off, data in chunks:
             buf[off:off + data.size] = data
         return cls(buf, offsets, keep=arrays)

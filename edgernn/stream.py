@@ -8,6 +8,7 @@ import numpy as np
 from .engine import run_chunk, run_chunk_threaded, run_frames, run_frames_threaded, step_frame_at
 from .errors import FrameShapeError, StateError, StreamArgumentError
 from .limits import check_bytes
+from .memory import zeroed
 from .ops.history import COUNT, FLUSH, NEVER, PHASE, is_due
 from .ops.matvec import compile_row_blocks
 
@@ -179,7 +180,7 @@ class Stream:
         self.batch = batch
         self._B = 1 if batch is None else int(batch)
         check_bytes(self._B * model.plan.work_size * 4, f"the work arenas of a batch of {self._B} streams")
-        self._work = np.zeros((self._B, model.plan.work_size), np.float32)
+        self._work = zeroed((self._B, model.plan.work_size), np.float32)      # huge pages when large
         p = model.plan.link()
         compile_row_blocks(self._B * model.plan.matvec_rows)
         self._engine_args = (p.prog, p.fparams, p.consts, p.qconsts, self._work)
@@ -388,7 +389,7 @@ class Stream:
             # scratch made once per stream and reused: a fresh one each call costs page faults
             # on first touch (a 100-frame chunk of LSTM 2x128: 1.2 MB)
             check_bytes(n_blocks * min(T, SEQUENCE_ROWS) * p.work_size * 4, "Stream.run's chunk scratch")
-            self._rows = np.empty((n_blocks, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
+            self._rows = zeroed((n_blocks, min(T, SEQUENCE_ROWS), p.work_size), np.float32)
         rows = self._rows
         if self._blocks is not None:
             _set_threads(n_blocks)

@@ -57,14 +57,26 @@ def test_call_parts_times_every_part(capsys):
     assert sum(n.startswith("empty Numba entry") for n in names) == 4 and names[-1] == "perf_counter_ns()"
 
 
-def test_process_spread_times_every_process(capsys):
-    assert process_spread.main(["gru1x37", "--processes", "2"]) == 0
+def test_process_spread_times_every_process(capsys, tmp_path):
+    """Each process's figures are in the JSON and the printed min/median/max follow from them;
+    an .ernn source (converted on the way, int8) reports its arena as the mapped file."""
+    import json
+    assert process_spread.main(["gru1x37", "--processes", "2", "--json", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
-    times = [float(v) for v in re.search(r"processes\n  (.*)\n", out).group(1).split()]
-    low, mid, high, ratio = (float(re.search(k + r" " + NUMBER, out).group(1)) for k in ("min", "median", "max", "max/min"))
-    assert len(times) == 2 and all(t > 0 for t in times)
-    assert (low, high) == (min(times), max(times)) and low <= mid <= high
-    assert ratio == pytest.approx(high / low, abs=0.01 + 0.0005 * 2 / low)
+    result = json.loads((tmp_path / "a.json").read_text())["results"][0]
+    steps = [r["step_us"] for r in result["runs"]]
+    assert len(steps) == 2 and all(t > 0 for t in steps)
+    printed = [float(v) for v in re.search(r"\n  step  (.*)\n", out).group(1).split()]
+    assert printed == pytest.approx(steps, abs=0.001)
+    summary = result["step_us"]
+    assert (summary["min"], summary["max"]) == (min(steps), max(steps))
+    assert summary["max_over_min"] == pytest.approx(max(steps) / min(steps))
+    low, mid, high = (float(re.search(k + r" +" + NUMBER, out).group(1)) for k in ("min", "median", "max"))
+    assert low <= mid <= high and low == pytest.approx(min(steps), abs=0.01)
+    assert process_spread.main(["gru1x37", "--processes", "1", "--source", "ernn", "--weights", "int8",
+                                "--json", str(tmp_path / "b.json")]) == 0
+    ernn = json.loads((tmp_path / "b.json").read_text())["results"][0]
+    assert ernn["source"] == "ernn" and ernn["runs"][0]["huge_page_bytes"] == 0 and not ernn["runs"][0]["advised"]
 
 
 def test_compile_parts_times_every_part():

@@ -1,0 +1,60 @@
+"""edgernn.memory: large arenas on transparent huge pages, the rest plain, outputs unchanged."""
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn import memory
+from exporters.synthetic import named_model
+
+HUGE = memory.huge_page_size()
+needs_thp = pytest.mark.skipif(not HUGE, reason="this system has no transparent huge pages to ask for "
+                                                "(/sys/kernel/mm/transparent_hugepage)")
+
+
+@pytest.mark.parametrize("policy", ["0", "1", "auto"])
+@pytest.mark.parametrize("shape,dtype", [((3,), np.uint8), ((5, 700_001), np.float32), ((2, 3, 4), np.int8)])
+def test_zeroed_is_a_zeroed_writable_c_array(monkeypatch, policy, shape, dtype):
+    monkeypatch.setenv("EDGERNN_HUGE_PAGES", policy)
+    a = memory.zeroed(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    assert not a.any()
+    a[...] = 7
+    assert (a == 7).all()
+
+
+@needs_thp
+def test_a_large_arena_is_advised_and_aligned(monkeypatch):
+    monkeypatch.setenv("EDGERNN_HUGE_PAGES", "auto")
+    a = memory.zeroed(HUGE // 2, np.uint8)
+    a[:] = 1                                            # touch it, so the kernel backs it
+    assert a.ctypes.data % HUGE == 0
+    huge, advised = memory.huge_page_bytes_of(a)
+    assert advised                                      # VmFlags 'hg': madvise(MADV_HUGEPAGE) took
+    assert huge in (0, HUGE)                            # granted when a free huge page was there
+
+
+@needs_thp
+def test_small_arenas_and_the_off_switch_stay_plain(monkeypatch):
+    monkeypatch.setenv("EDGERNN_HUGE_PAGES", "auto")
+    assert memory.zeroed(HUGE // (2 * memory.HUGE_PAGE_SHARE), np.uint8).base is None      # np.zeros
+    monkeypatch.setenv("EDGERNN_HUGE_PAGES", "0")
+    assert memory.zeroed(HUGE, np.uint8).base is None
+
+
+@needs_thp
+def test_a_models_weights_go_on_huge_pages_with_the_same_outputs(monkeypatch):
+    """LSTM 2x128's constant arena (about 1 MB, half a 2 MiB page) is advised; its outputs over
+    a chunk and over single steps are bit-identical to the same model on plain pages."""
+    source = named_model("lstm2x128").SerializeToString()
+    x = np.random.default_rng(0).standard_normal((30,) + edgernn.load(source).inputs[0].frame_shape)
+    x = x.astype(np.float32)
+    results = {}
+    for policy in ("0", "auto"):
+        monkeypatch.setenv("EDGERNN_HUGE_PAGES", policy)
+        m = edgernn.load(source)
+        advised = memory.huge_page_bytes_of(m.plan.consts)[1]
+        assert advised == (policy == "auto" and m.plan.consts.nbytes * memory.HUGE_PAGE_SHARE >= HUGE)
+        stepped = m.stream()
+        results[policy] = (m.stream().run(x), np.stack([stepped.step(f) for f in x]))
+    assert np.array_equal(results["0"][0], results["auto"][0])
+    assert np.array_equal(results["0"][1], results["auto"][1])
