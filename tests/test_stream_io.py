@@ -187,11 +187,8 @@ SEGMENT_SETTINGS = [{}, {"threshold": 0.3, "min_silence_duration_ms": 50, "speec
 
 @pytest.mark.parametrize("settings", SEGMENT_SETTINGS)
 def test_segments_equal_silero_get_speech_timestamps(silero, settings):
-    pytest.importorskip("torch")
+    utils = silero_utils(silero)
     import torch
-    spec = importlib.util.spec_from_file_location("silero_utils_vad", silero / "utils_vad.py")
-    utils = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(utils)
     audio = speech_with_pauses()
     want = utils.get_speech_timestamps(torch.from_numpy(audio), utils.OnnxWrapper(str(silero / "silero_vad.onnx"),
                                        force_onnx_cpu=True), sampling_rate=RATE, **settings)
@@ -209,6 +206,61 @@ def test_segments_equal_silero_get_speech_timestamps(silero, settings):
         assert abs(g.start - w["start"]) <= HOP and abs(g.end - w["end"]) <= HOP, (g, w)
 
 
+def silero_utils(silero):
+    pytest.importorskip("torch")                   # utils_vad.py imports torch
+    spec = importlib.util.spec_from_file_location("silero_utils_vad", silero / "utils_vad.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    return utils
+
+
+def speech_like_probabilities(rng, steps):
+    """A probability per step that stays in speech or silence for a while, with jitter around
+    the thresholds (so the hysteresis, short silences and short bursts all happen)."""
+    probs, speech = [], rng.random() < 0.5
+    while len(probs) < steps:
+        run = int(rng.geometric(1 / rng.choice([3, 10, 40])))
+        level = rng.uniform(0.55, 1.0) if speech else rng.uniform(0.0, 0.45)
+        probs += list(np.clip(level + rng.normal(0, 0.12, run), 0, 1))
+        speech = not speech
+    return probs[:steps]
+
+
+MAX_SPEECH_SETTINGS = [
+    {}, {"max_speech_duration_s": 1.0}, {"max_speech_duration_s": 2.5, "min_silence_at_max_speech": 30},
+    {"max_speech_duration_s": 1.5, "use_max_poss_sil_at_max_speech": False},
+    {"max_speech_duration_s": 0.8, "use_max_poss_sil_at_max_speech": False, "min_silence_at_max_speech": 0,
+     "threshold": 0.3, "min_silence_duration_ms": 300, "speech_pad_ms": 100},
+    {"max_speech_duration_s": 3.0, "threshold": 0.7, "neg_threshold": 0.2, "min_speech_duration_ms": 60}]
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+@pytest.mark.parametrize("settings", MAX_SPEECH_SETTINGS)
+def test_segments_equal_silero_rules_on_random_probabilities(silero, settings, rate):
+    """The segmenter against silero-vad's own get_speech_timestamps_from_probs on 40 random
+    probability sequences per setting: every segment, to the sample (max_speech_s cuts
+    included, both of silero's ways of choosing the silence to cut at)."""
+    utils = silero_utils(silero)
+    hop = 512 if rate == 16000 else 256
+    rng = np.random.default_rng(len(str(settings)) + rate)
+    names = {"threshold": "threshold", "neg_threshold": "neg_threshold", "min_speech_duration_ms": "min_speech_ms",
+             "min_silence_duration_ms": "min_silence_ms", "speech_pad_ms": "speech_pad_ms",
+             "max_speech_duration_s": "max_speech_s", "min_silence_at_max_speech": "min_silence_at_max_speech_ms",
+             "use_max_poss_sil_at_max_speech": "use_max_possible_silence"}
+    changed = 0                         # sequences whose segments max_speech_s changed
+    for _ in range(40):
+        probs = speech_like_probabilities(rng, int(rng.integers(20, 700)))
+        total = len(probs) * hop - int(rng.integers(0, hop))
+        want = utils.get_speech_timestamps_from_probs(probs, sampling_rate=rate, audio_length_samples=total, **settings)
+        seg = SpeechSegmenter(rate, hop, **{names[k]: v for k, v in settings.items()})
+        got = [g for p in probs for g in seg.update(p)] + seg.finish(total)
+        assert [(g.start, g.end) for g in got] == [(w["start"], w["end"]) for w in want]
+        unlimited = {k: v for k, v in settings.items() if k != "max_speech_duration_s"}
+        changed += want != utils.get_speech_timestamps_from_probs(probs, sampling_rate=rate,
+                                                                  audio_length_samples=total, **unlimited)
+    assert changed > 0 if "max_speech_duration_s" in settings else changed == 0
+
+
 def test_cli_stream_prints_segments_and_refuses_what_it_cannot_take(silero, tmp_path):
     model = str(silero / "silero_vad.onnx")
     r = subprocess.run([sys.executable, "-m", "edgernn", "stream", model, str(AUDIO), "--window", "576", "--hop",
@@ -218,7 +270,7 @@ def test_cli_stream_prints_segments_and_refuses_what_it_cannot_take(silero, tmp_
     (tmp_path / "bad.wav").write_bytes(b"RIFF junk")
     cases = [([str(tmp_path / "bad.wav"), "--window", "576", "--hop", "512"], "not a PCM WAV"),
              ([str(AUDIO), "--window", "512", "--hop", "576"], "hop 576 is longer than the window"),
-             ([str(AUDIO), "--window", "576", "--hop", "512", "--rate", "8000"], "resampling is not built yet"),
+             ([str(AUDIO), "--window", "576", "--hop", "512", "--pcm", "s16le"], "--pcm is for raw PCM"),
              ([str(AUDIO), "--window", "576", "--hop", "512", "--segments", "--threshold", "1.5"],
               "threshold must be in (0, 1]")]
     for extra, message in cases:
