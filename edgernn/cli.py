@@ -205,19 +205,10 @@ def _array_arg(text, what):
         raise CLIError(f"--{what} must be comma-separated numbers or a file (.npy or text), got {text!r}") from None
 
 
-def _labels_arg(text):
-    if text is None:
-        return None
-    if os.path.exists(text):
-        with open(text, encoding="utf-8") as f:
-            return [line.strip() for line in f if line.strip()]
-    return [x.strip() for x in text.split(",")]
-
-
 def cmd_convert(args):
-    from .convert import convert
+    from .convert import convert, parse_labels
     period = parse_period(args.frame_period, what="--frame-period")
-    model = convert(args.model, args.output, weights=args.weights, labels=_labels_arg(args.labels),
+    model = convert(args.model, args.output, weights=args.weights, labels=parse_labels(args.labels),
                     frame_period=period, mean=_array_arg(args.mean, "mean"), std=_array_arg(args.std, "std"),
                     description=args.description or "", **load_options(args))
     src = os.path.getsize(args.model)

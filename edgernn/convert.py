@@ -21,6 +21,18 @@ from .passes.infer import infer_graph
 from .units import parse_period
 
 WEIGHTS = ("float32", "float16", "int8")
+LABELS_KEY = "model.labels"
+
+
+def parse_labels(text):
+    """Class labels from the command line: a file with one label a line (blank lines skipped),
+    or comma-separated labels; None for None."""
+    if text is None:
+        return None
+    if os.path.exists(text):
+        with open(text, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    return [x.strip() for x in text.split(",")]
 
 
 def _normalise_input(graph, mean, std):
@@ -81,7 +93,7 @@ def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike
         n_out = model.outputs[0].frame_shape[-1] if model.outputs and model.outputs[0].frame_shape else 1
         if len(labels) != n_out:
             raise EdgeRNNError(f"{len(labels)} labels given; output '{model.outputs[0].name}' has {n_out} values per frame")
-        meta["model.labels"] = labels
+        meta[LABELS_KEY] = labels
     if period_s is not None:
         meta["model.frame_period_s"] = period_s
     if mean is not None or std is not None:

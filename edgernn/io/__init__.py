@@ -7,15 +7,23 @@ over :func:`~edgernn.io.run.stream_signal`):
   8/16/24/32-bit), so a device needs nothing beyond numpy and numba to stream a recording;
 - :mod:`.lines`: sensor lines (CSV on standard input: one sample of F numbers a line),
   garbled lines skipped and counted;
+- :mod:`.sources`: the source ``edgernn stream`` reads, chosen from SOURCE: audio files by
+  content (:mod:`.audio_file`: FLAC, OGG, ... through soundfile), raw PCM on stdin
+  (:mod:`.pcm`), microphones (:mod:`.mic`, sounddevice/PortAudio, overruns counted), serial
+  ports (:mod:`.serial_lines`, pyserial), resampled to the model's rate with soxr
+  (:mod:`.resample`); their packages are the ``edgernn[audio]`` extra, imported only when used
+  (:mod:`.extras`);
 - :mod:`.framing`: windows of W samples every H samples, the first after W - H zeros of
   context (silero-vad's convention: 64 samples of context + 512 new at 16 kHz is W = 576,
   H = 512), the last partial hop completed with zeros;
 - :mod:`.segments`: a speech-probability threshold with hysteresis and minimum durations
   turning a score into segments (start, end), the rules of silero-vad's own
   ``get_speech_timestamps``;
+- :mod:`.frontend`: streaming feature front ends in Numba (STFT, log-mel, MFCC, normalisation)
+  and the inverse STFT by overlap-add, with :mod:`.wav_out` writing the resynthesised audio;
 - :mod:`.run`: steps a model once per window and yields each step's outputs, with the time at
   the end of its window.
 
-Microphones, raw PCM on stdin, serial ports, resampling, feature front ends and pacing are not built yet
-(issue 16 lists them); their optional dependencies will live in the ``edgernn[audio]`` extra.
+Class-posterior detections with labels and the front end stored in ``.ernn`` files are not
+built yet (issue 16 lists them; docs/real-time.md).
 """

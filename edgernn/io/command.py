@@ -3,7 +3,8 @@
     edgernn stream silero_vad.onnx speech.wav --window 576 --hop 512 --constant sr=16000 \\
         --jsonl out.jsonl --segments
 
-Reads the source (a PCM WAV file: :mod:`.wav`; ``-``: sensor lines on stdin, :mod:`.lines`), frames it (``--window W --hop H``, the first
+Reads the source (an audio file, ``-`` for sensor lines or raw PCM on stdin, ``mic[:DEVICE]``, ``serial:PORT``:
+:mod:`.sources`), frames it (``--window W --hop H``, the first
 window after W - H zeros: :mod:`.framing`), steps the model once per window
 (:mod:`.run`; ``--realtime`` plays the file at its rate), writes one JSON line per output step (``--jsonl PATH``, ``-`` for stdout),
 prints speech segments from a probability output (``--segments``: silero-vad's rules,
@@ -11,18 +12,19 @@ prints speech segments from a probability output (``--segments``: silero-vad's r
 real-time factor and the steps that took longer than their hop (deadline misses).
 A model whose input size is open (silero-vad) gets it from ``--window``.
 """
-import io
 import sys
 import time
 
 import numpy as np
 
-from ..errors import AudioSourceError, EdgeRNNError, UnsupportedModelError
+from ..errors import EdgeRNNError, SignalArgumentError, UnsupportedModelError
+from .detections import add_detection_options, detector_from_args
 from .framing import check_window
-from .lines import LineSource
+from .frontend import FrontEnd, add_frontend_options, spec_from_args
 from .run import StepStats, stream_signal
 from .segments import SpeechSegmenter
-from .wav import read_wav
+from .sources import SOURCE_HELP, add_source_options, open_source
+from .wav_out import WavWriter
 
 
 def add_stream_parser(sub, model_args):
@@ -30,15 +32,14 @@ def add_stream_parser(sub, model_args):
                                        "speech segments, latency against the hop)",
                         description=__doc__.split("\n\n")[2].replace("\n", " "))
     model_args(sp)                                  # MODEL and the loading options
-    sp.add_argument("source", metavar="SOURCE", help="a PCM WAV file (mono, or channels averaged), or - for sensor "
-                                                     "lines on standard input (CSV: one sample of F numbers a line)")
+    sp.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     sp.add_argument("--window", type=int, required=True, metavar="W", help="samples (lines) per step's window")
     sp.add_argument("--fields", type=int, default=None, metavar="F",
                     help="numbers per line of a line source (default: the model's input size / W)")
     sp.add_argument("--hop", type=int, default=None, metavar="H", help="new samples per step (default: W)")
     sp.add_argument("--rate", type=float, default=None, metavar="HZ",
-                    help="the sample rate the model takes (a WAV at another rate is refused); for lines, their "
-                         "rate (default: the .ernn's frame period, else t counts lines)")
+                    help="the sample rate the model takes (audio at another rate is resampled with soxr); for "
+                         "lines, their rate (default: the .ernn's frame period, else t counts lines)")
     sp.add_argument("--realtime", action="store_true", help="play the file at its real rate (one step per hop "
                                                             "of wall time)")
     sp.add_argument("--jsonl", default=None, metavar="PATH", help="one JSON object per output step ('-': stdout)")
@@ -51,6 +52,16 @@ def add_stream_parser(sub, model_args):
     sp.add_argument("--min-speech-ms", type=float, default=250, help="shorter segments are dropped (250)")
     sp.add_argument("--min-silence-ms", type=float, default=100, help="silence that ends a segment (100)")
     sp.add_argument("--speech-pad-ms", type=float, default=30, help="padding on each side of a segment (30)")
+    sp.add_argument("--max-speech-s", type=float, default=float("inf"),
+                    help="cut longer segments at a silence inside them (default: no limit)")
+    sp.add_argument("--min-silence-at-max-speech-ms", type=float, default=98,
+                    help="the silences a cut may use are longer than this (98)")
+    sp.add_argument("--cut-at-last-silence", action="store_true",
+                    help="cut at the last such silence, not the longest (silero-vad's use_max_poss_sil_at_max_speech"
+                         "=False)")
+    add_detection_options(sp)                       # --detect, --labels, --smooth-steps, ...
+    add_source_options(sp)                          # --pcm, --channels, --baud, --list-devices, ...
+    add_frontend_options(sp)                        # --features, --n-fft, --n-mels, ..., --wav-out
     sp.set_defaults(func=cmd_stream)
     return sp
 
@@ -84,79 +95,89 @@ def _open_input(path, constants):
 def cmd_stream(args):
     from ..cli import load_options
     window, hop = check_window(args.window, args.hop if args.hop is not None else args.window)
-    model, samples, rate, fields, lines = _open_source(args, load_options(args), window)
+    spec = spec_from_args(args, window, hop)                    # the front end; None: the model takes the window
+    if spec is not None:                 # compiled before a live source (a microphone) starts to queue samples
+        try:
+            FrontEnd(spec.at_rate(args.rate or 48000.0)).warm_up()
+        except SignalArgumentError:      # a setting this rate cannot take: said below, at the signal's rate
+            pass
+    model, samples, rate, fields, live = _open_source(args, load_options(args), window)
+    frontend = None if spec is None else FrontEnd(spec.at_rate(rate))
+    wav_out = None
     names = [o.name for o in model.outputs]
     score = args.score if args.score is not None else names[0]
     if score not in names:
         raise EdgeRNNError(f"--score {score!r}: the model's outputs are {', '.join(names)}")
     segmenter = SpeechSegmenter(rate, hop * model.output_stride, args.threshold, args.neg_threshold,
-                                args.min_speech_ms, args.min_silence_ms, args.speech_pad_ms) if args.segments else None
+                                args.min_speech_ms, args.min_silence_ms, args.speech_pad_ms, args.max_speech_s,
+                                args.min_silence_at_max_speech_ms, not args.cut_at_last_silence) \
+        if args.segments else None
+    detector = detector_from_args(args, model)                  # --detect: class detections, printed live
+    output_period = model.output_stride * hop / rate
     sink = None if args.jsonl is None else sys.stdout if args.jsonl == "-" else open(args.jsonl, "w")
     report = sys.stderr if args.jsonl == "-" else sys.stdout
     stats = StepStats(hop / rate)
     started, total = None, 0
     try:
-        steps = stream_signal(model, samples, rate, window, hop, stats, realtime=args.realtime, fields=fields)
+        steps = stream_signal(model, samples, rate, window, hop, stats, realtime=args.realtime, fields=fields,
+                              frontend=frontend)
         for step in steps:
             started = started or time.monotonic() - step.t          # the signal's start on the wall clock
             if sink is not None:
                 sink.write(step.to_json() + "\n")
-                sink.flush() if lines is not None else None          # a live source: each line as it comes
+                sink.flush() if live is not None else None           # a live source: each step as it comes
             if segmenter is not None:
                 for seg in segmenter.update(float(np.ravel(step.outputs[score])[0])):
                     _print_segment(seg, report)
-        total = len(samples) if lines is None else lines.lines - lines.skipped
+            if detector is not None:
+                for det in detector.update(step.outputs[score]):
+                    _print_detection(det, output_period, report)
+            if step.audio is not None:                               # --wav-out: aligned with the input
+                wav_out = wav_out or WavWriter(args.wav_out, rate, skip=frontend.latency)
+                wav_out.write(step.audio, len(samples) if live is None else live.samples)
+        total = len(samples) if live is None else live.samples
+        if wav_out is not None:
+            wav_out.write(frontend.finish(), total)
         if segmenter is not None:
             for seg in segmenter.finish(total):
                 _print_segment(seg, report)
+        if detector is not None:
+            for det in detector.finish():
+                _print_detection(det, output_period, report)
     except KeyboardInterrupt:
         print("edgernn: interrupted; the figures so far:", file=sys.stderr)
     finally:
         if sink is not None and sink is not sys.stdout:
             sink.close()
-        seconds = len(samples) / rate if lines is None else len(stats.times) * hop / rate
+        if wav_out is not None:
+            wav_out.close()
+        seconds = len(samples) / rate if live is None else len(stats.times) * hop / rate
         _print_stats(stats.report(seconds), report)
-        if lines is not None and lines.skipped:
-            line, why = lines.first_bad
-            print(f"edgernn: skipped {lines.skipped} of {lines.lines} input lines (the first: line {line}, {why})",
-                  file=sys.stderr)
+        if live is not None:
+            live.report(sys.stderr)                                  # skipped lines, dropped bytes, overruns
         if args.realtime and started is not None:
             print(f"wall time {time.monotonic() - started:.3f} s for {seconds:.3f} s of signal", file=report)
     return 0
 
 
 def _open_source(args, opts, window):
-    """(model, samples or a live iterable, rate, fields or None, the LineSource or None)."""
-    if args.source == "-":
-        model = _load_for_window(args.model, opts, window)
-        size = int(np.prod(model.inputs[0].frame_shape)) if len(model.inputs) == 1 else 0
-        fields = args.fields or (size // window if size % window == 0 and size else None)
-        if not fields:
-            raise EdgeRNNError(f"--fields: how many numbers a line holds cannot follow from the model's input "
-                               f"({size} values) and --window {window}; pass --fields F")
-        from ..profile import stored_period
-        period = stored_period(model)
-        rate = args.rate or (1.0 / period if period else 1.0)
-        if args.rate is None and not period:
-            print("edgernn: no --rate for the lines: t counts lines", file=sys.stderr)
-        text = io.TextIOWrapper(sys.stdin.buffer, errors="replace", newline=None)   # bytes that are not text: skipped lines
-        lines = LineSource(text, fields)
-        return model, lines, rate, fields, lines
-    audio = read_wav(args.source)
-    if args.rate is not None and audio.rate != args.rate:
-        raise AudioSourceError(f"{args.source!r} is sampled at {audio.rate} Hz but the model takes {args.rate:g} Hz; "
-                               "resampling is not built yet: convert it, e.g. `sox IN -r RATE OUT.wav`")
-    if audio.channels > 1:
-        print(f"edgernn: {args.source}: {audio.channels} channels, averaged to one", file=sys.stderr)
-    if audio.truncated:
-        print(f"edgernn: {args.source}: the data ends inside a frame (a truncated file); read up to its last whole "
-              "frame", file=sys.stderr)
-    return _load_for_window(args.model, opts, window), audio.samples, audio.rate, None, None
+    """(model, samples or a live iterable of blocks, rate, fields or None, the live source or None):
+    :func:`.sources.open_source` picks the source from SOURCE."""
+    return open_source(args, window, lambda: _load_for_window(args.model, opts, window))
 
 
 def _print_segment(seg, out):
     start, end = seg.seconds()
     print(f"speech {start:8.3f} s - {end:8.3f} s  (samples {seg.start}-{seg.end})", file=out, flush=True)
+
+
+def _print_detection(det, period, out):
+    d = det.to_dict(period)
+    if det.end is None:
+        print(f"detected {det.label!r} at {d['t']:8.3f} s  (step {det.start}, score {det.peak:.3f})", file=out, flush=True)
+    else:
+        print(f"  {det.label!r} ended at {d['end_t']:8.3f} s  (step {det.end}, peak score {det.peak:.3f})", file=out,
+              flush=True)
 
 
 def _print_stats(r, out):
@@ -167,3 +188,6 @@ def _print_stats(r, out):
           f"p90 {r['p90_us']:.1f}, p99 {r['p99_us']:.1f}, max {r['max_us']:.1f}; real-time factor "
           f"{r['real_time_factor']:.4f}; deadline {r['deadline_us']:.0f} µs per hop, "
           f"{r['deadline_misses']} missed", file=out)
+    if "frontend_p50_us" in r:
+        print(f"of which the front end (features, resynthesis): p50 {r['frontend_p50_us']:.1f} µs, max "
+              f"{r['frontend_max_us']:.1f}", file=out)

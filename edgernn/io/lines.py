@@ -7,7 +7,8 @@ are ignored; a first line that is not numbers is a header and is skipped. A line
 number of fields than F, or a field that is not a finite number (a NaN would stay in a
 recurrent state for good), is skipped and counted
 (:attr:`LineSource.skipped`, :attr:`LineSource.first_bad`): a live source keeps going past one
-garbled line, and the report at the end says how many there were.
+garbled line, and the report at the end (:meth:`LineSource.report`) says how many there were.
+:attr:`LineSource.samples` counts the samples given.
 """
 import re
 
@@ -19,7 +20,7 @@ SEPARATORS = re.compile(r"[,;\s]+")
 class LineSource:
     def __init__(self, stream, fields):
         self.stream, self.fields = stream, int(fields)
-        self.lines = self.skipped = 0
+        self.lines = self.skipped = self.samples = 0
         self.first_bad = None               # (line number, why) of the first skipped line
 
     def _bad(self, why):
@@ -50,4 +51,12 @@ class LineSource:
             if not np.isfinite(row).all():
                 self._bad("a field is not a finite float32 number")
                 continue
+            self.samples += 1
             yield row
+
+    def report(self, out):
+        """Say how many lines were skipped, and why the first one was."""
+        if self.skipped:
+            line, why = self.first_bad
+            print(f"edgernn: skipped {self.skipped} of {self.lines} input lines (the first: line {line}, {why})",
+                  file=out)
