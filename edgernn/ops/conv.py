@@ -43,7 +43,8 @@ from ..ir.dims import concrete, has_time, is_symbolic, parts
 from ..ir.graph import Value
 from ..quant import dequantize
 from . import Op, expect_const, register
-from .matvec import add_matvec, from_panels, lanes_for, panel_shape, set_bias, to_panels
+from .matvec import add_matvec, from_panels, lanes_for, panel_shape, panels_for, set_bias, to_panels
+from .program import quotient
 from .simd import add_scaled_run, stack_floats
 from .row import Field, RowLayout, const, element_count, matrix, work
 
@@ -208,7 +209,7 @@ def _pad_input(work, s, x0, dst, channels, in_h, in_w, rows, cols, top, left):
                 out[q] = zero
 
 
-@jit_inline
+@jit       # compiled apart, not inlined: inlined, its unrolled blocks made conv_kernel's other path slower
 def _direct_conv(row, consts, qconsts, work, x_n, y_n):
     """One sample, every stream: x copied once into scratch with its padding as zeros
     (:func:`_pad_input`, sizes :func:`direct_padded`), then per group and output row, a block
@@ -217,7 +218,7 @@ def _direct_conv(row, consts, qconsts, work, x_n, y_n):
     (ow + q) sw + j dw] for each tap (c, i, j) in order, one input vector per tap for all m
     (the group's weights of a tap are one panel row). A tap in the padding adds W * 0."""
     G, M, C = row[F.groups], row[F.m], row[F.channels]
-    cg, mg = C // G, M // G
+    cg, mg = quotient(C, G), quotient(M, G)
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
     sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
     w_off, s_off, b_off, xp = row[F.w], row[F.w_scale], row[F.b], row[F.patch]
@@ -265,13 +266,13 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
     positions are the rows the panel kernel runs together); each output is the same chain of
     K multiply-adds whatever the blocking."""
     G, M, C = row[F.groups], row[F.m], row[F.channels]
-    cg, mg = C // G, M // G
+    cg, mg = quotient(C, G), quotient(M, G)
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
     sh, sw, dh, dw = row[F.stride_h], row[F.stride_w], row[F.dil_h], row[F.dil_w]
     w_off, s_off, b_off, patch = row[F.w], row[F.w_scale], row[F.b], row[F.patch]
     K, in_size, out_size = cg * k_h * k_w, in_h * in_w, out_h * out_w
     lanes = lanes_for(mg)
-    group_panels = (mg + lanes - 1) // lanes
+    group_panels = panels_for(mg, lanes)
     width = K + mg                                  # one position's row in the patch block
     for n in range(row[F.samples]):
         x_n, y_n = row[F.x] + n * C * in_size, row[F.y] + n * M * out_size
@@ -280,13 +281,16 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
             continue
         for g in range(G):
             p0 = g * group_panels
+            oh, ow = 0, 0                           # the next position's row and column (no division)
             for first in range(0, out_size, BLOCK):
                 count = min(BLOCK, out_size - first)
                 for q in range(count):
-                    oh, ow = (first + q) // out_w, (first + q) % out_w
                     _gather_patch(work, x_n + g * cg * in_size, patch + q * width, cg, in_h, in_w, k_h, k_w,
                                   oh * sh - row[F.pad_top], ow * sw - row[F.pad_left], dh, dw)
                     set_bias(consts, b_off + g * mg if b_off >= 0 else -1, mg, work, patch + q * width + K)
+                    ow += 1
+                    if ow == out_w:
+                        oh, ow = oh + 1, 0
                 for s in range(work.shape[0]):      # the block's positions are the matvec's rows
                     block = work[s, patch:patch + count * width].reshape((count, width))
                     add_matvec(row[F.w_matvec], consts, qconsts, w_off + p0 * K * lanes,

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import jit, jit_inline
 from . import register
 from .activations import SIGMOID, TANH, activate_inplace, fast_sigmoid, fast_tanh
-from .matvec import add_matvec, lanes_for, set_bias
+from .matvec import add_matvec, lanes_for, panels_for, set_bias
 from .program import copy_into
 from .recurrent import RecurrentOp, clip_inplace, frame_active, hold_state, recurrent_layout, recurrent_projections, \
     recurrent_rows
@@ -69,7 +69,7 @@ def gru_kernel(row, fparams, consts, qconsts, work, seq):
         if not lbr:
             r_lanes = lanes_for(H)                          # R's column groups [z r | h]
             set_bias(consts, bo + 5 * H, H, rows, gh + 2 * H)
-            zr = (2 * H + r_lanes - 1) // r_lanes * r_lanes       # R_h: the second column group
+            zr = panels_for(2 * H, r_lanes) * r_lanes              # R_h: the second column group
             add_matvec(row[F.r_matvec], consts, qconsts, ro + zr * H, rs + zr if rs >= 0 else -1, H, H, rows,
                        rh, gh + 2 * H, t % 2 == 1)
         for s in range(rows.shape[0]):

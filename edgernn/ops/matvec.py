@@ -63,6 +63,13 @@ def _lanes_for(narrowest):
 lanes_for = jit(_lanes_for)
 
 
+@jit_inline
+def panels_for(n, lanes):
+    """ceil(n / lanes), the panels of n outputs (lanes PANEL or NARROW), by shifts: a 64-bit
+    division by a value known only at run time costs tens of cycles."""
+    return (n + PANEL - 1) // PANEL if lanes == PANEL else (n + NARROW - 1) // NARROW
+
+
 def panel_lanes(groups):
     return _lanes_for(min(groups))
 
@@ -287,7 +294,7 @@ def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out
     block, single, lanes = d[_BLOCK], d[_SINGLE], d[_LANES]
     rows = work.shape[0]
     blocked = rows - rows % ROWS if block != 0 else 0
-    n_panels = (n + lanes - 1) // lanes
+    n_panels = panels_for(n, lanes)
     one_pass = rows <= ROWS
     for q in range(1 if one_pass else n_panels):
         p = n_panels - 1 - q if backward else q

@@ -22,6 +22,13 @@ def copy_into(dst, src):
 
 
 @jit_inline
+def quotient(a, b):
+    """a // b for a >= 0, b >= 1, without a 64-bit division when b is 1 (one group, the common
+    case): a division costs tens of cycles, as much as a small op's arithmetic."""
+    return a if b == 1 else a // b
+
+
+@jit_inline
 def strided_offset(linear, dims, strides, rank):
     """Offset of element number `linear` (row-major over `dims`) given per-axis strides.
     Precondition: ``0 <= linear < prod(dims[:rank])``, so the outermost axis's index is what
