@@ -210,7 +210,7 @@ def cmd_convert(args):
     period = parse_period(args.frame_period, what="--frame-period")
     model = convert(args.model, args.output, weights=args.weights, labels=parse_labels(args.labels),
                     frame_period=period, mean=_array_arg(args.mean, "mean"), std=_array_arg(args.std, "std"),
-                    description=args.description or "", **load_options(args))
+                    description=args.description or "", stream=args.stream, **load_options(args))
     src = os.path.getsize(args.model)
     dst = model.file.file_bytes
     print(f"wrote {args.output}: {_bytes(dst)} ({100.0 * dst / src:.1f}% of {os.path.basename(args.model)}), "
@@ -574,6 +574,10 @@ def build_parser():
                          "(half; decoded at load) or float32 (default)")
     pc.add_argument("--labels", metavar="A,B,..|FILE",
                     help="class names of the first output, comma-separated or a file, one per line")
+    pc.add_argument("--stream", metavar="OPTIONS", default=None,
+                    help="edgernn stream's signal and event options to store with the model, as one quoted "
+                         "string after '=' (e.g. --stream=\"--window 400 --hop 160 --rate 16000 --features logmel "
+                         "--n-mels 40 --detect\"); then `edgernn stream MODEL.ernn SOURCE` needs no others")
     pc.add_argument("--frame-period", metavar="T", help=f"time between frames: {PERIOD_FORMS}; stored in the "
                     "file, where edgernn profile takes it as the deadline")
     pc.add_argument("--mean", metavar="X,..|FILE", help="per-feature mean subtracted from each frame (in the program)")

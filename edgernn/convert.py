@@ -68,10 +68,13 @@ def _normalise_input(graph, mean, std):
 def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike[str]", weights: str = "float32",
             labels: "list[str] | None" = None, frame_period: "float | str | None" = None,
             mean: "float | np.ndarray | None" = None, std: "float | np.ndarray | None" = None,
-            description: str = "", time_axis: "int | None" = None, **load_options: object):
+            description: str = "", time_axis: "int | None" = None, stream: "str | None" = None,
+            **load_options: object):
     """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file.
     load_options: constants, shapes, states, step, as :func:`edgernn.load` takes them; bound
-    constants are recorded in the metadata (``model.constants.<name>``)."""
+    constants are recorded in the metadata (``model.constants.<name>``). ``stream``: options of
+    ``edgernn stream`` (window, rate, front end, segments, detections) stored with the model, so
+    streaming it needs no others (:mod:`edgernn.io.settings`)."""
     from .model import load
     if weights not in WEIGHTS:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
@@ -96,6 +99,9 @@ def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike
         meta[LABELS_KEY] = labels
     if period_s is not None:
         meta["model.frame_period_s"] = period_s
+    if stream:
+        from .io.settings import settings_metadata
+        meta.update(settings_metadata(stream))
     if mean is not None or std is not None:
         m, s = _normalise_input(graph, mean, std)
         meta["model.input.mean"], meta["model.input.std"] = m, s

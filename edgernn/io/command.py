@@ -23,6 +23,7 @@ from .framing import check_window
 from .frontend import FrontEnd, add_frontend_options, spec_from_args
 from .run import StepStats, stream_signal
 from .segments import SpeechSegmenter
+from .settings import apply_stored_settings
 from .sources import SOURCE_HELP, add_source_options, open_source
 from .wav_out import WavWriter
 
@@ -33,37 +34,46 @@ def add_stream_parser(sub, model_args):
                         description=__doc__.split("\n\n")[2].replace("\n", " "))
     model_args(sp)                                  # MODEL and the loading options
     sp.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
-    sp.add_argument("--window", type=int, required=True, metavar="W", help="samples (lines) per step's window")
-    sp.add_argument("--fields", type=int, default=None, metavar="F",
-                    help="numbers per line of a line source (default: the model's input size / W)")
-    sp.add_argument("--hop", type=int, default=None, metavar="H", help="new samples per step (default: W)")
-    sp.add_argument("--rate", type=float, default=None, metavar="HZ",
-                    help="the sample rate the model takes (audio at another rate is resampled with soxr); for "
-                         "lines, their rate (default: the .ernn's frame period, else t counts lines)")
+    add_stream_settings(sp)                         # what an .ernn can store (edgernn convert --stream)
     sp.add_argument("--realtime", action="store_true", help="play the file at its real rate (one step per hop "
                                                             "of wall time)")
     sp.add_argument("--jsonl", default=None, metavar="PATH", help="one JSON object per output step ('-': stdout)")
-    sp.add_argument("--segments", action="store_true", help="print speech segments from a probability output")
-    sp.add_argument("--score", default=None, metavar="NAME", help="the output holding the probability "
-                                                                  "(default: the first output; its first value)")
-    sp.add_argument("--threshold", type=float, default=0.5, help="speech starts at a probability >= this (0.5)")
-    sp.add_argument("--neg-threshold", type=float, default=None,
-                    help="and ends below this (default: threshold - 0.15, at least 0.01)")
-    sp.add_argument("--min-speech-ms", type=float, default=250, help="shorter segments are dropped (250)")
-    sp.add_argument("--min-silence-ms", type=float, default=100, help="silence that ends a segment (100)")
-    sp.add_argument("--speech-pad-ms", type=float, default=30, help="padding on each side of a segment (30)")
-    sp.add_argument("--max-speech-s", type=float, default=float("inf"),
-                    help="cut longer segments at a silence inside them (default: no limit)")
-    sp.add_argument("--min-silence-at-max-speech-ms", type=float, default=98,
-                    help="the silences a cut may use are longer than this (98)")
-    sp.add_argument("--cut-at-last-silence", action="store_true",
-                    help="cut at the last such silence, not the longest (silero-vad's use_max_poss_sil_at_max_speech"
-                         "=False)")
-    add_detection_options(sp)                       # --detect, --labels, --smooth-steps, ...
     add_source_options(sp)                          # --pcm, --channels, --baud, --list-devices, ...
-    add_frontend_options(sp)                        # --features, --n-fft, --n-mels, ..., --wav-out
-    sp.set_defaults(func=cmd_stream)
+    sp.set_defaults(func=cmd_stream, stream_parser=sp)
     return sp
+
+
+def add_stream_settings(parser, labels=True):
+    """The options of ``edgernn stream`` that describe the model's signal and events (window,
+    rate, front end, segments, detections): what ``edgernn convert --stream`` stores in an .ernn
+    (:mod:`.settings`). ``labels``: include --labels (convert has its own)."""
+    parser.add_argument("--window", type=int, default=None, metavar="W",
+                        help="samples (lines) per step's window (required, unless the .ernn stores it)")
+    parser.add_argument("--fields", type=int, default=None, metavar="F",
+                        help="numbers per line of a line source (default: the model's input size / W)")
+    parser.add_argument("--hop", type=int, default=None, metavar="H", help="new samples per step (default: W)")
+    parser.add_argument("--rate", type=float, default=None, metavar="HZ",
+                        help="the sample rate the model takes (audio at another rate is resampled with soxr); for "
+                             "lines, their rate (default: the .ernn's frame period, else t counts lines)")
+    parser.add_argument("--score", default=None, metavar="NAME",
+                        help="the output holding the speech probability or class scores (default: the first output)")
+    parser.add_argument("--segments", action="store_true", help="print speech segments from a probability output "
+                                                                "(its first value)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="speech starts at a probability >= this (0.5)")
+    parser.add_argument("--neg-threshold", type=float, default=None,
+                        help="and ends below this (default: threshold - 0.15, at least 0.01)")
+    parser.add_argument("--min-speech-ms", type=float, default=250, help="shorter segments are dropped (250)")
+    parser.add_argument("--min-silence-ms", type=float, default=100, help="silence that ends a segment (100)")
+    parser.add_argument("--speech-pad-ms", type=float, default=30, help="padding on each side of a segment (30)")
+    parser.add_argument("--max-speech-s", type=float, default=float("inf"),
+                        help="cut longer segments at a silence inside them (default: no limit)")
+    parser.add_argument("--min-silence-at-max-speech-ms", type=float, default=98,
+                        help="the silences a cut may use are longer than this (98)")
+    parser.add_argument("--cut-at-last-silence", action="store_true",
+                        help="cut at the last such silence, not the longest (silero-vad's "
+                             "use_max_poss_sil_at_max_speech=False)")
+    add_detection_options(parser, labels)           # --detect, --labels, --smooth-steps, ...
+    add_frontend_options(parser)                    # --features, --n-fft, --n-mels, ..., --wav-out
 
 
 def _load_for_window(path, opts, window):
@@ -94,8 +104,17 @@ def _open_input(path, constants):
 
 def cmd_stream(args):
     from ..cli import load_options
+    stored = _apply_stored_settings(args)                      # an .ernn's settings, for options left unset
+    if args.window is None:
+        raise SignalArgumentError("--window W is required (the samples, or lines, of each step's window), unless "
+                                  "the model is an .ernn that stores it (edgernn convert --stream)")
     window, hop = check_window(args.window, args.hop if args.hop is not None else args.window)
     spec = spec_from_args(args, window, hop)                    # the front end; None: the model takes the window
+    if spec is None and stored is not None:
+        if (stored.win_length, stored.hop) != (window, hop):
+            raise SignalArgumentError(f"the .ernn's front end takes windows of {stored.win_length} samples every "
+                                      f"{stored.hop}, not --window {window} --hop {hop}; drop those options")
+        spec = stored
     if spec is not None:                 # compiled before a live source (a microphone) starts to queue samples
         try:
             FrontEnd(spec.at_rate(args.rate or 48000.0)).warm_up()
@@ -158,6 +177,23 @@ def cmd_stream(args):
         if args.realtime and started is not None:
             print(f"wall time {time.monotonic() - started:.3f} s for {seconds:.3f} s of signal", file=report)
     return 0
+
+
+def _apply_stored_settings(args):
+    """Take an .ernn's stream settings (:mod:`.settings`) for the options ``args`` left at their
+    defaults; returns its stored front end or None."""
+    from ..formats.ernn import MAGIC, read_ernn
+    try:
+        with open(args.model, "rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+    except OSError:
+        return None                     # loading the model says what is wrong with the path
+    spec, taken = apply_stored_settings(args, read_ernn(args.model, verify=False).metadata, args.stream_parser)
+    if taken or spec is not None:
+        what = taken + ([f"front end {spec.describe()}"] if spec is not None and args.features is None else [])
+        print(f"edgernn: the .ernn's stream settings: {', '.join(what)}", file=sys.stderr)
+    return spec
 
 
 def _open_source(args, opts, window):

@@ -111,13 +111,15 @@ class Detector:
         return done
 
 
-def add_detection_options(parser):
-    """``edgernn stream``'s options for detections (:func:`detector_from_args` reads them)."""
+def add_detection_options(parser, labels=True):
+    """``edgernn stream``'s options for detections (:func:`detector_from_args` reads them);
+    ``labels``: with --labels."""
     parser.add_argument("--detect", action="store_true",
                         help="print detections from class scores (the --score output): a smoothed argmax above "
                              "--detect-threshold, one per rise of a class's score")
-    parser.add_argument("--labels", default=None, metavar="A,B,..|FILE",
-                        help="the classes' labels (default: the .ernn's labels)")
+    if labels:
+        parser.add_argument("--labels", default=None, metavar="A,B,..|FILE",
+                            help="the classes' labels (default: the .ernn's labels)")
     parser.add_argument("--logits", action="store_true", help="the scores are logits: softmax them first")
     parser.add_argument("--detect-threshold", type=float, default=0.5, help="smoothed score to detect a class (0.5)")
     parser.add_argument("--smooth-steps", type=int, default=1, help="average the scores over this many steps (1)")
@@ -132,7 +134,7 @@ def detector_from_args(args, model):
     if not args.detect:
         return None
     from ..convert import LABELS_KEY, parse_labels
-    labels = parse_labels(args.labels) or model.metadata.get(LABELS_KEY)
+    labels = parse_labels(getattr(args, "labels", None)) or model.metadata.get(LABELS_KEY)
     if not labels:
         raise SignalArgumentError("--detect needs the classes' labels: pass --labels A,B,... (one per output value) "
                                   "or convert the model with `edgernn convert --labels`")
