@@ -264,7 +264,10 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
     """Every stream (row of ``work``), every sample n, every output position: Y = B + W * patch.
     The matvec path multiplies a block of BLOCK positions per pass over a group's weights (the
     positions are the rows the panel kernel runs together); each output is the same chain of
-    K multiply-adds whatever the blocking."""
+    K multiply-adds whatever the blocking. A single position with one group (a conv along
+    time after the pulse pass) multiplies every stream's patch at once into y, and reads x
+    itself when the patch is x in the same order (no padding or dilation, a kernel as large
+    as x)."""
     G, M, C = row[F.groups], row[F.m], row[F.channels]
     cg, mg = quotient(C, G), quotient(M, G)
     in_h, in_w, out_h, out_w, k_h, k_w = row[F.in_h], row[F.in_w], row[F.out_h], row[F.out_w], row[F.k_h], row[F.k_w]
@@ -278,6 +281,16 @@ def conv_kernel(row, fparams, consts, qconsts, work, seq):
         x_n, y_n = row[F.x] + n * C * in_size, row[F.y] + n * M * out_size
         if row[F.direct]:
             _direct_conv(row, consts, qconsts, work, x_n, y_n)
+            continue
+        if out_size == 1 and G == 1:                # one position (a conv along time, after the pulse pass)
+            top, left = row[F.pad_top], row[F.pad_left]
+            patch_is_x = in_h == k_h and in_w == k_w and top == 0 and left == 0 and (k_h == 1 or dh == 1) and \
+                (k_w == 1 or dw == 1)               # the patch's order (c, i, j) is x's own
+            if not patch_is_x:
+                _gather_patch(work, x_n, patch, C, in_h, in_w, k_h, k_w, -top, -left, dh, dw)
+            set_bias(consts, b_off, M, work, y_n)   # y = b + W patch, every stream a row of the matvec
+            add_matvec(row[F.w_matvec], consts, qconsts, w_off, s_off, K, M, work, x_n if patch_is_x else patch,
+                       y_n, False)
             continue
         for g in range(G):
             p0 = g * group_panels
