@@ -191,3 +191,56 @@ def test_program_mutations(files, monkeypatch):
         except MemoryError:
             pytest.fail(f"program mutation {i}: MemoryError instead of a typed error")
     assert seen["error"] > 500 and seen["model"] > 50, seen
+
+
+def _state_renamed(doc):
+    """Fuzz escape (seed 42, case 478): a history's flush-limit state renamed (and the conv
+    output's time axis forged to 5 frames, so a flush has steps): the name the history's
+    timing kept and the stream's state slots disagreed, a KeyError in Stream.flush."""
+    k = next(i for i, s in enumerate(doc["states"]) if s["name"].endswith("flush_limit"))
+    doc["states"][k]["name"] = ""
+    v = next(v for v in doc["values"] if v["name"].endswith("Conv_output_0"))
+    v["shape"][2] = 5
+    return doc
+
+
+def _outputs_merged(doc):
+    """Fuzz escape (seed 42, case 581): a GRU's Y and Y_h made one value; Y aliases Y_h, so the
+    value aliased itself and Value.root() followed the cycle for ever (a hang)."""
+    n = next(n for n in doc["nodes"] if len([o for o in n["outputs"] if o is not None]) >= 2)
+    n["outputs"][0] = n["outputs"][1]
+    return doc
+
+
+CHILD = """
+import sys, numpy as np, edgernn
+try:
+    m = edgernn.load(sys.argv[1])
+except edgernn.EdgeRNNError:
+    print("typed"); sys.exit(0)
+s = m.stream()
+for _ in range(3):
+    s.step(*[np.ones(t.frame_shape, np.float32) for t in m.inputs])
+s.run(*[np.ones((3,) + t.frame_shape, np.float32) for t in m.inputs])
+try:
+    s.flush()
+except edgernn.EdgeRNNError:
+    pass
+print("model")
+"""
+
+
+@pytest.mark.parametrize("source,edit", [("strided_conv_gru_ts.onnx", _state_renamed),
+                                         ("gru_l1_bf_lin_dy.onnx", _outputs_merged)])
+def test_program_edits_found_by_the_fuzzer_end_typed_or_stream(tmp_path, monkeypatch, source, edit):
+    """In a child process (a hang is a timeout, a crash a signal): typed error, or steps and a flush."""
+    import subprocess
+    import sys
+    graph = edgernn.load(FIXTURES / source).graph
+    real = ernn.graph_to_doc
+    monkeypatch.setattr(ernn, "graph_to_doc", lambda g, tn: edit(real(g, tn)))
+    p = tmp_path / "edited.ernn"
+    ernn.write_ernn(p, graph, {"general.name": "edited"})
+    monkeypatch.setattr(ernn, "graph_to_doc", real)
+    r = subprocess.run([sys.executable, "-c", CHILD, str(p)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[-1] in ("typed", "model"), r.stderr[-2000:]

@@ -50,9 +50,17 @@ class Value:
         return tuple(int(d) for d in self.shape if not (has_time(d) or has_batch(d)))
 
     def root(self):
-        v = self
+        """The value whose bytes this one shares (itself when it aliases none); a cycle of
+        aliases (only a malformed graph makes one: a node whose output is its own input) is an
+        UnsupportedModelError."""
+        v, seen = self, {id(self)}
         while v.alias_of is not None:
             v = v.alias_of
+            if id(v) in seen:
+                from ..errors import UnsupportedModelError
+                raise UnsupportedModelError(f"value '{self.name}' shares its bytes with a cycle of values (a node's "
+                                            "output is also its input): the graph is malformed")
+            seen.add(id(v))
         return v
 
     def __repr__(self):

@@ -396,9 +396,14 @@ class Timing:
         if self.period % self.stride:
             raise UnsupportedModelError(f"{c.describe()}: cycle {self.period} is not a multiple of stride {self.stride}")
         self.chain = _chain(c, "out_chain")
+        state_names = {id(s.value): s.name for s in graph.states}
         for h in graph.nodes:
             if h.op == "history":
-                self.histories.append((h.inputs[3].name, int_attr(h, "in_delay", 0, 2 ** 24),
+                limit = state_names.get(id(h.inputs[3])) if len(h.inputs) == 4 else None
+                if limit is None:
+                    raise UnsupportedModelError(f"{h.describe()}: its flush limit is not one of the graph's states; "
+                                                "the graph is malformed")
+                self.histories.append((limit, int_attr(h, "in_delay", 0, 2 ** 24),
                                        int_attr(h, "in_period", 1, self.period), _chain(h, "in_chain")))
 
     def frames_stepped(self, count, phase):
