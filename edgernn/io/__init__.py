@@ -18,12 +18,14 @@ over :func:`~edgernn.io.run.stream_signal`):
   H = 512), the last partial hop completed with zeros;
 - :mod:`.segments`: a speech-probability threshold with hysteresis and minimum durations
   turning a score into segments (start, end), the rules of silero-vad's own
-  ``get_speech_timestamps``;
+  ``get_speech_timestamps`` (its max-speech cut included);
 - :mod:`.frontend`: streaming feature front ends in Numba (STFT, log-mel, MFCC, normalisation)
   and the inverse STFT by overlap-add, with :mod:`.wav_out` writing the resynthesised audio;
+- :mod:`.detections`: class scores turned into detections with labels (a smoothed argmax
+  with hysteresis);
 - :mod:`.run`: steps a model once per window and yields each step's outputs, with the time at
-  the end of its window.
-
-Class-posterior detections with labels and the front end stored in ``.ernn`` files are not
-built yet (issue 16 lists them; docs/real-time.md).
+  the end of its window;
+- :mod:`.settings`: the stream settings an ``.ernn`` stores (``edgernn convert --stream``), so
+  ``edgernn stream model.ernn mic`` needs nothing else;
+- :mod:`.command`: ``edgernn stream`` itself (docs/real-time.md).
 """
