@@ -64,24 +64,6 @@ def assert_frames_close(got, want, rtol=1e-5):
     assert excess.max() <= 1e-30, f"frame {int(excess.max(axis=1).argmax())}: excess {excess.max():.3g}"
 
 
-# ---------------------------------------------------------------- the transform kernel
-@pytest.mark.parametrize("n", [2, 8, 256, 512, 1024, 5, 320, 400, 401])
-def test_fft_kernel_equals_numpy_rfft_and_irfft(n):
-    """A rectangular window of n_fft samples makes the complex features the plain rfft of the
-    window, and a hop of n_fft the synthesis the plain irfft: both kernels (radix-2 and the DFT
-    basis) against numpy; irfft's handling of the imaginary parts of bins 0 and n/2 included."""
-    rng = np.random.default_rng(n)
-    x = rng.standard_normal(n).astype(np.float32)
-    fe = FrontEnd.from_options(RATE, n, n, features="complex", window="rectangular", synthesis="spectrum")
-    k = n // 2 + 1
-    got = fe.process(x)
-    want = np.fft.rfft(x.astype(np.float64))
-    assert np.abs(got[:k] + 1j * got[k:] - want).max() <= 1e-6 * np.abs(want).max()
-    spectrum = (rng.standard_normal(k) + 1j * rng.standard_normal(k)).astype(np.complex64)
-    samples = fe.synthesize(np.concatenate([spectrum.real, spectrum.imag]))
-    assert np.abs(samples - np.fft.irfft(spectrum.astype(np.complex128), n)).max() <= 1e-6
-
-
 # ---------------------------------------------------------------- STFT
 @pytest.mark.parametrize("n_fft,win,hop", GEOMETRIES)
 def test_streamed_stft_equals_librosa(speech, n_fft, win, hop):
