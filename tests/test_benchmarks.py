@@ -147,3 +147,12 @@ def test_kernel_asm_counts_the_row_kernels_loops():
     assert {"conv", "binary", "unary", "copy", "pad"} <= set(counts), out
     assert counts["unary"][1] > 0 and counts["binary"][1] > 0, out
     assert all(loops >= vector for loops, vector in counts.values())
+
+
+def test_front_ends_times_every_setting(capsys):
+    """benchmarks/front_ends.py, which docs/front-ends.md quotes: a row per setting."""
+    from benchmarks import front_ends
+    assert front_ends.main(["--windows", "20"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "µs" not in line]
+    assert [r.split(" | ")[0][2:] for r in rows] == [name for name, _, _ in front_ends.SETTINGS]
+    assert all(float(r.split(" | ")[1].rstrip(" |")) > 0 for r in rows)
