@@ -37,8 +37,10 @@ else
     "$PY" -m pip wheel "${PIPQ[@]}" --no-deps -w "$WORK/dist" "$WORK/src"
 fi
 WHEEL=$(ls "$WORK"/dist/edgernn-*.whl)
-unzip -l "$WHEEL" | grep -q 'edgernn/device_profiles/rpi4.json' || fail "the wheel lacks the device profiles"
-unzip -l "$WHEEL" | grep -q '\.dist-info/licenses/LICENSE' || fail "the wheel lacks LICENSE"
+unzip -l "$WHEEL" > "$WORK/wheel.txt"         # a file, not a pipe: grep -q closing a pipe early would
+                                              # kill unzip with SIGPIPE, which pipefail counts as a failure
+grep -q 'edgernn/device_profiles/rpi4.json' "$WORK/wheel.txt" || fail "the wheel lacks the device profiles"
+grep -q '\.dist-info/licenses/LICENSE' "$WORK/wheel.txt" || fail "the wheel lacks LICENSE"
 
 # ---------------------------------------------------------------- dependencies, offline after the first run
 PINS=$("$PY" -c 'import numpy, numba, llvmlite, setuptools
