@@ -91,10 +91,7 @@ def apply_stored_settings(args, metadata, parser):
     options, spec = stored_settings(metadata)
     taken = []
     for name, value in options.items():
-        try:
-            default = parser.get_default(name)
-        except AttributeError:
-            default = None
+        default = parser.get_default(name)
         if hasattr(args, name) and getattr(args, name) == default and value != default:
             setattr(args, name, value)
             taken.append(f"--{name.replace('_', '-')} {value}" if not isinstance(value, bool) else
