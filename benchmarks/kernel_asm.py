@@ -2,6 +2,7 @@
 
     python -m benchmarks.kernel_asm [--cpu cortex-a72 ...] [--show]
     python -m benchmarks.kernel_asm --row-kernels --cpu cortex-a72    # NEON loops of the row kernels
+    python -m benchmarks.kernel_asm --x86 [--show]      # the x86-64 matrix kernel's register use
 
 Numba's LLVM IR for ``ops.matvec._panel_block`` (one row, as ARM runs it; float32 and int8
 weights) and
@@ -16,6 +17,11 @@ vector loop of each is found and its instructions counted per NEON vector of 4 f
     cvt              int -> float conversions (scvtf)
     div              divides (fdiv)
 
+``--x86`` compiles the matrix kernel's ROWS-row block (the one batched streams and chunks run)
+for x86-64 cores instead (AVX2 and AVX-512) and reports its inner loop: the widest vector
+registers it uses, its FMAs and vector loads per iteration, and its stack accesses (a spill
+of the accumulators: none is the design, edgernn.ops.matvec).
+
 ``edgernn.devices`` prices these counts with each core's throughputs (MATVEC_OPS, ACT_OPS there
 must match this script's output). Compiling ``NUMBA_OPT=0`` IR writes nothing to edgernn's
 kernel cache (``EDGERNN_NO_CACHE=1`` is set before edgernn is imported).
@@ -29,6 +35,8 @@ os.environ["EDGERNN_NO_CACHE"] = "1"
 
 TRIPLE = "aarch64-unknown-linux-gnu"
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
+X86_TRIPLE = "x86_64-unknown-linux-gnu"
+X86_CPUS = ("haswell", "skylake-avx512", "sapphirerapids")
 
 
 def kernel_ir():
@@ -48,15 +56,15 @@ def kernel_ir():
     return out
 
 
-def compile_for(ir, cpu):
-    """AArch64 assembly of `ir` optimised at O3 for `cpu`."""
+def compile_for(ir, cpu, triple=TRIPLE, features="+neon"):
+    """Assembly of `ir` optimised at O3 for `cpu` (AArch64 unless ``triple`` says otherwise)."""
     import llvmlite.binding as llvm
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     # the options Numba's JIT uses on aarch64 (numba.core.codegen.JITCPUCodegen)
-    tm = llvm.Target.from_triple(TRIPLE).create_target_machine(
-        cpu=cpu, features="+neon", opt=3, reloc="default", codemodel="jitdefault", jit=True)
-    ir = re.sub(r'target triple = ".*"', f'target triple = "{TRIPLE}"', ir)
+    tm = llvm.Target.from_triple(triple).create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="default", codemodel="jitdefault", jit=True)
+    ir = re.sub(r'target triple = ".*"', f'target triple = "{triple}"', ir)
     ir = re.sub(r'target datalayout = ".*"', f'target datalayout = "{tm.target_data}"', ir)
     ir = re.sub(r'"target-(cpu|features)"="[^"]*"', "", ir)
     mod = llvm.parse_assembly(ir)
@@ -84,7 +92,7 @@ def loops(asm):
     for line in asm.splitlines() + [".Lend:"]:
         m = re.match(r"^(\.LBB\d+_\d+|\.Lend):", line)
         if m:
-            if label and any(re.match(rf"b(\.\w+)?\s+{re.escape(label)}$", i) for i in body):
+            if label and any(re.match(rf"(b(\.\w+)?|j\w+)\s+{re.escape(label)}$", i) for i in body):
                 out.append((label, body[:[i for i, s in enumerate(body) if s.endswith(label)][-1] + 1]))
             label, body = m.group(1), []
         elif label and line.startswith("\t") and not line.startswith(("\t.", "\t//")):
@@ -122,6 +130,29 @@ def hot_loops(asm, kind):
     return [(best[1], best[2])]
 
 
+def x86_matvec_report(cpu):
+    """[(weights, label, register, fmas, vector loads, stack accesses, body)] of the ROWS-row
+    matrix block's inner loop (the loop with the most FMAs) compiled for x86-64 ``cpu``."""
+    import numpy as np
+    from edgernn.ops.matvec import PANEL, ROWS, _panel_block
+    rows = max(ROWS, 4)         # the x86-64 block, whatever machine runs this
+    work = np.zeros((rows, 256), np.float32)
+    consts = np.ones(8 * PANEL, np.float32)
+    out = []
+    for weights, dtype, s_off in (("float32", np.float32, -1), ("int8", np.int8, 0)):
+        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, rows, PANEL, False)
+        ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
+                  if str(sig[0].dtype) == weights and getattr(sig[10], "literal_value", None) == rows)
+        asm = compile_for(ir, cpu, X86_TRIPLE, "")
+        fma = max((sum(i.startswith("vfmadd") for i in b), lab, b) for lab, b in loops(asm))
+        body = fma[2]
+        register = "zmm" if any("%zmm" in i for i in body) else "ymm" if any("%ymm" in i for i in body) else "xmm"
+        loads = sum(bool(re.match(r"vmov\w*\s+-?\d*\(%r(?!sp)", i)) or i.startswith("vbroadcastss") for i in body)
+        stack = sum("(%rsp)" in i for i in body)
+        out.append((weights, fma[1], register, fma[0], loads, stack, body))
+    return out
+
+
 def row_kernels_report(cpu="cortex-a72"):
     """For the row kernels of the streaming-model ops (each compiled for ``cpu``): how many of
     their loops are NEON loops (instructions on .4s vectors) and how many fmla .4s those hold.
@@ -154,7 +185,17 @@ def main(argv=None):
     ap.add_argument("--show", action="store_true", help="print the loops' instructions")
     ap.add_argument("--row-kernels", action="store_true",
                     help="instead: which row kernels of the streaming-model ops have NEON loops")
+    ap.add_argument("--x86", action="store_true",
+                    help="instead: the x86-64 matrix kernel's inner loop (registers, FMAs, loads, spills)")
     args = ap.parse_args(argv)
+    if args.x86:
+        print(f"{'cpu':<15} {'matvec':<8} {'loop':<9} {'registers':>9} {'FMAs':>5} {'loads':>6} {'stack':>6}")
+        for cpu in (args.cpu if args.cpu != list(CPUS) else X86_CPUS):
+            for weights, label, register, fmas, loads, stack, body in x86_matvec_report(cpu):
+                print(f"{cpu:<15} {weights:<8} {label:<9} {register:>9} {fmas:>5} {loads:>6} {stack:>6}")
+                if args.show:
+                    print("\n".join("      " + i for i in body))
+        return 0
     if args.row_kernels:
         print(f"{'cpu':<11} {'row kernel':<15} {'loops':>6} {'NEON loops':>11} {'fmla .4s':>9}")
         for cpu in args.cpu:

@@ -21,13 +21,14 @@ SHAPES = {
 }
 
 
-def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=False):
-    """An onnx.ModelProto: input x [T, 1, inputs] -> y [T, 1, dense or hidden].
+def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=False, batch=1):
+    """An onnx.ModelProto: input x [T, batch, inputs] -> y [T, batch, dense or hidden].
 
     state_io: each layer's initial state is a graph input (h0_<l>, and c0_<l> for LSTM,
-    [1, 1, hidden]) and its final state a graph output (hT_<l>, cT_<l>), as a runtime that
+    [1, batch, hidden]) and its final state a graph output (hT_<l>, cT_<l>), as a runtime that
     keeps no state needs (ONNX Runtime is fed them back every call); edgernn pairs them and
-    keeps them inside the stream."""
+    keeps them inside the stream. batch > 1 is for ONNX Runtime running that many streams in
+    one call (benchmarks/perf.py); edgernn batches streams itself (``Model.stream(batch=)``)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -55,8 +56,8 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=Fals
             names = ["h"] + (["c"] if cell == "lstm" else [])
             ins += ["", f"h0_{layer}"] + ([f"c0_{layer}"] if cell == "lstm" else [])
             outs += [f"hT_{layer}"] + ([f"cT_{layer}"] if cell == "lstm" else [])
-            state_in += [helper.make_tensor_value_info(f"{n}0_{layer}", TensorProto.FLOAT, [1, 1, hidden]) for n in names]
-            state_out += [helper.make_tensor_value_info(f"{n}T_{layer}", TensorProto.FLOAT, [1, 1, hidden]) for n in names]
+            state_in += [helper.make_tensor_value_info(f"{n}0_{layer}", TensorProto.FLOAT, [1, batch, hidden]) for n in names]
+            state_out += [helper.make_tensor_value_info(f"{n}T_{layer}", TensorProto.FLOAT, [1, batch, hidden]) for n in names]
         nodes.append(helper.make_node(op, ins, outs, name=f"{op}_{layer}", **attrs))
         nodes.append(helper.make_node("Squeeze", [f"Y{layer}", "axis1"], [f"h{layer}"]))
         x, size = f"h{layer}", hidden
@@ -66,8 +67,8 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=Fals
     else:
         nodes.append(helper.make_node("Identity", [x], ["y"]))
     graph = helper.make_graph(nodes, f"{cell}{layers}x{hidden}",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, inputs])] + state_in,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", 1, dense or hidden])] + state_out,
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", batch, inputs])] + state_in,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", batch, dense or hidden])] + state_out,
                               initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10                # what onnxruntime 1.31 accepts
@@ -75,8 +76,8 @@ def recurrent_model(cell, layers, hidden, inputs, dense=0, seed=0, state_io=Fals
     return model
 
 
-def named_model(name, seed=0, state_io=False):
-    return recurrent_model(*SHAPES[name], seed=seed, state_io=state_io)
+def named_model(name, seed=0, state_io=False, batch=1):
+    return recurrent_model(*SHAPES[name], seed=seed, state_io=state_io, batch=batch)
 
 
 def main(argv=None):

@@ -149,6 +149,22 @@ def test_kernel_asm_counts_the_row_kernels_loops():
     assert all(loops >= vector for loops, vector in counts.values())
 
 
+def test_kernel_asm_x86_matrix_block_keeps_its_accumulators_in_registers():
+    """benchmarks/kernel_asm.py --x86 (cross-compiled, any host): on AVX-512 cores the batched
+    matrix block's inner loop runs on zmm registers with no stack access; LLVM's default
+    256-bit vectors spilled the 4 x 64 accumulators every iteration (edgernn.ops.matvec)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--x86"],
+                         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True).stdout
+    rows = re.findall(r"^(\S+)\s+(float32|int8)\s+\S+\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
+    wide = [r for r in rows if r[0] in ("skylake-avx512", "sapphirerapids")]
+    assert len(wide) == 4, out
+    for cpu, weights, register, fmas, loads, stack in wide:
+        assert (register, int(fmas), int(stack)) == ("zmm", 16, 0), (cpu, weights, out)
+
+
 def test_front_ends_times_every_setting(capsys):
     """benchmarks/front_ends.py, which docs/front-ends.md quotes: a row per setting."""
     from benchmarks import front_ends
@@ -156,3 +172,24 @@ def test_front_ends_times_every_setting(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "µs" not in line]
     assert [r.split(" | ")[0][2:] for r in rows] == [name for name, _, _ in front_ends.SETTINGS]
     assert all(float(r.split(" | ")[1].rstrip(" |")) > 0 for r in rows)
+
+
+def test_perf_ort_batch_call_steps_the_same_streams_as_edgernn(tmp_path):
+    """perf.py's ONNX Runtime batch row runs B streams in one call with their states fed back:
+    its outputs, frame after frame, are edgernn's batched stream's (ORT as the oracle)."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    import onnx
+
+    import edgernn
+    from benchmarks import perf
+    from exporters.synthetic import named_model
+    for name in ("gru1x37", "lstm2x128"):
+        single, batched = tmp_path / f"{name}.onnx", tmp_path / f"{name}_b8.onnx"
+        onnx.save(named_model(name, state_io=True), single)
+        onnx.save(named_model(name, state_io=True, batch=8), batched)
+        ort_step = perf.ort_runner(batched, 8)
+        stream = edgernn.load(single).stream(batch=8)
+        frames = np.random.default_rng(2).standard_normal((5, 8, 13 if name == "gru1x37" else 40)).astype(np.float32)
+        for f in frames:
+            np.testing.assert_allclose(ort_step(f).reshape(8, -1), stream.step(f), atol=1e-5)

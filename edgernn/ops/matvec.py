@@ -21,10 +21,13 @@ one weight load per vector and ROWS fused multiply-adds with it, nothing else:
 Every output has its own chain of K FMAs (fastmath 'contract' only), whatever the blocking of
 rows: results are the same for any batch size, and a chunk equals its steps, bit for bit. 64
 outputs are 4 AVX-512 or 16 NEON registers per row: enough independent chains to hide the
-FMA latency, few enough to leave room for the weights. ``ROWS`` is 4 on x86-64 (4 x 4 AVX-512
-accumulators leave 16 of the 32 registers for weights and broadcasts; B = 64 ran at 82-99
-GFLOP/s with 4 rows against 73-92 with 2, ``benchmarks/perf.py``) and 1 elsewhere (two rows
-would take all 32 NEON registers and spill).
+FMA latency, few enough to leave room for the weights. The block asks LLVM for the widest
+vectors (:func:`~edgernn.ops.simd.prefer_wide_vectors`): by default LLVM uses 256-bit ones on
+AVX-512 cores, and the 4 x 64 accumulators then fill all 32 ymm registers and spill to the
+stack in the inner loop (``benchmarks/kernel_asm.py --x86`` shows the loop). ``ROWS`` is 4 on
+x86-64: 16 zmm accumulators, 4 weight vectors and a broadcast per k, each weight load used by
+4 FMAs (6 rows, 29 registers, measured no faster); 1 elsewhere (two rows would take all 32
+NEON registers and spill).
 """
 import platform
 
@@ -35,7 +38,7 @@ from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
-from .simd import stack_floats
+from .simd import prefer_wide_vectors, stack_floats
 
 PANEL = 64
 NARROW = 16
@@ -140,6 +143,7 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
     in the order q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0)."""
     literally(rows)
     literally(lanes)
+    prefer_wide_vectors()
     acc = stack_floats(rows, PANEL)
     n_panels = (n + lanes - 1) // lanes
     for q in range(n_panels):

@@ -73,3 +73,26 @@ def add_scaled_run(typingctx, acc, at, src, start, scale, n):
         return context.get_dummy_value()
 
     return types.none(acc, at, src, start, scale, n), codegen
+
+
+#: LLVM's string attribute asking for 512-bit vectors (``-mprefer-vector-width=512`` in clang)
+PREFER_WIDE = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def prefer_wide_vectors(typingctx):
+    """Call first in a kernel: LLVM may vectorise it with the machine's widest registers.
+
+    On AVX-512 cores LLVM's default is 256-bit vectors (``prefer-vector-width`` 256, to spare
+    the clock drops of early AVX-512 parts): 16 of the 32 registers, half of each. The matrix
+    kernel's accumulators of 4 rows x 64 outputs then take all 32 ymm registers and spill to
+    the stack in the inner loop; as 16 zmm registers they stay, with room for the weights and
+    broadcasts. Elsewhere (AVX2, NEON) the attribute changes nothing: a vector wider than the
+    registers is split as before."""
+    def codegen(context, builder, sig, args):
+        # llvmlite's FunctionAttributes accepts only the enum attributes it knows; a string
+        # attribute is written into the function's definition as it is (set.add skips the check)
+        set.add(builder.function.attributes, PREFER_WIDE)
+        return context.get_dummy_value()
+
+    return types.none(), codegen
