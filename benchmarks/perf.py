@@ -44,6 +44,14 @@ Bounds, measured in the same run, for the targets a machine may not allow:
 - the chunk: the recurrent passes (R h, one frame at a time) at the in-cache B=1 rate and
   every other FLOP at the sgemm peak, cells and copies free: no chunk can be faster.
 ``--from-json PATH`` prints a saved run's tables and targets again, measuring nothing.
+
+``--anchor CMD``: a native implementation to hold edgernn against in the same run (the issue's
+"native anchor", e.g. RTNeural built beside the project; no such code is in this repository).
+CMD is a shell command run with the model's name appended (gru1x37, lstm2x128, gru2x128,
+lstm3x256), right before and right after that model is measured; it prints one JSON object
+per line, ``{"backend": NAME, "models": {MODEL: {"median_us": MICROSECONDS PER STEP}}}``
+(one line per backend it built). The report takes, per model, the fastest backend's mean of
+its two runs, and sets edgernn's single-frame p50 (float32, int8) against it.
 BLAS runs single-threaded (OPENBLAS_NUM_THREADS=1, set before numpy loads), as does everything.
 """
 import argparse
@@ -256,6 +264,24 @@ def measure_model(name, path, batch_path, frames, litert_version):
     return runs
 
 
+def run_anchor(command, name):
+    """{backend: microseconds per step} of the native anchor's command on model ``name``."""
+    import json
+    import shlex
+    out = subprocess.run(f"{command} {shlex.quote(name)}", shell=True, capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
+    return {d["backend"]: float(d["models"][name]["median_us"]) for d in lines if name in d.get("models", {})}
+
+
+def anchor_summary(before, after):
+    """The anchor's row of a model: each backend's two runs, and the fastest backend's mean."""
+    runs = {k: [before[k], after[k]] for k in before if k in after}
+    if not runs:
+        raise SystemExit("--anchor: the command printed no time for this model in one of its two runs")
+    best = min(runs, key=lambda k: sum(runs[k]))
+    return {"runs_us": runs, "backend": best, "step_us": sum(runs[best]) / 2}
+
+
 def bounds(frames):
     """The call floor (us), GEMM peak and in-cache dense kernel rates (GFLOP/s); module doc."""
     from benchmarks.models import call_floor_model
@@ -345,6 +371,17 @@ def targets(r):
         rows.append((f"  with threads={THREADS}: B=64 / B=1", with_threads, "report", None))
         ceiling = bd["sgemm_peak_gflops"] / r["models"][model]["edgernn"]["float32"]["gflops"]["B=1"]
         rows.append(("  bound: sgemm peak / B=1 GFLOP/s", ceiling, "report", None))
+    for model in MODELS:          # the native anchor (--anchor), when the run had one
+        a = r["models"][model].get("anchor")
+        if not a:
+            continue
+        limit = 2.0 if model == "gru1x37" else 1.2
+        ratio = single(model, "edgernn") / a["step_us"]
+        rows.append((f"{model}: edgernn / native anchor ({a['backend']}), float32", ratio, f"<= {limit}",
+                     ratio <= limit))
+        if model == "lstm3x256":
+            ratio = single(model, "edgernn", "int8") / a["step_us"]
+            rows.append((f"{model}: edgernn int8 / native anchor float32", ratio, "<= 0.5", ratio <= 0.5))
     warm = r["startup_s"]["cached"]
     rows.append(("start-up with the Numba cache (s)", warm, "< 1", warm < 1))
     for model in MODELS:          # reported, no target: LiteRT in its fastest streaming form
@@ -362,6 +399,8 @@ def main(argv=None):
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "perf.json"))
     ap.add_argument("--from-json", metavar="PATH",
                     help="measure nothing: print the tables and targets of a run saved with --json")
+    ap.add_argument("--anchor", metavar="CMD",
+                    help="a native anchor's timing command, run before and after each model (module doc)")
     args = ap.parse_args(argv)
     if args.from_json:
         import json
@@ -372,12 +411,12 @@ def main(argv=None):
                     e["batched"] = {int(k) if k.isdigit() else k: v for k, v in e["batched"].items()}
         print_report(report)
         return
-    report = measure(args.frames)
+    report = measure(args.frames, args.anchor)
     print_report(report)
     write_json(report, args.json)
 
 
-def measure(n_frames):
+def measure(n_frames, anchor=None):
     import onnx
     report = {"machine": machine(), "models": {}}
     litert_version = report["machine"]["ai_edge_litert"]
@@ -387,7 +426,10 @@ def measure(n_frames):
             onnx.save(named_model(name, state_io=True), path)
             onnx.save(named_model(name, state_io=True, batch=BATCHES[-1]), batch_path)
             frames = np.random.default_rng(1).standard_normal((n_frames, SHAPES[name][3])).astype(np.float32)
+            before = run_anchor(anchor, name) if anchor else None
             report["models"][name] = measure_model(name, path, batch_path, frames, litert_version)
+            if anchor:
+                report["models"][name]["anchor"] = anchor_summary(before, run_anchor(anchor, name))
             print(f"measured {name}", file=sys.stderr)
         report["bounds"] = bounds(frames)
         report["startup_s"] = {"cached": startup(Path(d) / "lstm2x128.onnx", cold=False),
@@ -403,6 +445,10 @@ def print_report(report):
     for name, runs in report["models"].items():
         rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in ("float32", "int8")] + \
                [(who, runs[who]) for who in ("edgernn step()", "edgernn out=", "ort", "litert", "litert int8", "floor") if who in runs]
+        if "anchor" in runs:
+            a = runs["anchor"]
+            print(f"{name:<11}{'anchor ' + a['backend']:<16}{a['step_us']:>9.2f}   (native, mean of its runs before and "
+                  f"after: {', '.join(f'{k} ' + '/'.join(f'{v:.2f}' for v in t) for k, t in a['runs_us'].items())})")
         for label, run in rows:
             s = run["single"]
             chunk = f"{run['chunk_per_frame_us']:>12.2f}" if "chunk_per_frame_us" in run else " " * 12

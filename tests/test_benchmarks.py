@@ -193,3 +193,18 @@ def test_perf_ort_batch_call_steps_the_same_streams_as_edgernn(tmp_path):
         frames = np.random.default_rng(2).standard_normal((5, 8, 13 if name == "gru1x37" else 40)).astype(np.float32)
         for f in frames:
             np.testing.assert_allclose(ort_step(f).reshape(8, -1), stream.step(f), atol=1e-5)
+
+
+def test_perf_anchor_takes_the_fastest_backend_of_its_two_runs():
+    """perf.py --anchor: a native implementation's timing command (here printf standing in for
+    a built RTNeural) is read per model; the report takes its fastest backend's mean."""
+    from benchmarks import perf
+    line = '{"backend": "%s", "models": {"lstm2x128": {"median_us": %s}}}'
+    cmd = "printf '%s\\n' " + " ".join(f"'{line % (b, t)}'" for b, t in (("eigen", 6.5), ("xsimd", 9.0)))
+    before = perf.run_anchor(cmd, "lstm2x128")
+    assert before == {"eigen": 6.5, "xsimd": 9.0}
+    summary = perf.anchor_summary(before, {"eigen": 7.5, "xsimd": 8.0})
+    assert summary["backend"] == "eigen" and summary["step_us"] == pytest.approx(7.0)
+    assert perf.run_anchor(cmd, "gru1x37") == {}
+    with pytest.raises(SystemExit):
+        perf.anchor_summary({}, {})
