@@ -36,7 +36,8 @@ os.environ["EDGERNN_NO_CACHE"] = "1"
 TRIPLE = "aarch64-unknown-linux-gnu"
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 X86_TRIPLE = "x86_64-unknown-linux-gnu"
-X86_CPUS = ("haswell", "skylake-avx512", "sapphirerapids")
+#: x86-64 cores and the many-row block's part each runs (edgernn.ops.matvec._row_block: 64 on AVX-512)
+X86_CPUS = {"haswell": 16, "skylake-avx512": 64, "sapphirerapids": 64}
 
 
 def kernel_ir():
@@ -46,12 +47,15 @@ def kernel_ir():
     from edgernn.ops.matvec import PANEL, _panel_block
     work = np.zeros((1, 256), np.float32)
     consts = np.ones(8 * PANEL, np.float32)
-    _panel_block(np.zeros(8 * PANEL, np.float32), 0, 8, PANEL, work, 0, 0, 64, consts, -1, 1, PANEL, False)
-    _panel_block(np.zeros(8 * PANEL, np.int8), 0, 8, PANEL, work, 0, 0, 64, consts, 0, 1, PANEL, False)
+    rows_work = np.zeros((4, 256), np.float32)
+    for dtype, s_off in ((np.float32, -1), (np.int8, 0)):
+        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, 1, PANEL, PANEL, False)
+        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, rows_work, 0, 0, 64, consts, s_off, 4, PANEL, 16, False)
     activate_inplace(SIGMOID, np.zeros(64, np.float32), np.float32(0), np.float32(0))
     out = {}
-    for sig, ir in _panel_block.inspect_llvm().items():
-        out[f"matvec {sig[0].dtype}"] = ir
+    for sig, ir in _panel_block.inspect_llvm().items():    # the one-row block; the 4-row block ARM runs
+        rows = sig[10].literal_value
+        out[f"matvec {sig[0].dtype}" + (f" x{rows} rows" if rows > 1 else "")] = ir
     out["activation (sigmoid, tanh)"] = next(iter(activate_inplace.inspect_llvm().values()))
     return out
 
@@ -130,19 +134,20 @@ def hot_loops(asm, kind):
     return [(best[1], best[2])]
 
 
-def x86_matvec_report(cpu):
-    """[(weights, label, register, fmas, vector loads, stack accesses, body)] of the ROWS-row
-    matrix block's inner loop (the loop with the most FMAs) compiled for x86-64 ``cpu``."""
+def x86_matvec_report(cpu, part):
+    """[(weights, label, register, fmas, vector loads, stack accesses, body)] of the 4-row
+    matrix block's inner loop (the loop with the most FMAs) with ``part`` outputs per pass,
+    compiled for x86-64 ``cpu``."""
     import numpy as np
-    from edgernn.ops.matvec import PANEL, ROWS, _panel_block
-    rows = max(ROWS, 4)         # the x86-64 block, whatever machine runs this
+    from edgernn.ops.matvec import PANEL, _panel_block
+    rows = 4
     work = np.zeros((rows, 256), np.float32)
     consts = np.ones(8 * PANEL, np.float32)
     out = []
     for weights, dtype, s_off in (("float32", np.float32, -1), ("int8", np.int8, 0)):
-        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, rows, PANEL, False)
+        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, rows, PANEL, part, False)
         ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
-                  if str(sig[0].dtype) == weights and getattr(sig[10], "literal_value", None) == rows)
+                  if str(sig[0].dtype) == weights and sig[10].literal_value == rows and sig[12].literal_value == part)
         asm = compile_for(ir, cpu, X86_TRIPLE, "")
         fma = max((sum(i.startswith("vfmadd") for i in b), lab, b) for lab, b in loops(asm))
         body = fma[2]
@@ -189,10 +194,10 @@ def main(argv=None):
                     help="instead: the x86-64 matrix kernel's inner loop (registers, FMAs, loads, spills)")
     args = ap.parse_args(argv)
     if args.x86:
-        print(f"{'cpu':<15} {'matvec':<8} {'loop':<9} {'registers':>9} {'FMAs':>5} {'loads':>6} {'stack':>6}")
-        for cpu in (args.cpu if args.cpu != list(CPUS) else X86_CPUS):
-            for weights, label, register, fmas, loads, stack, body in x86_matvec_report(cpu):
-                print(f"{cpu:<15} {weights:<8} {label:<9} {register:>9} {fmas:>5} {loads:>6} {stack:>6}")
+        print(f"{'cpu':<15} {'matvec':<8} {'part':>4} {'loop':<9} {'registers':>9} {'FMAs':>5} {'loads':>6} {'stack':>6}")
+        for cpu, part in X86_CPUS.items():
+            for weights, label, register, fmas, loads, stack, body in x86_matvec_report(cpu, part):
+                print(f"{cpu:<15} {weights:<8} {part:>4} {label:<9} {register:>9} {fmas:>5} {loads:>6} {stack:>6}")
                 if args.show:
                     print("\n".join("      " + i for i in body))
         return 0

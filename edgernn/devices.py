@@ -42,14 +42,17 @@ The prediction, per step of B streams:
                               insts/issue_width,                              decode
                               inorder chain)                                  in-order cores
     matvec            R = clock * 2 * 4 / c         FLOP/s (one vector = 4 outputs x 1 weight row)
-    compute           t_c = B * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8
-                                 + activations * c_act / (4 clock) + rest / (4 vec_fp clock))
+                      R' the same for the 4-row block (MATVEC_*_ROWS), B4 = B - B mod 4 streams
+    compute           t_c = B4 * (2 MACs_f32 / R'_f32 + 2 MACs_int8 / R'_int8)
+                            + (B - B4) * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8)
+                            + B * (activations * c_act / (4 clock) + rest / (4 vec_fp clock))
     memory            t_m = (weight_bytes + B * work_bytes) / dram_read        (only when "cold")
     overhead          t_o = host_overhead * host_clock / clock * scalar_cycle_ratio
     step              t   = t_o + t_c (warm: all fits in llc_kib), t_o + max(t_c, t_m) (cold)
 
-The loop op counts (MATVEC_F32, MATVEC_INT8, ACTIVATION) are those of the kernels' AArch64
-inner loops, printed by ``python -m benchmarks.kernel_asm``.
+The loop op counts (MATVEC_F32, MATVEC_INT8, their _ROWS blocks, ACTIVATION) are those of the
+kernels' AArch64 inner loops, printed by ``python -m benchmarks.kernel_asm``. A measured
+profile prices the block at its one-stream rate (the probe runs one stream).
 """
 import json
 import os
@@ -85,9 +88,16 @@ class LoopOps:
 #: outputs (4 MACs): 1 weight load (ldp: 2 per 2 vectors), 1 fmla into a register accumulator,
 #: the broadcast of x[k] and the loop counter shared by 16 vectors; no stores
 MATVEC_F32 = LoopOps(insts=1.75, loads=1.0, stores=0.0, fp=1.06)
-#: the same with int8 weights: a 16-byte load feeds 4 vectors, each widened 8 -> 16 -> 32 bits
-#: through zip/shl/sshr/sshll (what LLVM's SLP vectoriser emits) and converted by scvtf
-MATVEC_INT8 = LoopOps(insts=6.56, loads=0.25, stores=0.0, fp=2.31, cvt=1.0)
+#: the same with int8 weights: a 16-byte load feeds 4 vectors, each byte moved to the top of
+#: a 32-bit lane by tbl and converted by a fixed-point scvtf (#24); the tbl masks and two
+#: vectors do not fit beside the 16 accumulators, so some are reloaded (loads and stores)
+MATVEC_INT8 = LoopOps(insts=4.94, loads=0.62, stores=0.12, fp=2.19, cvt=1.0)
+#: the many-row block (batched streams, a chunk's frames: ops.matvec, 4 rows x 16 outputs per
+#: pass on NEON): each weight vector loaded (and with int8 converted) once for 4 rows
+MATVEC_F32_ROWS = LoopOps(insts=1.62, loads=0.25, stores=0.0, fp=1.06)
+MATVEC_INT8_ROWS = LoopOps(insts=3.25, loads=0.31, stores=0.0, fp=1.31, cvt=0.25)
+#: rows of work that block takes (ops.matvec._row_block on NEON)
+BLOCK_ROWS = 4
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
 ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
 MACS_PER_VECTOR = 4
@@ -105,6 +115,8 @@ class Rates:
     matvec_int8: float    # FLOP/s of the dense kernel, int8 weights
     act_s: float          # seconds per sigmoid/tanh element
     elementwise: float    # FLOP/s of the remaining elementwise work
+    matvec_f32_rows: float = 0.0     # the same in blocks of BLOCK_ROWS streams (0: as one stream)
+    matvec_int8_rows: float = 0.0
 
 
 @dataclass
@@ -160,7 +172,9 @@ class Device:
         return Rates(hz * flop / self.loop_cycles(MATVEC_F32, "inorder_matvec_cycles"),
                      hz * flop / self.loop_cycles(MATVEC_INT8),
                      self.loop_cycles(ACTIVATION, "inorder_act_cycles") / LANES / hz,
-                     hz * LANES * self.value("vec_fp_per_cycle"))
+                     hz * LANES * self.value("vec_fp_per_cycle"),
+                     hz * flop / self.loop_cycles(MATVEC_F32_ROWS, "inorder_matvec_cycles"),
+                     hz * flop / self.loop_cycles(MATVEC_INT8_ROWS))
 
     @property
     def dram_bytes_per_s(self):
@@ -295,9 +309,13 @@ def predict(device, workload, host, period_s=None):
     r = device.rates()
     w, B = workload, workload.batch
     matvec = 2 * w.macs_f32 / r.matvec_f32 + 2 * w.macs_int8 / r.matvec_int8
+    blocked = B - B % BLOCK_ROWS            # streams the many-row block takes, BLOCK_ROWS at a time
+    in_blocks = (2 * w.macs_f32 / (r.matvec_f32_rows or r.matvec_f32)
+                 + 2 * w.macs_int8 / (r.matvec_int8_rows or r.matvec_int8))
     act = w.acts * r.act_s
     rest = w.elementwise_flops / r.elementwise
-    compute = B * (matvec + act + rest)
+    all_matvec = blocked * in_blocks + (B - blocked) * matvec
+    compute = all_matvec + B * (act + rest)
     if device.measured:                              # its own
         overhead = device.value("call_overhead_us") * 1e-6
     else:                                            # this machine's, in cycles, on the device's core
@@ -315,7 +333,7 @@ def predict(device, workload, host, period_s=None):
         "dram_read_gbs": device.dram_bytes_per_s / 1e9,
         "flops_per_step": B * w.flops, "bytes_per_step": bytes_step,
         "fits_in_cache": bool(fits), "llc_kib": device.llc_bytes // 1024,
-        "matvec_us": B * matvec * 1e6, "act_us": B * act * 1e6, "elementwise_us": B * rest * 1e6,
+        "matvec_us": all_matvec * 1e6, "act_us": B * act * 1e6, "elementwise_us": B * rest * 1e6,
         "compute_us": compute * 1e6, "memory_us": memory * 1e6, "overhead_us": overhead * 1e6,
         "warm_us": warm * 1e6, "cold_us": cold * 1e6,
         "bound": "memory" if memory > compute else "compute",

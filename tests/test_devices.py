@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgernn.devices import (ACTIVATION, MATVEC_F32, MATVEC_INT8, REQUIRED, Device, DeviceProfileError,
-                             Workload, _probe_model, available_devices, device_from_dict, load_device,
+from edgernn.devices import (ACTIVATION, MATVEC_F32, MATVEC_F32_ROWS, MATVEC_INT8, MATVEC_INT8_ROWS, REQUIRED,
+                             Device, DeviceProfileError, Workload, _probe_model, available_devices, device_from_dict, load_device,
                              predict, workload_of)
 
 DEVICES = Path(__file__).resolve().parents[1] / "edgernn" / "device_profiles"     # shipped in the package
@@ -62,8 +62,8 @@ def test_terms_by_hand():
     d = made_up("d", clock=1.5, dram=3.0, llc=1024)
     # float32 loop per vector: max(1.06 fp / 1, max(1 load / 1, 0 stores / 0.5), 1.75 insts / 3)
     assert d.loop_cycles(MATVEC_F32) == pytest.approx(1.06)
-    # int8: 2.31 fp / 1 + 1 cvt / 0.5 = 4.31 cycles; activation: 25 fp / 1 + 1 div * 8 = 33 cycles
-    assert d.loop_cycles(MATVEC_INT8) == pytest.approx(4.31)
+    # int8: 2.19 fp / 1 + 1 cvt / 0.5 = 4.19 cycles; activation: 25 fp / 1 + 1 div * 8 = 33 cycles
+    assert d.loop_cycles(MATVEC_INT8) == pytest.approx(4.19)
     assert d.loop_cycles(ACTIVATION) == pytest.approx(33.0)
     p = predict(d, KWS, HOST, period_s=0.01)
     assert p["matvec_gflops"] == pytest.approx(1.5 * 8 / 1.06)            # 4 MACs per vector: 11.3 GFLOP/s
@@ -96,17 +96,29 @@ def test_each_bound_of_the_loop_can_decide():
 def test_int8_weights_are_priced_by_their_own_loop_and_bytes():
     d = made_up("d")
     f, q = predict(d, KWS, HOST), predict(d, KWS_INT8, HOST)
-    assert q["matvec_us"] == pytest.approx(f["matvec_us"] * 4.31 / 1.06)    # widening + scvtf per weight vector
+    assert q["matvec_us"] == pytest.approx(f["matvec_us"] * 4.19 / 1.06)    # widening + scvtf per weight vector
     assert q["memory_us"] < f["memory_us"] / 3
     assert q["act_us"] == pytest.approx(f["act_us"]) and q["overhead_us"] == pytest.approx(f["overhead_us"])
 
 
 def test_batch_multiplies_compute_not_weights():
     d = made_up("d")
-    one, eight = predict(d, KWS, HOST), predict(d, with_batch(KWS, 8), HOST)
-    assert eight["compute_us"] == pytest.approx(8 * one["compute_us"])
+    one, three = predict(d, KWS, HOST), predict(d, with_batch(KWS, 3), HOST)
+    assert three["compute_us"] == pytest.approx(3 * one["compute_us"])        # under 4 rows: one by one
+    eight = predict(d, with_batch(KWS, 8), HOST)
     assert eight["bytes_per_step"] == KWS.weight_bytes + 8 * KWS.work_bytes
     assert eight["overhead_us"] == pytest.approx(one["overhead_us"])
+    assert eight["act_us"] == pytest.approx(8 * one["act_us"])
+
+
+def test_blocks_of_four_streams_share_each_weight_load():
+    """B >= 4: the matrix work of each 4 streams is priced at the 4-row block's loop (one
+    weight load per 4 fmla), the rest stream by stream; this made-up core's float32 one-stream
+    loop is load-bound (1 load / vector at 0.5 per cycle: 2 cycles), the block FP-bound (1.06)."""
+    d = made_up("d", vec_loads_per_cycle=0.5)
+    one, six = predict(d, KWS, HOST), predict(d, with_batch(KWS, 6), HOST)
+    assert d.loop_cycles(MATVEC_F32) == pytest.approx(2.0) and d.loop_cycles(MATVEC_F32_ROWS) == pytest.approx(1.06)
+    assert six["matvec_us"] == pytest.approx((4 * 1.06 / 2.0 + 2) * one["matvec_us"])
 
 
 def test_weights_larger_than_cache_are_read_from_dram_even_warm():
@@ -303,8 +315,10 @@ def test_loop_counts_are_those_the_compiler_emits_for_aarch64():
     assert run.returncode == 0, run.stderr
     rows = {}
     for line in run.stdout.splitlines():
-        m = re.match(r"cortex-a72\s+(matvec float32|matvec int8|activation)\D.*?\s+(\d+)((?:\s+[\d.]+){6})$", line)
-        if m and m.group(1) not in rows:                 # the activation's first loop is the sigmoid
-            rows[m.group(1)] = [float(v) for v in m.group(3).split()]
-    for name, ops in (("matvec float32", MATVEC_F32), ("matvec int8", MATVEC_INT8), ("activation", ACTIVATION)):
+        m = re.match(r"cortex-a72\s+(matvec float32|matvec int8|activation)( x4 rows)?\D.*?\s+(\d+)((?:\s+[\d.]+){6})$",
+                     line)
+        if m and m.group(1) + (m.group(2) or "") not in rows:        # the activation's first loop is the sigmoid
+            rows[m.group(1) + (m.group(2) or "")] = [float(v) for v in m.group(4).split()]
+    for name, ops in (("matvec float32", MATVEC_F32), ("matvec int8", MATVEC_INT8), ("activation", ACTIVATION),
+                      ("matvec float32 x4 rows", MATVEC_F32_ROWS), ("matvec int8 x4 rows", MATVEC_INT8_ROWS)):
         assert rows[name] == [ops.insts, ops.loads, ops.stores, ops.fp, ops.cvt, ops.div], name

@@ -327,3 +327,36 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     np.testing.assert_array_equal(out[True], out[False])
     want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)
     np.testing.assert_allclose(out[False], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_row_block_parts_change_no_bit(int8):
+    """The many-row matrix block reads a 64-output panel in passes of ``part`` outputs (16 on
+    AVX2 and NEON, 64 on AVX-512: ops.matvec.ROW_BLOCK). Every part gives the one-row block's
+    sums bit for bit, whichever machine runs the test, and matches float64 NumPy."""
+    from edgernn.ir.graph import Value
+    from edgernn.ops.matvec import PANEL, _panel_block, to_panels
+    from edgernn.quant import dequantize, quantize_columns
+    K, n = 45, 150                                   # three panels, the last partly padded
+    w = rand(n, K)
+    packed = to_panels(Value("w", shape=w.shape, const=w))
+    if int8:
+        q, scale = quantize_columns(packed.const)
+        packed = Value("w", shape=q.shape, dtype="int8", const=q, scale=scale, scale_axis=-1)
+    P, _, L = packed.const.shape
+    assert L == PANEL
+    dense = dequantize(packed).transpose(1, 0, 2).reshape(K, P * L)[:, :n]
+    weights = packed.const.ravel()
+    consts = packed.scale.astype(np.float32) if int8 else np.zeros(1, np.float32)
+    s_off = 0 if int8 else -1
+    work = rand(4, K + n)
+    results = []
+    for rows, part in ((1, 64), (4, 64), (4, 16), (4, 32)):
+        wk = work.copy()
+        for r0 in range(0, 4, rows):
+            _panel_block(weights, 0, K, n, wk, r0, 0, K, consts, s_off, rows, PANEL, part, False)
+        results.append(wk[:, K:])
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)
+    np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-5)

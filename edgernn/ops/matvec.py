@@ -38,11 +38,34 @@ from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
-from .simd import prefer_wide_vectors, stack_floats
+from .simd import add_scaled_run, prefer_wide_vectors, stack_floats
 
 PANEL = 64
 NARROW = 16
-ROWS = 4 if platform.machine().lower() in ("x86_64", "amd64") else 1
+
+
+def _host_has_avx512():
+    """Whether Numba compiles for a core with AVX-512 (its NUMBA_CPU_FEATURES, else the host's)."""
+    import numba
+    if numba.config.CPU_FEATURES is not None:
+        return "+avx512f" in numba.config.CPU_FEATURES.split(",")
+    import llvmlite.binding as llvm
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+def _row_block():
+    """(rows, part) of the many-row block on this machine (:func:`_panel_block`): rows x part
+    float32 accumulators. AVX-512: 4 x 64 = 16 of the 32 zmm registers. AVX2 (16 ymm) and
+    NEON (32 registers of 4 lanes): 4 x 16, 8 ymm or 16 NEON registers, a PANEL panel read in
+    four passes; 64 outputs per row would take all registers there and spill."""
+    if platform.machine().lower() in ("x86_64", "amd64") and _host_has_avx512():
+        return 4, PANEL
+    return 4, NARROW
+
+
+#: (rows, part): rows of work per weight load in the many-row block, and outputs per pass
+ROW_BLOCK = _row_block()
+ROWS = ROW_BLOCK[0]
 
 
 def input_major(v, rows=None):
@@ -131,11 +154,17 @@ def from_panels(v, groups):
 
 
 @jit
-def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, backward):
+def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``: the
     panels of ``lanes`` outputs from w[w_off:] that hold those n outputs, one after another,
-    last first when ``backward`` (``rows``, ``lanes``: literals), int8 scales at
+    last first when ``backward`` (``rows``, ``lanes``, ``part``: literals), int8 scales at
     consts[s_off:] when s_off >= 0.
+
+    A PANEL panel is read in PANEL / ``part`` passes over its k, each for ``part`` of its
+    outputs (``part`` divides PANEL): ``rows`` x ``part`` accumulators must fit the vector
+    registers with room for the weights (:data:`ROW_BLOCK`). A pass reads the same cache lines
+    of every weight row (``part`` 16 = one 64-byte line), so the passes read the panel once
+    between them.
 
     A NARROW panel is read as 64-wide rows of four k at a time (x[4m + q] broadcast over the
     q-th 16 lanes): LLVM fully unrolls a 16-lane loop before it can vectorise it, and it then
@@ -143,60 +172,60 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
     in the order q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0)."""
     literally(rows)
     literally(lanes)
+    literally(part)
     prefer_wide_vectors()
     acc = stack_floats(rows, PANEL)
-    n_panels = (n + lanes - 1) // lanes
+    xs = work[r0:r0 + rows, v_off:v_off + k_in]   # taken once: xs[r, k] indices from 0 need no
+    n_panels = (n + lanes - 1) // lanes            # negative-index checks in the loops
     for q in range(n_panels):
         p = n_panels - 1 - q if backward else q
-        for j in range(rows * PANEL):
-            acc[j] = np.float32(0.0)
-        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # slices taken once:
-        if lanes == PANEL:                         # indices from 0 inside the loops need no
-            for k in range(k_in):                  # negative-index checks
-                for r in range(rows):
-                    x = work[r0 + r, v_off:v_off + k_in][k]
-                    for j in range(PANEL):
-                        acc[r * PANEL + j] += np.float32(panel[k * PANEL + j]) * x
-        else:                                      # NARROW: four k per 64-wide row (docstring)
-            for m in range(k_in // 4):
-                for r in range(rows):
-                    x = work[r0 + r, v_off + 4 * m:v_off + 4 * m + 4]
-                    for j in range(PANEL):
-                        acc[r * PANEL + j] += np.float32(panel[m * PANEL + j]) * x[j // NARROW]
-            for k in range(k_in - k_in % 4, k_in):
-                for r in range(rows):
-                    x = work[r0 + r, v_off:v_off + k_in][k]
-                    for j in range(NARROW):
-                        acc[r * PANEL + j] += np.float32(panel[k * NARROW + j]) * x
+        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # the same
         width = min(lanes, n - p * lanes)
-        for r in range(rows):
-            o = work[r0 + r, out_off + p * lanes:out_off + p * lanes + width]
-            a = acc[r * PANEL:(r + 1) * PANEL]
-            if s_off < 0:
-                for j in range(width):
-                    o[j] += _lane_sum(a, j, lanes)
-            else:
-                sc = consts[s_off + p * lanes:s_off + p * lanes + width]
-                for j in range(width):
-                    o[j] += sc[j] * _lane_sum(a, j, lanes)
+        if lanes == PANEL:
+            for first in range(0, PANEL, part):
+                for j in range(rows * part):
+                    acc[j] = np.float32(0.0)
+                for k in range(k_in):
+                    for r in range(rows):
+                        for j in range(0, part, NARROW):          # runs of 16 lanes: see below
+                            add_scaled_run(acc, r * part + j, panel, k * PANEL + first + j, xs[r, k], NARROW)
+                _add_outputs(acc, rows, part, min(part, width - first), work, r0, out_off + p * lanes + first,
+                             consts, s_off + p * lanes + first if s_off >= 0 else -1, 1)
+            continue
+        for j in range(rows * PANEL):             # NARROW: four k per 64-wide row (docstring)
+            acc[j] = np.float32(0.0)
+        for m in range(k_in // 4):
+            for r in range(rows):
+                for q in range(4):
+                    add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q], NARROW)
+        for k in range(k_in - k_in % 4, k_in):
+            for r in range(rows):
+                add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
+        _add_outputs(acc, rows, PANEL, width, work, r0, out_off + p * lanes, consts,
+                     s_off + p * lanes if s_off >= 0 else -1, 4)
 
 
-@jit
-def _lane_sum(a, j, lanes):
-    """Output j's sum from a row's accumulators: a[j], or for a NARROW panel its four partial
-    sums, added in the order q = 0, 1, 2, 3."""
-    if lanes == NARROW:
-        return ((a[j] + a[NARROW + j]) + a[2 * NARROW + j]) + a[3 * NARROW + j]
-    return a[j]
+@jit_inline
+def _add_outputs(acc, rows, stride, count, work, r0, out_at, consts, s_at, sums):
+    """work[r0 + r, out_at + j] += (scale[j] *) the sum of output j, j < count (none when
+    count <= 0), for each of ``rows`` rows whose accumulators start at acc[r * stride]: one
+    accumulator (``sums`` 1), or a NARROW panel's four partial sums at j, 16 + j, 32 + j,
+    48 + j, added in that order (``sums`` 4). Scales at consts[s_at:] when s_at >= 0."""
+    for r in range(rows):
+        o = work[r0 + r, out_at:out_at + max(count, 0)]
+        a = acc[r * stride:(r + 1) * stride]
+        for j in range(o.shape[0]):
+            total = a[j] if sums == 1 else ((a[j] + a[NARROW + j]) + a[2 * NARROW + j]) + a[3 * NARROW + j]
+            o[j] += total if s_at < 0 else consts[s_at + j] * total
 
 
-def _block_args(weight_dtype, rows, lanes):
-    """:func:`_panel_block`'s argument types for weights of ``weight_dtype`` and literal rows and
-    lanes."""
+def _block_args(weight_dtype, rows, lanes, part=PANEL):
+    """:func:`_panel_block`'s argument types for weights of ``weight_dtype`` and literal rows,
+    lanes and part."""
     vector = types.Array(types.float32, 1, "C")
     return (types.Array(weight_dtype, 1, "C"), types.int64, types.int64, types.int64,
             types.Array(types.float32, 2, "C"), types.int64, types.int64, types.int64, vector, types.int64,
-            types.IntegerLiteral(rows), types.IntegerLiteral(lanes), types.boolean)
+            types.IntegerLiteral(rows), types.IntegerLiteral(lanes), types.IntegerLiteral(part), types.boolean)
 
 
 _call_float_block = address_call(_block_args(types.float32, 1, PANEL))
@@ -216,7 +245,8 @@ def _variant(lanes, int8):
 
 
 def _compile_block(lanes, int8, rows):
-    return compiled_address(_panel_block, _block_args(types.int8 if int8 else types.float32, rows, lanes))
+    part = PANEL if rows == 1 else ROW_BLOCK[1]
+    return compiled_address(_panel_block, _block_args(types.int8 if int8 else types.float32, rows, lanes, part))
 
 
 def matvec_descriptor(lanes, int8):
@@ -269,9 +299,9 @@ def compile_row_blocks(rows):
 @jit_inline
 def _run_block(address, w, qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, backward):
     if s_off < 0:
-        _call_float_block(address, (w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, backward))
+        _call_float_block(address, (w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, 0, backward))
     else:
-        _call_int8_block(address, (qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, backward))
+        _call_int8_block(address, (qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, 0, backward))
 
 
 @jit_inline

@@ -11,6 +11,10 @@ per row) run one vector instruction per step on x86 (AVX) and two on ARM (NEON):
 - :func:`add_scaled_run`: ``acc[at:at + n] += scale * src[start:start + n]`` as one ``<n x float>``
   multiply-add (``llvm.fmuladd``: fused where the machine has FMA, as the kernels' ``contract``
   fastmath allows for the scalar form; the sums and their order are those of the scalar loop).
+  Unlike a loop left to the vectorisers, it is the same vector multiply-add whatever code
+  surrounds it: the SLP vectoriser once split a loop of the matrix kernel into separate
+  multiplies and scalar adds (two roundings) in one variant and not in another, so two
+  blockings of the same sums differed in the last bit.
 
 Preconditions (unchecked: the callers' row extents guarantee them): ``src`` holds at least
 ``start + n`` elements, ``acc`` at least ``at + n``.
@@ -47,22 +51,28 @@ def stack_floats(typingctx, rows, lanes):
 @intrinsic
 def add_scaled_run(typingctx, acc, at, src, start, scale, n):
     """acc[at:at + n] += scale * src[start:start + n], as one vector multiply-add of ``n`` (a
-    literal) float32 lanes; ``acc`` and ``src`` contiguous float32 arrays."""
+    literal) float32 lanes; ``acc`` a contiguous float32 array, ``src`` a contiguous float32
+    or int8 array (int8 converted to float32 exactly, as ``np.float32(src[i])``)."""
     vector_of = types.Array(types.float32, 1, "C")
-    if not (acc == vector_of and src == vector_of and isinstance(at, types.Integer) and isinstance(start, types.Integer)
+    if not (acc == vector_of and src in (vector_of, types.Array(types.int8, 1, "C"))
+            and isinstance(at, types.Integer) and isinstance(start, types.Integer)
             and scale == types.float32 and isinstance(n, types.IntegerLiteral)):
         return None
     lanes = n.literal_value
+    int8 = src.dtype == types.int8
 
     def codegen(context, builder, sig, args):
         acc_arr = context.make_array(sig.args[0])(context, builder, args[0])
         src_arr = context.make_array(sig.args[2])(context, builder, args[2])
         vec_t = ir.VectorType(ir.FloatType(), lanes)
+        src_t = ir.VectorType(ir.IntType(8), lanes) if int8 else vec_t
         at_index = context.cast(builder, args[1], sig.args[1], types.intp)
         first = context.cast(builder, args[3], sig.args[3], types.intp)
-        src_ptr = builder.bitcast(builder.gep(src_arr.data, [first]), vec_t.as_pointer())
+        src_ptr = builder.bitcast(builder.gep(src_arr.data, [first]), src_t.as_pointer())
         acc_ptr = builder.bitcast(builder.gep(acc_arr.data, [at_index]), vec_t.as_pointer())
-        x = builder.load(src_ptr, align=4)
+        x = builder.load(src_ptr, align=1 if int8 else 4)
+        if int8:
+            x = builder.sitofp(x, vec_t)
         a = builder.load(acc_ptr, align=4)
         w = builder.insert_element(ir.Constant(vec_t, ir.Undefined), args[4], ir.IntType(32)(0))
         w = builder.shuffle_vector(w, ir.Constant(vec_t, ir.Undefined),          # scale in every lane
