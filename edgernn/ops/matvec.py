@@ -11,23 +11,28 @@ int8 in ``qconsts`` with a float32 scale per output, [P * L] (padding: scale 1;
 :mod:`edgernn.quant`).
 
 Kernel (:func:`add_matvec`), per panel and per block of ``ROWS`` rows of ``work`` (streams, or
-the frames of a chunk): the L outputs of each row are held in registers (a stack array that
+the frames of a chunk): the outputs of each row are held in registers (a stack array that
 LLVM promotes, :func:`stack_floats`) for a whole pass over the panel, so the inner loop does
 one weight load per vector and ROWS fused multiply-adds with it, nothing else:
 
     acc[r, j] = 0;  acc[r, j] += W[p][k, j] * v_r[k]   for k = 0 .. K-1 in order
     float: out_r[j] += acc[r, j]        int8: out_r[j] += scale[j] * acc[r, j]
 
-Every output has its own chain of K FMAs (fastmath 'contract' only), whatever the blocking of
-rows: results are the same for any batch size, and a chunk equals its steps, bit for bit. 64
-outputs are 4 AVX-512 or 16 NEON registers per row: enough independent chains to hide the
-FMA latency, few enough to leave room for the weights. The block asks LLVM for the widest
-vectors (:func:`~edgernn.ops.simd.prefer_wide_vectors`): by default LLVM uses 256-bit ones on
-AVX-512 cores, and the 4 x 64 accumulators then fill all 32 ymm registers and spill to the
-stack in the inner loop (``benchmarks/kernel_asm.py --x86`` shows the loop). ``ROWS`` is 4 on
-x86-64: 16 zmm accumulators, 4 weight vectors and a broadcast per k, each weight load used by
-4 FMAs (6 rows, 29 registers, measured no faster); 1 elsewhere (two rows would take all 32
-NEON registers and spill).
+Every output has its own chain of K FMAs, whatever the blocking of rows: results are the same
+for any batch size, and a chunk equals its steps, bit for bit. The multiply-adds are written
+as vector intrinsics (:func:`~edgernn.ops.simd.add_scaled_run`, 16 lanes each), not left to
+LLVM's vectorisers, which fused them in some variants and not in others.
+
+One row (a single stream) takes a 64-output panel in one pass: 4 AVX-512 or 16 NEON
+accumulators, enough independent chains to hide the FMA latency. The many-row block
+(:data:`ROW_BLOCK`, :func:`_row_block`) takes 4 rows, each weight load feeding 4 FMAs: on
+AVX-512, 4 x 64 outputs in 16 zmm registers; on AVX2 (16 ymm registers) and NEON (32 of 4
+lanes), 4 x 16 outputs per pass, four passes per panel (4 x 64 would take every register and
+spill). The block asks LLVM for the widest vectors
+(:func:`~edgernn.ops.simd.prefer_wide_vectors`): by default LLVM uses 256-bit ones on AVX-512
+cores, and the 4 x 64 accumulators then filled all 32 ymm registers and spilled to the stack
+in the inner loop. ``python -m benchmarks.kernel_asm --x86`` shows the x86 loops,
+``python -m benchmarks.kernel_asm`` the AArch64 ones.
 """
 import platform
 
