@@ -295,23 +295,30 @@ def test_threads_are_checked():
         m.stream(batch=64, threads=numba.config.NUMBA_NUM_THREADS + 1)
 
 
+def packed_matrix(n, k, int8):
+    """A random [n, k] weight as the pack pass stores it (a panel Value, int8 with scales when
+    asked) and the [k, n] float32 matrix it stands for."""
+    from edgernn.ir.graph import Value
+    from edgernn.ops.matvec import to_panels
+    from edgernn.quant import dequantize, quantize_columns
+    w = rand(n, k)
+    packed = to_panels(Value("w", shape=w.shape, const=w))
+    if int8:
+        q, scale = quantize_columns(packed.const)
+        packed = Value("w", shape=q.shape, dtype="int8", const=q, scale=scale, scale_axis=-1)
+    P, _, L = packed.const.shape
+    return packed, dequantize(packed).transpose(1, 0, 2).reshape(k, P * L)[:, :n]        # [k, n] as stored
+
+
 @pytest.mark.parametrize("rows", [1, 6])          # 6 > ROWS: the panel-by-panel path
 @pytest.mark.parametrize("n", [12, 200])          # NARROW panels; four PANEL panels, the last padded
 @pytest.mark.parametrize("int8", [False, True])
 def test_panel_order_changes_no_bit(rows, n, int8):
     """add_matvec over the panels last first (what a chunk's recurrent passes do every other
     frame) gives what the forward order gives, bit for bit, and both match float64 NumPy."""
-    from edgernn.ir.graph import Value
-    from edgernn.ops.matvec import add_matvec, compile_row_blocks, matvec_descriptor, panel_lanes, to_panels
-    from edgernn.quant import dequantize, quantize_columns
+    from edgernn.ops.matvec import add_matvec, compile_row_blocks, matvec_descriptor, panel_lanes
     K = 37
-    w = rand(n, K)
-    packed = to_panels(Value("w", shape=w.shape, const=w))
-    if int8:
-        q, scale = quantize_columns(packed.const)
-        packed = Value("w", shape=q.shape, dtype="int8", const=q, scale=scale, scale_axis=-1)
-    P, _, L = packed.const.shape
-    dense = dequantize(packed).transpose(1, 0, 2).reshape(K, P * L)[:, :n]        # [K, n] as stored
+    packed, dense = packed_matrix(n, K, int8)
     consts = np.concatenate([packed.const.astype(np.float32).ravel() if not int8 else np.zeros(0, np.float32),
                              packed.scale if int8 else np.zeros(0, np.float32)])
     qconsts = packed.const.ravel() if int8 else np.zeros(1, np.int8)
@@ -334,18 +341,10 @@ def test_row_block_parts_change_no_bit(int8):
     """The many-row matrix block reads a 64-output panel in passes of ``part`` outputs (16 on
     AVX2 and NEON, 64 on AVX-512: ops.matvec.ROW_BLOCK). Every part gives the one-row block's
     sums bit for bit, whichever machine runs the test, and matches float64 NumPy."""
-    from edgernn.ir.graph import Value
-    from edgernn.ops.matvec import PANEL, _panel_block, to_panels
-    from edgernn.quant import dequantize, quantize_columns
+    from edgernn.ops.matvec import PANEL, _panel_block
     K, n = 45, 150                                   # three panels, the last partly padded
-    w = rand(n, K)
-    packed = to_panels(Value("w", shape=w.shape, const=w))
-    if int8:
-        q, scale = quantize_columns(packed.const)
-        packed = Value("w", shape=q.shape, dtype="int8", const=q, scale=scale, scale_axis=-1)
-    P, _, L = packed.const.shape
-    assert L == PANEL
-    dense = dequantize(packed).transpose(1, 0, 2).reshape(K, P * L)[:, :n]
+    packed, dense = packed_matrix(n, K, int8)
+    assert packed.const.shape[2] == PANEL
     weights = packed.const.ravel()
     consts = packed.scale.astype(np.float32) if int8 else np.zeros(1, np.float32)
     s_off = 0 if int8 else -1
