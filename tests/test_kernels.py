@@ -359,3 +359,50 @@ def test_row_block_parts_change_no_bit(int8):
         np.testing.assert_array_equal(other, results[0])
     want = work[:, K:].astype(np.float64) + work[:, :K].astype(np.float64) @ dense.astype(np.float64)
     np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-5)
+
+
+AVX2_CHILD = r"""
+import sys
+import numpy as np
+import onnx
+import edgernn
+from edgernn.ops.matvec import ROW_BLOCK
+from exporters.synthetic import named_model
+onnx.save(named_model("gru2x128", state_io=True), sys.argv[1] + "/m.onnx")
+m = edgernn.load(sys.argv[1] + "/m.onnx")
+frames = np.random.default_rng(3).standard_normal((6, 5, 40)).astype(np.float32)
+s = m.stream(batch=5)
+steps = np.stack([s.step(f) for f in frames])
+chunk = m.stream().run(frames[:, 0])
+np.savez(sys.argv[1] + "/out.npz", steps=steps, chunk=chunk, part=ROW_BLOCK[1])
+"""
+
+
+def test_avx2_block_gives_the_same_bits(tmp_path):
+    """Compiled for an AVX2 core (NUMBA_CPU_NAME=haswell: 16 ymm registers, no AVX-512), the
+    many-row block takes 4 rows x 16 outputs per pass, the block NEON runs too; on an x86 host
+    it then runs natively. A batch of 5 streams (a block of 4 and one alone) and a chunk give
+    what this process gives (AVX-512 here, or whatever the host is), bit for bit."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from edgernn.ops.matvec import ROW_BLOCK
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if " avx2 " not in flags or " fma " not in flags:
+        pytest.skip("needs an x86-64 host with AVX2 and FMA")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+sse4.2,+popcnt",
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"), EDGERNN_QUIET="1", PYTHONPATH=str(root))
+    subprocess.run([sys.executable, "-c", AVX2_CHILD, str(tmp_path)], env=env, check=True, cwd=root, timeout=600)
+    there = np.load(tmp_path / "out.npz")
+    assert int(there["part"]) == 16
+    import onnx
+    from exporters.synthetic import named_model
+    onnx.save(named_model("gru2x128", state_io=True), tmp_path / "here.onnx")
+    m = edgernn.load(tmp_path / "here.onnx")
+    frames = np.random.default_rng(3).standard_normal((6, 5, 40)).astype(np.float32)
+    s = m.stream(batch=5)
+    np.testing.assert_array_equal(np.stack([s.step(f) for f in frames]), there["steps"])
+    np.testing.assert_array_equal(m.stream().run(frames[:, 0]), there["chunk"])
+    assert ROW_BLOCK[0] == 4

@@ -50,12 +50,13 @@ NARROW = 16
 
 
 def _host_has_avx512():
-    """Whether Numba compiles for a core with AVX-512 (its NUMBA_CPU_FEATURES, else the host's)."""
+    """Whether Numba compiles for a core with AVX-512: its NUMBA_CPU_FEATURES, else the host's
+    features as Numba takes them (``NUMBA_ENABLE_AVX=0`` turns AVX off), whatever
+    NUMBA_CPU_NAME says, as numba.core.codegen decides."""
     import numba
-    if numba.config.CPU_FEATURES is not None:
-        return "+avx512f" in numba.config.CPU_FEATURES.split(",")
-    import llvmlite.binding as llvm
-    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+    from numba.core.codegen import get_host_cpu_features
+    features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in features.split(",")
 
 
 def _row_block():
