@@ -406,3 +406,41 @@ def test_avx2_block_gives_the_same_bits(tmp_path):
     np.testing.assert_array_equal(np.stack([s.step(f) for f in frames]), there["steps"])
     np.testing.assert_array_equal(m.stream().run(frames[:, 0]), there["chunk"])
     assert ROW_BLOCK[0] == 4
+
+
+BOUNDSCHECK_CHILD = r"""
+import sys
+import numpy as np
+import onnx
+import edgernn
+from exporters.synthetic import named_model
+for name in ("lstm2x128", "gru2x128"):
+    onnx.save(named_model(name, state_io=True), sys.argv[1] + "/m.onnx")
+    for weights in ("float32", "int8"):
+        m = edgernn.load(sys.argv[1] + "/m.onnx", weights=weights)
+        frames = np.random.default_rng(4).standard_normal((6, 5, 40)).astype(np.float32)
+        batch = m.stream(batch=5)
+        together = np.stack([batch.step(f) for f in frames])
+        for b in range(5):
+            alone = m.stream()
+            np.testing.assert_array_equal(np.stack([alone.step(f) for f in frames[:, b]]), together[:, b])
+            np.testing.assert_array_equal(m.stream().run(frames[:, b]), together[:, b])
+print("same bits")
+"""
+
+
+def test_batches_and_chunks_equal_steps_in_a_bounds_checked_build(tmp_path):
+    """NUMBA_BOUNDSCHECK=1 (the fuzzers' build) compiles every kernel differently; a batch of 5
+    (a 4-row block and one alone) and a chunk must still give each stream's steps bit for bit,
+    float32 and int8. With the int8 scale applied as `o + scale * sum`, LLVM fused it in one
+    variant and not in another there (ops.simd.multiply_add)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "cache"), EDGERNN_QUIET="1",
+               PYTHONPATH=str(root))
+    out = subprocess.run([sys.executable, "-c", BOUNDSCHECK_CHILD, str(tmp_path)], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and "same bits" in out.stdout, out.stderr[-3000:]

@@ -43,7 +43,7 @@ from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
-from .simd import add_scaled_run, prefer_wide_vectors, stack_floats
+from .simd import add_scaled_run, multiply_add, prefer_wide_vectors, stack_floats
 
 PANEL = 64
 NARROW = 16
@@ -172,10 +172,10 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
     of every weight row (``part`` 16 = one 64-byte line), so the passes read the panel once
     between them.
 
-    A NARROW panel is read as 64-wide rows of four k at a time (x[4m + q] broadcast over the
-    q-th 16 lanes): LLVM fully unrolls a 16-lane loop before it can vectorise it, and it then
-    stays scalar. Each output then has four independent sums (k = q mod 4), added at the end
-    in the order q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0)."""
+    A NARROW panel is read as 64-wide rows of four k at a time (x[4m + q] times the q-th 16
+    lanes): each output has four independent sums (k = q mod 4), added at the end in the order
+    q = 0, 1, 2, 3 (a remainder of k_in mod 4 rows goes to q = 0), four FMA chains per row
+    where one 16-lane accumulator would wait on its own latency every k."""
     literally(rows)
     literally(lanes)
     literally(part)
@@ -185,7 +185,7 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
     n_panels = (n + lanes - 1) // lanes            # negative-index checks in the loops
     for q in range(n_panels):
         p = n_panels - 1 - q if backward else q
-        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # the same
+        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]   # taken once per panel
         width = min(lanes, n - p * lanes)
         if lanes == PANEL:
             for first in range(0, PANEL, part):
@@ -193,7 +193,8 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
                     acc[j] = np.float32(0.0)
                 for k in range(k_in):
                     for r in range(rows):
-                        for j in range(0, part, NARROW):          # runs of 16 lanes: see below
+                        for j in range(0, part, NARROW):    # 16-lane runs: one 64-lane run loads
+                                                            # all 16 NEON weight vectors first, and spills
                             add_scaled_run(acc, r * part + j, panel, k * PANEL + first + j, xs[r, k], NARROW)
                 _add_outputs(acc, rows, part, min(part, width - first), work, r0, out_off + p * lanes + first,
                              consts, s_off + p * lanes + first if s_off >= 0 else -1, 1)
@@ -216,13 +217,14 @@ def _add_outputs(acc, rows, stride, count, work, r0, out_at, consts, s_at, sums)
     """work[r0 + r, out_at + j] += (scale[j] *) the sum of output j, j < count (none when
     count <= 0), for each of ``rows`` rows whose accumulators start at acc[r * stride]: one
     accumulator (``sums`` 1), or a NARROW panel's four partial sums at j, 16 + j, 32 + j,
-    48 + j, added in that order (``sums`` 4). Scales at consts[s_at:] when s_at >= 0."""
+    48 + j, added in that order (``sums`` 4). Scales at consts[s_at:] when s_at >= 0, the
+    scaled sum added as one :func:`~edgernn.ops.simd.multiply_add` in every variant."""
     for r in range(rows):
         o = work[r0 + r, out_at:out_at + max(count, 0)]
         a = acc[r * stride:(r + 1) * stride]
         for j in range(o.shape[0]):
             total = a[j] if sums == 1 else ((a[j] + a[NARROW + j]) + a[2 * NARROW + j]) + a[3 * NARROW + j]
-            o[j] += total if s_at < 0 else consts[s_at + j] * total
+            o[j] = o[j] + total if s_at < 0 else multiply_add(consts[s_at + j], total, o[j])
 
 
 def _block_args(weight_dtype, rows, lanes, part=PANEL):

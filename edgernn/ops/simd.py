@@ -14,7 +14,9 @@ per row) run one vector instruction per step on x86 (AVX) and two on ARM (NEON):
   Unlike a loop left to the vectorisers, it is the same vector multiply-add whatever code
   surrounds it: the SLP vectoriser once split a loop of the matrix kernel into separate
   multiplies and scalar adds (two roundings) in one variant and not in another, so two
-  blockings of the same sums differed in the last bit.
+  blockings of the same sums differed in the last bit;
+- :func:`multiply_add`: ``a * b + c`` for scalars, the same way (the int8 scale of a sum);
+- :func:`prefer_wide_vectors`: lets LLVM use 512-bit vectors in the calling kernel (AVX-512).
 
 Preconditions (unchecked: the callers' row extents guarantee them): ``src`` holds at least
 ``start + n`` elements, ``acc`` at least ``at + n``.
@@ -106,3 +108,20 @@ def prefer_wide_vectors(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def multiply_add(typingctx, a, b, c):
+    """a * b + c for float32 scalars as ``llvm.fmuladd`` (one rounding where the machine has
+    FMA): the same instruction in every kernel variant that calls it. Written as ``a * b + c``,
+    LLVM's ``contract`` may fuse it in one variant of a kernel and not in another, and two
+    blockings of the same sums then differ in the last bit."""
+    if not (a == types.float32 and b == types.float32 and c == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f32 = ir.FloatType()
+        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32, [f32] * 3), "llvm.fmuladd.f32")
+        return builder.call(fmuladd, list(args))
+
+    return types.float32(a, b, c), codegen
