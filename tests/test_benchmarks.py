@@ -157,8 +157,12 @@ def test_kernel_asm_x86_matrix_block_keeps_its_accumulators_in_registers():
     import subprocess
     import sys
     from pathlib import Path
-    out = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--x86"],
-                         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True).stdout
+    run = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--x86"],
+                         cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    if run.returncode != 0 and "x86" in run.stderr.lower():
+        pytest.skip(f"this llvmlite cannot target x86-64: {run.stderr.strip().splitlines()[-1]}")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
     rows = re.findall(r"^(\S+)\s+(float32|int8)\s+(\d+)\s+\S+\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
     assert {(r[0], r[1]) for r in rows} == {(c, w) for c in ("haswell", "skylake-avx512", "sapphirerapids")
                                             for w in ("float32", "int8")}, out
