@@ -3,6 +3,7 @@
     python -m benchmarks.kernel_asm [--cpu cortex-a72 ...] [--show]
     python -m benchmarks.kernel_asm --row-kernels --cpu cortex-a72    # NEON loops of the row kernels
     python -m benchmarks.kernel_asm --x86 [--show]      # the x86-64 matrix kernel's register use
+    python -m benchmarks.kernel_asm --blocks            # the 4-row block's spills on every core
 
 Numba's LLVM IR for ``ops.matvec._panel_block`` (one row, as ARM runs it; float32 and int8
 weights) and
@@ -158,6 +159,41 @@ def x86_matvec_report(cpu, part):
     return out
 
 
+#: (cpu, part of the 4-row block it runs): the NEON cores and the x86 ones above
+BLOCK_CPUS = (("cortex-a53", 16), ("cortex-a72", 16), ("cortex-a76", 16)) + tuple(X86_CPUS.items())
+
+
+def vector_spills(body, arm):
+    """Loads and stores of vector registers from the stack in a loop body (a spill)."""
+    if arm:
+        return sum("[sp" in i and bool(re.search(r"\b[qdsv]\d+", i)) for i in body)
+    return sum("(%rsp)" in i and "mm" in i for i in body)
+
+
+def blocks_report():
+    """[(cpu, lanes, weights, part, FMAs, vector spills)] of the 4-row matrix block's inner loop
+    (the loop with the most FMAs) for 64- and 16-lane panels, compiled for each core of
+    BLOCK_CPUS with the part that core runs."""
+    import numpy as np
+    from edgernn.ops.matvec import NARROW, PANEL, _panel_block
+    work = np.zeros((4, 256), np.float32)
+    consts = np.ones(8 * PANEL, np.float32)
+    out = []
+    for cpu, part in BLOCK_CPUS:
+        arm = cpu.startswith("cortex")
+        for lanes in (PANEL, NARROW):
+            for weights, dtype, s_off in (("float32", np.float32, -1), ("int8", np.int8, 0)):
+                _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, 64, work, 0, 0, 64, consts, s_off, 4, lanes, part, False)
+                ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
+                          if str(sig[0].dtype) == weights and sig[10].literal_value == 4
+                          and sig[11].literal_value == lanes and sig[12].literal_value == part)
+                asm = compile_for(ir, cpu) if arm else compile_for(ir, cpu, X86_TRIPLE, "")
+                fmas, _, body = max((sum(i.startswith("fmla" if arm else "vfmadd") for i in b), lab, b)
+                                    for lab, b in loops(asm))
+                out.append((cpu, lanes, weights, part, fmas, vector_spills(body, arm)))
+    return out
+
+
 def row_kernels_report(cpu="cortex-a72"):
     """For the row kernels of the streaming-model ops (each compiled for ``cpu``): how many of
     their loops are NEON loops (instructions on .4s vectors) and how many fmla .4s those hold.
@@ -192,7 +228,14 @@ def main(argv=None):
                     help="instead: which row kernels of the streaming-model ops have NEON loops")
     ap.add_argument("--x86", action="store_true",
                     help="instead: the x86-64 matrix kernel's inner loop (registers, FMAs, loads, spills)")
+    ap.add_argument("--blocks", action="store_true",
+                    help="instead: the 4-row block's inner loop on every core, 64- and 16-lane panels (FMAs, spills)")
     args = ap.parse_args(argv)
+    if args.blocks:
+        print(f"{'cpu':<15} {'lanes':>5} {'weights':<8} {'part':>4} {'FMAs':>5} {'spills':>6}")
+        for cpu, lanes, weights, part, fmas, spills in blocks_report():
+            print(f"{cpu:<15} {lanes:>5} {weights:<8} {part:>4} {fmas:>5} {spills:>6}")
+        return 0
     if args.x86:
         print(f"{'cpu':<15} {'matvec':<8} {'part':>4} {'loop':<9} {'registers':>9} {'FMAs':>5} {'loads':>6} {'stack':>6}")
         for cpu, part in X86_CPUS.items():

@@ -336,15 +336,17 @@ def test_panel_order_changes_no_bit(rows, n, int8):
     np.testing.assert_allclose(out[False], want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n", [150, 30])          # three 64-lane panels, the last padded; two 16-lane ones
 @pytest.mark.parametrize("int8", [False, True])
-def test_row_block_parts_change_no_bit(int8):
+def test_row_block_parts_change_no_bit(n, int8):
     """The many-row matrix block reads a 64-output panel in passes of ``part`` outputs (16 on
-    AVX2 and NEON, 64 on AVX-512: ops.matvec.ROW_BLOCK). Every part gives the one-row block's
-    sums bit for bit, whichever machine runs the test, and matches float64 NumPy."""
-    from edgernn.ops.matvec import PANEL, _panel_block
-    K, n = 45, 150                                   # three panels, the last partly padded
+    AVX2 and NEON, 64 on AVX-512: ops.matvec.ROW_BLOCK), and a 16-lane panel row after row
+    when ``part`` < 64. Every part gives the one-row block's sums bit for bit, whichever
+    machine runs the test, and matches float64 NumPy."""
+    from edgernn.ops.matvec import _panel_block
+    K = 45
     packed, dense = packed_matrix(n, K, int8)
-    assert packed.const.shape[2] == PANEL
+    lanes = packed.const.shape[2]
     weights = packed.const.ravel()
     consts = packed.scale.astype(np.float32) if int8 else np.zeros(1, np.float32)
     s_off = 0 if int8 else -1
@@ -353,7 +355,7 @@ def test_row_block_parts_change_no_bit(int8):
     for rows, part in ((1, 64), (4, 64), (4, 16), (4, 32)):
         wk = work.copy()
         for r0 in range(0, 4, rows):
-            _panel_block(weights, 0, K, n, wk, r0, 0, K, consts, s_off, rows, PANEL, part, False)
+            _panel_block(weights, 0, K, n, wk, r0, 0, K, consts, s_off, rows, lanes, part, False)
         results.append(wk[:, K:])
     for other in results[1:]:
         np.testing.assert_array_equal(other, results[0])

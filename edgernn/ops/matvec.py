@@ -168,9 +168,10 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
 
     A PANEL panel is read in PANEL / ``part`` passes over its k, each for ``part`` of its
     outputs (``part`` divides PANEL): ``rows`` x ``part`` accumulators must fit the vector
-    registers with room for the weights (:data:`ROW_BLOCK`). A pass reads the same cache lines
-    of every weight row (``part`` 16 = one 64-byte line), so the passes read the panel once
-    between them.
+    registers with room for the weights (:data:`ROW_BLOCK`). Each pass reads its own 64-byte
+    line of every weight row (``part`` 16), so the passes between them read the panel once.
+    A NARROW panel with ``part`` < PANEL is read row after row (its 64 accumulators per row
+    would not fit for 4 rows at once).
 
     A NARROW panel is read as 64-wide rows of four k at a time (x[4m + q] times the q-th 16
     lanes): each output has four independent sums (k = q mod 4), added at the end in the order
@@ -201,13 +202,23 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
             continue
         for j in range(rows * PANEL):             # NARROW: four k per 64-wide row (docstring)
             acc[j] = np.float32(0.0)
-        for m in range(k_in // 4):
+        if part == PANEL:                         # the rows' accumulators fit together
+            for m in range(k_in // 4):
+                for r in range(rows):
+                    for q in range(4):
+                        add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q],
+                                       NARROW)
+            for k in range(k_in - k_in % 4, k_in):
+                for r in range(rows):
+                    add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
+        else:                                     # they do not: one row's pass after another
             for r in range(rows):
-                for q in range(4):
-                    add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q], NARROW)
-        for k in range(k_in - k_in % 4, k_in):
-            for r in range(rows):
-                add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
+                for m in range(k_in // 4):
+                    for q in range(4):
+                        add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q],
+                                       NARROW)
+                for k in range(k_in - k_in % 4, k_in):
+                    add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
         _add_outputs(acc, rows, PANEL, width, work, r0, out_off + p * lanes, consts,
                      s_off + p * lanes if s_off >= 0 else -1, 4)
 
