@@ -37,7 +37,8 @@ os.environ["EDGERNN_NO_CACHE"] = "1"
 TRIPLE = "aarch64-unknown-linux-gnu"
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")
 X86_TRIPLE = "x86_64-unknown-linux-gnu"
-#: x86-64 cores and the many-row block's part each runs (edgernn.ops.matvec._row_block: 64 on AVX-512)
+#: x86-64 cores and the many-row block's part each runs (edgernn.ops.matvec: WIDE_BLOCK's 64 on
+#: AVX-512, NARROW_BLOCK's 16 on AVX2)
 X86_CPUS = {"haswell": 16, "skylake-avx512": 64, "sapphirerapids": 64}
 
 
@@ -45,13 +46,15 @@ def kernel_ir():
     """{kernel name: LLVM IR before optimisation} for the three hot loops."""
     import numpy as np
     from edgernn.ops.activations import SIGMOID, activate_inplace
-    from edgernn.ops.matvec import PANEL, _panel_block
+    from edgernn.ops.matvec import NARROW_BLOCK, PANEL, _panel_block
+    rows, part = NARROW_BLOCK                      # the many-row block ARM runs
     work = np.zeros((1, 256), np.float32)
     consts = np.ones(8 * PANEL, np.float32)
-    rows_work = np.zeros((4, 256), np.float32)
+    rows_work = np.zeros((rows, 256), np.float32)
     for dtype, s_off in ((np.float32, -1), (np.int8, 0)):
         _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, 1, PANEL, PANEL, False)
-        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, rows_work, 0, 0, 64, consts, s_off, 4, PANEL, 16, False)
+        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, rows_work, 0, 0, 64, consts, s_off, rows, PANEL, part,
+                     False)
     activate_inplace(SIGMOID, np.zeros(64, np.float32), np.float32(0), np.float32(0))
     out = {}
     for sig, ir in _panel_block.inspect_llvm().items():    # the one-row block; the 4-row block ARM runs
@@ -135,27 +138,37 @@ def hot_loops(asm, kind):
     return [(best[1], best[2])]
 
 
-def x86_matvec_report(cpu, part):
-    """[(weights, label, register, fmas, vector loads, stack accesses, body)] of the 4-row
-    matrix block's inner loop (the loop with the most FMAs) with ``part`` outputs per pass,
-    compiled for x86-64 ``cpu``."""
+def block_loop(cpu, lanes, weights, part):
+    """(FMAs, label, body) of the many-row matrix block's inner loop (the loop with the most
+    FMAs) for panels of ``lanes`` outputs, ``weights`` "float32" or "int8" and ``part`` outputs
+    per pass, compiled for ``cpu`` (a Cortex-A core, or an x86-64 one)."""
     import numpy as np
-    from edgernn.ops.matvec import PANEL, _panel_block
-    rows = 4
+    from edgernn.ops.matvec import NARROW_BLOCK, PANEL, _panel_block
+    rows = NARROW_BLOCK[0]               # 4, the same on every machine
+    dtype, s_off = (np.float32, -1) if weights == "float32" else (np.int8, 0)
     work = np.zeros((rows, 256), np.float32)
     consts = np.ones(8 * PANEL, np.float32)
+    _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, 64, work, 0, 0, 64, consts, s_off, rows, lanes, part, False)
+    ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
+              if str(sig[0].dtype) == weights and sig[10].literal_value == rows
+              and sig[11].literal_value == lanes and sig[12].literal_value == part)
+    arm = cpu.startswith("cortex")
+    asm = compile_for(ir, cpu) if arm else compile_for(ir, cpu, X86_TRIPLE, "")
+    return max((sum(i.startswith("fmla" if arm else "vfmadd") for i in b), lab, b) for lab, b in loops(asm))
+
+
+def x86_matvec_report(cpu, part):
+    """[(weights, label, register, fmas, vector loads, stack accesses, body)] of the 4-row
+    matrix block's inner loop over 64-output panels with ``part`` outputs per pass, compiled
+    for x86-64 ``cpu``."""
+    from edgernn.ops.matvec import PANEL
     out = []
-    for weights, dtype, s_off in (("float32", np.float32, -1), ("int8", np.int8, 0)):
-        _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, PANEL, work, 0, 0, 64, consts, s_off, rows, PANEL, part, False)
-        ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
-                  if str(sig[0].dtype) == weights and sig[10].literal_value == rows and sig[12].literal_value == part)
-        asm = compile_for(ir, cpu, X86_TRIPLE, "")
-        fma = max((sum(i.startswith("vfmadd") for i in b), lab, b) for lab, b in loops(asm))
-        body = fma[2]
+    for weights in ("float32", "int8"):
+        fmas, label, body = block_loop(cpu, PANEL, weights, part)
         register = "zmm" if any("%zmm" in i for i in body) else "ymm" if any("%ymm" in i for i in body) else "xmm"
         loads = sum(bool(re.match(r"vmov\w*\s+-?\d*\(%r(?!sp)", i)) or i.startswith("vbroadcastss") for i in body)
         stack = sum("(%rsp)" in i for i in body)
-        out.append((weights, fma[1], register, fma[0], loads, stack, body))
+        out.append((weights, label, register, fmas, loads, stack, body))
     return out
 
 
@@ -172,25 +185,14 @@ def vector_spills(body, arm):
 
 def blocks_report():
     """[(cpu, lanes, weights, part, FMAs, vector spills)] of the 4-row matrix block's inner loop
-    (the loop with the most FMAs) for 64- and 16-lane panels, compiled for each core of
-    BLOCK_CPUS with the part that core runs."""
-    import numpy as np
-    from edgernn.ops.matvec import NARROW, PANEL, _panel_block
-    work = np.zeros((4, 256), np.float32)
-    consts = np.ones(8 * PANEL, np.float32)
+    for 64- and 16-lane panels, compiled for each core of BLOCK_CPUS with the part it runs."""
+    from edgernn.ops.matvec import NARROW, PANEL
     out = []
     for cpu, part in BLOCK_CPUS:
-        arm = cpu.startswith("cortex")
         for lanes in (PANEL, NARROW):
-            for weights, dtype, s_off in (("float32", np.float32, -1), ("int8", np.int8, 0)):
-                _panel_block(np.zeros(8 * PANEL, dtype), 0, 8, 64, work, 0, 0, 64, consts, s_off, 4, lanes, part, False)
-                ir = next(ir for sig, ir in _panel_block.inspect_llvm().items()
-                          if str(sig[0].dtype) == weights and sig[10].literal_value == 4
-                          and sig[11].literal_value == lanes and sig[12].literal_value == part)
-                asm = compile_for(ir, cpu) if arm else compile_for(ir, cpu, X86_TRIPLE, "")
-                fmas, _, body = max((sum(i.startswith("fmla" if arm else "vfmadd") for i in b), lab, b)
-                                    for lab, b in loops(asm))
-                out.append((cpu, lanes, weights, part, fmas, vector_spills(body, arm)))
+            for weights in ("float32", "int8"):
+                fmas, _, body = block_loop(cpu, lanes, weights, part)
+                out.append((cpu, lanes, weights, part, fmas, vector_spills(body, cpu.startswith("cortex"))))
     return out
 
 

@@ -67,6 +67,7 @@ import numpy as np
 from .config import jit
 from .errors import EdgeRNNError
 from .ops.activations import SIGMOID, activate_inplace
+from .ops.matvec import NARROW_BLOCK
 
 REQUIRED = ("clock_ghz", "simd_lanes", "issue_width", "vec_fp_per_cycle", "vec_cvt_per_cycle", "fdiv_cycles",
             "vec_loads_per_cycle", "vec_stores_per_cycle", "scalar_cycle_ratio", "dram_read_gbs", "llc_kib")
@@ -96,8 +97,8 @@ MATVEC_INT8 = LoopOps(insts=4.94, loads=0.62, stores=0.12, fp=2.19, cvt=1.0)
 #: pass on NEON): each weight vector loaded (and with int8 converted) once for 4 rows
 MATVEC_F32_ROWS = LoopOps(insts=1.62, loads=0.25, stores=0.0, fp=1.06)
 MATVEC_INT8_ROWS = LoopOps(insts=3.25, loads=0.31, stores=0.0, fp=1.31, cvt=0.25)
-#: rows of work that block takes (ops.matvec._row_block on NEON)
-BLOCK_ROWS = 4
+#: rows of work that block takes on NEON
+BLOCK_ROWS = NARROW_BLOCK[0]
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
 ACTIVATION = LoopOps(insts=30, loads=1, stores=1, fp=25, div=1)
 MACS_PER_VECTOR = 4

@@ -363,6 +363,20 @@ def test_row_block_parts_change_no_bit(n, int8):
     np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-5)
 
 
+def run_child(script, tmp_path, **env):
+    """Run ``script`` (argument: tmp_path) in a fresh interpreter with these environment
+    variables and a Numba cache of its own (so it compiles every kernel itself); its result
+    is returned, output captured."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), EDGERNN_QUIET="1", PYTHONPATH=str(root), **env)
+    return subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=900)
+
+
 AVX2_CHILD = r"""
 import sys
 import numpy as np
@@ -385,18 +399,14 @@ def test_avx2_block_gives_the_same_bits(tmp_path):
     many-row block takes 4 rows x 16 outputs per pass, the block NEON runs too; on an x86 host
     it then runs natively. A batch of 5 streams (a block of 4 and one alone) and a chunk give
     what this process gives (AVX-512 here, or whatever the host is), bit for bit."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
     from edgernn.ops.matvec import ROW_BLOCK
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if " avx2 " not in flags or " fma " not in flags:
         pytest.skip("needs an x86-64 host with AVX2 and FMA")
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+sse4.2,+popcnt",
-               NUMBA_CACHE_DIR=str(tmp_path / "cache"), EDGERNN_QUIET="1", PYTHONPATH=str(root))
-    subprocess.run([sys.executable, "-c", AVX2_CHILD, str(tmp_path)], env=env, check=True, cwd=root, timeout=600)
+    out = run_child(AVX2_CHILD, tmp_path, NUMBA_CPU_NAME="haswell",
+                    NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+sse4.2,+popcnt")
+    assert out.returncode == 0, out.stderr[-3000:]
     there = np.load(tmp_path / "out.npz")
     assert int(there["part"]) == 16
     import onnx
@@ -436,13 +446,5 @@ def test_batches_and_chunks_equal_steps_in_a_bounds_checked_build(tmp_path):
     (a 4-row block and one alone) and a chunk must still give each stream's steps bit for bit,
     float32 and int8. With the int8 scale applied as `o + scale * sum`, LLVM fused it in one
     variant and not in another there (ops.simd.multiply_add)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "cache"), EDGERNN_QUIET="1",
-               PYTHONPATH=str(root))
-    out = subprocess.run([sys.executable, "-c", BOUNDSCHECK_CHILD, str(tmp_path)], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=900)
+    out = run_child(BOUNDSCHECK_CHILD, tmp_path, NUMBA_BOUNDSCHECK="1")
     assert out.returncode == 0 and "same bits" in out.stdout, out.stderr[-3000:]

@@ -59,14 +59,19 @@ def _host_has_avx512():
     return "+avx512f" in features.split(",")
 
 
+#: (rows, part) of the many-row block (:func:`_panel_block`), rows x part float32 accumulators:
+#: on AVX-512, 4 x 64 = 16 of the 32 zmm registers; on AVX2 (16 ymm) and NEON (32 registers of
+#: 4 lanes), 4 x 16, 8 ymm or 16 NEON registers, a PANEL panel read in four passes (64
+#: outputs per row would take all registers there and spill)
+WIDE_BLOCK = (4, PANEL)
+NARROW_BLOCK = (4, NARROW)
+
+
 def _row_block():
-    """(rows, part) of the many-row block on this machine (:func:`_panel_block`): rows x part
-    float32 accumulators. AVX-512: 4 x 64 = 16 of the 32 zmm registers. AVX2 (16 ymm) and
-    NEON (32 registers of 4 lanes): 4 x 16, 8 ymm or 16 NEON registers, a PANEL panel read in
-    four passes; 64 outputs per row would take all registers there and spill."""
+    """The many-row block of this machine: WIDE_BLOCK with AVX-512, else NARROW_BLOCK."""
     if platform.machine().lower() in ("x86_64", "amd64") and _host_has_avx512():
-        return 4, PANEL
-    return 4, NARROW
+        return WIDE_BLOCK
+    return NARROW_BLOCK
 
 
 #: (rows, part): rows of work per weight load in the many-row block, and outputs per pass
@@ -202,22 +207,15 @@ def _panel_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, row
             continue
         for j in range(rows * PANEL):             # NARROW: four k per 64-wide row (docstring)
             acc[j] = np.float32(0.0)
-        if part == PANEL:                         # the rows' accumulators fit together
+        together = rows if part == PANEL else 1   # rows whose 64 accumulators each fit together
+        for first_row in range(0, rows, together):
             for m in range(k_in // 4):
-                for r in range(rows):
+                for r in range(first_row, first_row + together):
                     for q in range(4):
                         add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q],
                                        NARROW)
             for k in range(k_in - k_in % 4, k_in):
-                for r in range(rows):
-                    add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
-        else:                                     # they do not: one row's pass after another
-            for r in range(rows):
-                for m in range(k_in // 4):
-                    for q in range(4):
-                        add_scaled_run(acc, r * PANEL + q * NARROW, panel, m * PANEL + q * NARROW, xs[r, 4 * m + q],
-                                       NARROW)
-                for k in range(k_in - k_in % 4, k_in):
+                for r in range(first_row, first_row + together):
                     add_scaled_run(acc, r * PANEL, panel, k * NARROW, xs[r, k], NARROW)
         _add_outputs(acc, rows, PANEL, width, work, r0, out_off + p * lanes, consts,
                      s_off + p * lanes if s_off >= 0 else -1, 4)
