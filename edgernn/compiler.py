@@ -360,14 +360,14 @@ def _kernel_items(layout_names=None):
 
 
 def _matrix_items(variants):
-    """[(label, function)]: the matrix kernel's ``variants`` ((lanes, int8) pairs), each in its
+    """[(label, function)]: the matrix kernel's ``variants`` ((lanes, kind) pairs), each in its
     one-row and ROWS-row form."""
     from .ops import matvec
     items = []
-    for lanes, int8 in variants:
-        what = f"matrix kernel ({lanes} lanes, {'int8' if int8 else 'float32'} weights)"
-        items.append((what, lambda lanes=lanes, int8=int8: (matvec.matvec_descriptor(lanes, int8),
-                                                             matvec.compile_row_blocks(matvec.ROWS))))
+    for lanes, kind in variants:
+        items.append((matvec.matrix_label(lanes, kind),
+                      lambda lanes=lanes, kind=kind: (matvec.matvec_descriptor(lanes, kind),
+                                                      matvec.compile_row_blocks(matvec.ROWS))))
     return items
 
 
@@ -383,15 +383,18 @@ def warm(models=(), load=None, out=None):
     for path in targets:
         if path is None:
             from .ops import matvec
-            items = _kernel_items() + _matrix_items([(l, q) for l in (matvec.PANEL, matvec.NARROW)
-                                                     for q in (False, True)]) + _entry_items()
+            items = _kernel_items() + _matrix_items([(lanes, kind) for lanes in (matvec.PANEL, matvec.NARROW)
+                                                     for kind in (matvec.FLOAT32, matvec.INT8, matvec.INT8_DOT)]) \
+                + _entry_items()
             title = "every kernel and every entry point"
         else:
             model = load(path)
             from .ops.row import LAYOUTS, matvec_variant
             plan = model.plan
-            variants = list(dict.fromkeys((lanes, bool(int8)) for i, name in enumerate(plan.row_layouts)
-                                          for _, lanes, int8 in matvec_variant(LAYOUTS[name], plan.prog[i]) if lanes))
+            dot_offsets = plan.int8_activation_matrices()
+            variants = list(dict.fromkeys((lanes, kind) for i, name in enumerate(plan.row_layouts)
+                                          for _, lanes, kind in matvec_variant(LAYOUTS[name], plan.prog[i], dot_offsets)
+                                          if lanes))
             items = _kernel_items(plan.row_layouts) + _matrix_items(variants) + _entry_items(model)
             title = "its kernels and every entry point"
         print(f"{path}: {title}, {len(items)} items" if path is not None else f"{title}: {len(items)} items",

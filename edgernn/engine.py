@@ -47,15 +47,17 @@ def kernel_address(layout):
     return address
 
 
-def link(prog, layout_names):
+def link(prog, layout_names, dot_offsets=frozenset()):
     """Write each row's kernel address into column 0 (``layout_names[i]``: row i's layout) and
     the address of the matvec variant each of its weight matrices needs into the matrix's
-    matvec field (ops.matvec.matvec_descriptor); compiles what this process has not compiled
-    yet, as one batch the compile message counts (:mod:`edgernn.compiler`). Precondition: the
-    rows are validated (a matrix with no columns gets no matvec)."""
+    matvec field (ops.matvec.matvec_descriptor; the int8 matrices at ``dot_offsets`` take
+    int8 activations, ops.matvec_dot); compiles what this process has not compiled yet, as
+    one batch the compile message counts (:mod:`edgernn.compiler`). Precondition: the rows
+    are validated (a matrix with no columns gets no matvec)."""
     kernels = [name for name in dict.fromkeys(layout_names) if name not in _ADDRESSES]
-    matrices = [v for v in dict.fromkeys((lanes, bool(int8)) for i, name in enumerate(layout_names)
-                                         for _, lanes, int8 in matvec_variant(LAYOUTS[name], prog[i]) if lanes)
+    matrices = [v for v in dict.fromkeys((lanes, kind) for i, name in enumerate(layout_names)
+                                         for _, lanes, kind in matvec_variant(LAYOUTS[name], prog[i], dot_offsets)
+                                         if lanes)
                 if not matvec_compiled(*v)]
     if kernels or matrices:
         labels = [f"{name} kernel" for name in kernels] + [matrix_label(*v) for v in matrices]
@@ -71,8 +73,8 @@ def link(prog, layout_names):
     for i, name in enumerate(layout_names):
         layout = LAYOUTS[name]
         prog[i, 0] = kernel_address(layout)
-        for column, lanes, int8 in matvec_variant(layout, prog[i]):
-            prog[i, column] = matvec_descriptor(lanes, int8) if lanes else 0
+        for column, lanes, kind in matvec_variant(layout, prog[i], dot_offsets):
+            prog[i, column] = matvec_descriptor(lanes, kind) if lanes else 0
     return prog
 
 

@@ -16,7 +16,7 @@ from .passes import prepare
 from .passes.pack import pack_weights
 from .passes.pulse import Timing
 from .ops.history import CLOCK_STATE
-from .plan import build_plan, is_alias
+from .plan import ACTIVATION_TYPES, build_plan, is_alias
 
 if TYPE_CHECKING:
     import onnx
@@ -55,13 +55,16 @@ class Model:
     """
 
     def __init__(self, graph, source: str = "", arena=None, metadata: Mapping[str, Any] | None = None,
-                 file=None) -> None:
+                 file=None, activations: str = "float32") -> None:
         self.graph = graph
         self.source = source
         self.metadata = dict(metadata or {})     # .ernn metadata (labels, frame period, ...)
         self.file = file                         # the ErnnFile facts when read from .ernn
         pack_weights(graph)                      # idempotent: prepare() and .ernn files did it
         self.plan = build_plan(graph, arena)
+        #: "int8" when the int8 matrices multiply activations quantised per call (see load)
+        self.activations: str = "float32"
+        _use_activations(self, activations)
         #: the frame inputs :meth:`Stream.step` takes, in order (bound constants are not among them)
         self.inputs: list[TensorInfo] = [TensorInfo(s.name, s.frame_shape) for s in self.plan.inputs]
         #: the outputs :meth:`Stream.step` returns, in order
@@ -279,24 +282,37 @@ def _source_bytes(source):
     return None, None
 
 
-def _load_ernn(source, verify, name):
+def _use_activations(model, activations):
+    """Set how the model's int8 matrices multiply (load's ``activations``), before it is linked."""
+    if activations not in ACTIVATION_TYPES:
+        raise EdgeRNNError(f"activations must be one of {', '.join(ACTIVATION_TYPES)}, got {activations!r}")
+    if activations == "int8" and not model.plan.int8_matrices():
+        raise EdgeRNNError(f"{model.source or 'the model'}: activations='int8' quantises the inputs of int8 "
+                           "weight matrices, and this model has none: load it with weights='int8' as well (or "
+                           "convert it with `edgernn convert --weights int8`)")
+    model.plan.activations = model.activations = activations
+
+
+def _load_ernn(source, verify, name, activations):
     from .formats.ernn import read_ernn
     from .passes.infer import infer_graph
     f = read_ernn(source, verify)
     try:
         infer_graph(f.graph)
-        return Model(f.graph, source=name, arena=f.arena, metadata=f.metadata, file=f)
+        model = Model(f.graph, source=name, arena=f.arena, metadata=f.metadata, file=f)
     except EdgeRNNError as e:
         raise ModelFormatError(f"{name!r}: its program does not check out: {e}") from None
     except Exception as e:  # a forged attribute of the right JSON type but the wrong meaning
         raise ModelFormatError(f"{name!r}: its program is corrupt ({type(e).__name__}: {e}); "
                                "re-create it with `edgernn convert`") from None
+    _use_activations(model, activations)
+    return model
 
 
 def load(source: ModelSource, time_axis: int | None = None, weights: str = "float32", verify: bool = True,
          constants: Mapping[str, Any] | None = None, step: bool | None = None,
          shapes: Mapping[str, Sequence[int | None]] | None = None,
-         states: Mapping[str, str] | None = None) -> Model:
+         states: Mapping[str, str] | None = None, activations: str = "float32") -> Model:
     """Load a model and prepare it for streaming.
 
     source: an ONNX, TFLite or .ernn model as a path, the file's bytes (bytes, bytearray,
@@ -317,7 +333,13 @@ def load(source: ModelSource, time_axis: int | None = None, weights: str = "floa
     e.g. ``{"input": [576]}`` (the frame) or ``[None, 576]`` (None marks the batch axis).
     states: {state input: state output} pairs of a step graph, when the automatic pairing
     (same shape, computed from the input, names such as h -> hn) is ambiguous.
-    An .ernn file is used as it was converted (the other arguments do not apply).
+    activations: "float32", or "int8" to quantise the input vector of every int8 weight
+    matrix on each call and multiply in int8 (``sdot`` on Cortex-A76; exact int32 sums, one
+    scale per vector: edgernn.quant, docs/quantization.md). Needs int8 weights (weights="int8",
+    or an int8 .ernn file); outputs move by the activations' rounding, as in TFLite's hybrid
+    kernels.
+    An .ernn file is used as it was converted (the other arguments except ``activations``
+    and ``verify`` do not apply).
     """
     started = time.perf_counter()
     if isinstance(source, (str, os.PathLike)):
@@ -336,7 +358,7 @@ def load(source: ModelSource, time_axis: int | None = None, weights: str = "floa
             raise ModelFormatError(f"edgernn.load takes a model's path, its bytes, a binary file object or an "
                                    f"onnx.ModelProto; got {type(source).__name__}")
     if kind == "ernn":
-        model = _load_ernn(source, verify, name)
+        model = _load_ernn(source, verify, name, activations)
         log.info("loaded %s: .ernn format version %s, %d weight bytes", model.source, model.file.version,
                  model.weight_bytes())
         return model
@@ -352,7 +374,7 @@ def load(source: ModelSource, time_axis: int | None = None, weights: str = "floa
     prepare(graph, time_axis, weights, step=step, shapes=shapes, states=states)
     log.debug("%s: imported in %.1f ms, passes done in %.1f ms (%d nodes)", name, 1e3 * (imported - started),
               1e3 * (time.perf_counter() - imported), len(graph.nodes))
-    model = Model(graph, source=name)
+    model = Model(graph, source=name, activations=activations)
     log.info("loaded %s: %s model, %s mode, %d weight bytes, %d state bytes per stream", name, kind,
              graph.meta.get("mode", "sequence"), model.weight_bytes(), model.state_bytes())
     return model

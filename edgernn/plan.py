@@ -32,6 +32,7 @@ from .memory import zeroed
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
 from .ops.history import CLOCK_STATE, int_attr
+from .ops.row import matrix_uses
 from .ops.row import CONST, FPARAM, GATE_CLOCK, GATE_FROM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, \
     check_row
 
@@ -101,6 +102,11 @@ class Slot:
         return int(np.prod(self.frame_shape, dtype=np.int64))
 
 
+#: the ``activations=`` a model loads with: "int8" quantises the input vector of each int8
+#: weight matrix per call (edgernn.quant, ops.matvec_dot)
+ACTIVATION_TYPES = ("float32", "int8")
+
+
 @dataclass
 class Plan:
     prog: np.ndarray
@@ -117,6 +123,12 @@ class Plan:
     row_nodes: list = field(default_factory=list)   # source node name of each program row
     row_layouts: list = field(default_factory=list)  # the layout name of each program row
     linked: bool = False            # column 0 of every row holds its kernel's address
+    #: "int8": int8 matrices multiply activations quantised per call (ops.matvec_dot), from
+    #: ``dot_constants`` (their interleaved copy, made by :meth:`link`), the matrices at
+    #: ``dot_offsets``; "float32": the weights-only kernels
+    activations: str = "float32"
+    dot_offsets: frozenset = frozenset()
+    dot_constants: np.ndarray | None = None
 
     @property
     def consts(self):
@@ -124,7 +136,9 @@ class Plan:
 
     @property
     def qconsts(self):
-        return self.arena.qconsts
+        """The int8 bytes the kernels read: the arena's, or with int8 activations the copy
+        holding the interleaved matrices (valid once the plan is linked)."""
+        return self.arena.qconsts if self.dot_constants is None else self.dot_constants
 
     def validate(self):
         """Check every extent of every row, from its layout's declaration, and every slot,
@@ -145,9 +159,23 @@ class Plan:
         streams and the profiler call it before they run the program."""
         if not self.linked:
             from .engine import link
-            link(self.prog, self.row_layouts)
+            link(self.prog, self.row_layouts, self.int8_activation_matrices())
             self.linked = True
         return self
+
+    def int8_matrices(self):
+        """How many matrix uses in the program hold int8 weights."""
+        return sum(use.int8 for name, row in zip(self.row_layouts, self.prog)
+                   for use in matrix_uses(LAYOUTS[name], row))
+
+    def int8_activation_matrices(self):
+        """The offsets of the int8 matrices that take int8 activations (none unless
+        ``activations`` is "int8"); the first call makes ``dot_constants``."""
+        if self.activations == "int8" and self.dot_constants is None and not self.dot_offsets:
+            from .ops.matvec_dot import interleaved_constants
+            self.dot_offsets, self.dot_constants = interleaved_constants(
+                self.prog, [LAYOUTS[name] for name in self.row_layouts], self.arena.qconsts)
+        return self.dot_offsets
 
 
 class EmitContext:

@@ -102,7 +102,7 @@ def spatial_fields(weight_doc, weight_groups, scratch, crop_docs, direct_doc):
                    if min(r.stride_h, r.stride_w, r.dil_h, r.dil_w) >= 1 else -1)),
         Field("y", "work offset of y [samples, m, out_h, out_w]",
               work(lambda r: element_count((r.samples, r.m, r.out_h, r.out_w)), writes=True)),
-        Field("w", weight_doc, matrix(inputs, groups, "w_scale", "w_matvec")),
+        Field("w", weight_doc, matrix(inputs, groups, "w_scale", "w_matvec", reads_bytes=True)),   # direct paths
         Field("w_scale", "offset of the int8 weights' scales in consts (-1: float32 weights)"),
         Field("w_matvec", "native address of W's matvec variant (written at link)"),
         Field("b", "bias [m] in consts (-1: none)", const(lambda r: r.m)),

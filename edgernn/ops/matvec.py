@@ -43,6 +43,7 @@ from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
+from .matvec_dot import METHOD, _dot_block, dot_args
 from .simd import add_scaled_run, multiply_add, prefer_wide_vectors, stack_floats
 
 PANEL = 64
@@ -247,35 +248,45 @@ def _block_args(weight_dtype, rows, lanes, part=PANEL):
 
 _call_float_block = address_call(_block_args(types.float32, 1, PANEL))
 _call_int8_block = address_call(_block_args(types.int8, 1, PANEL))
+_call_dot_block = address_call(dot_args(1, PANEL, PANEL, METHOD))
 
-#: one row per variant (lanes, weight type): the addresses of its ROWS-row and 1-row panel
-#: blocks (0: not compiled yet) and its lanes. A matrix's row field holds the address of its
-#: variant's row; rows are never moved or freed.
-VARIANTS = np.zeros((4, 3), np.int64)
-_BLOCK, _SINGLE, _LANES = 0, 1, 2
+#: what a matrix holds and how it is multiplied: float32 weights; int8 weights times float32
+#: activations; int8 weights (interleaved, :mod:`.matvec_dot`) times activations quantised
+#: to int8 per call
+FLOAT32, INT8, INT8_DOT = 0, 1, 2
+KIND_WORDS = ("float32 weights", "int8 weights", "int8 weights and activations")
+
+#: one row per variant (lanes, kind): the addresses of its ROWS-row and 1-row panel blocks
+#: (0: not compiled yet), its lanes and its kind. A matrix's row field holds the address of
+#: its variant's row; rows are never moved or freed.
+VARIANTS = np.zeros((6, 4), np.int64)
+_BLOCK, _SINGLE, _LANES, _KIND = 0, 1, 2, 3
 
 
-def _variant(lanes, int8):
-    if lanes not in (PANEL, NARROW):
-        raise ValueError(f"internal: no matvec for {lanes} lanes")
-    return (lanes == PANEL) * 2 + bool(int8)
+def _variant(lanes, kind):
+    if lanes not in (PANEL, NARROW) or kind not in (FLOAT32, INT8, INT8_DOT):
+        raise ValueError(f"internal: no matvec for {lanes} lanes of kind {kind}")
+    return (lanes == PANEL) * 3 + kind
 
 
-def _compile_block(lanes, int8, rows):
+def _compile_block(lanes, kind, rows):
     part = PANEL if rows == 1 else ROW_BLOCK[1]
-    return compiled_address(_panel_block, _block_args(types.int8 if int8 else types.float32, rows, lanes, part))
+    if kind == INT8_DOT:
+        return compiled_address(_dot_block, dot_args(rows, lanes, min(part, lanes), METHOD))
+    return compiled_address(_panel_block, _block_args(types.int8 if kind == INT8 else types.float32, rows, lanes,
+                                                      part))
 
 
-def matvec_descriptor(lanes, int8):
+def matvec_descriptor(lanes, kind):
     """The address of the VARIANTS row of the matvec for panels of ``lanes`` (PANEL or NARROW)
-    and float32 (``int8`` False) or int8 weights, its one-row block compiled (or loaded from
+    of this ``kind`` (FLOAT32, INT8, INT8_DOT), its one-row block compiled (or loaded from
     Numba's cache) on first use. A program row holds it beside its matrix (written when the
     plan is linked), so a kernel compiles without the matrix code and a model compiles only
     the variants its matrices need."""
-    v = _variant(lanes, int8)
+    v = _variant(lanes, kind)
     if not VARIANTS[v, _SINGLE]:
-        VARIANTS[v, _LANES] = lanes
-        VARIANTS[v, _SINGLE] = _compile_block(lanes, int8, 1)
+        VARIANTS[v, _LANES], VARIANTS[v, _KIND] = lanes, kind
+        VARIANTS[v, _SINGLE] = _compile_block(lanes, kind, 1)
         if ROWS == 1:
             VARIANTS[v, _BLOCK] = VARIANTS[v, _SINGLE]
         else:
@@ -283,15 +294,14 @@ def matvec_descriptor(lanes, int8):
     return VARIANTS.ctypes.data + v * VARIANTS.strides[0]
 
 
-def matvec_compiled(lanes, int8):
+def matvec_compiled(lanes, kind):
     """Whether this process has the one-row block of that variant (:func:`matvec_descriptor`)."""
-    return bool(VARIANTS[_variant(lanes, int8), _SINGLE])
+    return bool(VARIANTS[_variant(lanes, kind), _SINGLE])
 
 
-def matrix_label(lanes, int8, rows=None):
+def matrix_label(lanes, kind, rows=None):
     """The variant in words, for the compile message (edgernn.compiler)."""
-    return (f"matrix kernel ({lanes} lanes, {'int8' if int8 else 'float32'} weights"
-            + (f", {rows} rows)" if rows else ")"))
+    return f"matrix kernel ({lanes} lanes, {KIND_WORDS[kind]}" + (f", {rows} rows)" if rows else ")")
 
 
 _WITHOUT_ROW_BLOCKS = set()       # variants in use whose ROWS-row block is not compiled yet
@@ -305,20 +315,22 @@ def compile_row_blocks(rows):
         return
     from .. import compiler
     pending = sorted(_WITHOUT_ROW_BLOCKS)
-    labels = [matrix_label(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS) for v in pending]
+    labels = [matrix_label(int(VARIANTS[v, _LANES]), int(VARIANTS[v, _KIND]), ROWS) for v in pending]
     with compiler.job(f"the {', '.join(labels)}", len(pending)) as job:
         for v, label in zip(pending, labels):
             with job.item(label):
-                VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), v % 2 == 1, ROWS)
+                VARIANTS[v, _BLOCK] = _compile_block(int(VARIANTS[v, _LANES]), int(VARIANTS[v, _KIND]), ROWS)
             _WITHOUT_ROW_BLOCKS.discard(v)
 
 
 @jit_inline
-def _run_block(address, w, qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, backward):
-    if s_off < 0:
+def _run_block(address, kind, w, qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, backward):
+    if kind == FLOAT32:
         _call_float_block(address, (w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, 0, backward))
-    else:
+    elif kind == INT8:
         _call_int8_block(address, (qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, 0, backward))
+    else:
+        _call_dot_block(address, (qw, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, 0, 0, 0, backward, 0))
 
 
 @jit_inline
@@ -341,8 +353,8 @@ def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out
     1 MiB R, 10.2 µs a pass instead of 11.2 on the development machine
     (``python -m benchmarks.chunk_parts lstm3x256``)."""
     backward = bool(backward)
-    d = array_at(variant, (3,), np.int64)
-    block, single, lanes = d[_BLOCK], d[_SINGLE], d[_LANES]
+    d = array_at(variant, (4,), np.int64)
+    block, single, lanes, kind = d[_BLOCK], d[_SINGLE], d[_LANES], d[_KIND]
     rows = work.shape[0]
     blocked = rows - rows % ROWS if block != 0 else 0
     n_panels = panels_for(n, lanes)
@@ -355,9 +367,9 @@ def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out
             p0, s0 = w_off + p * k_in * lanes, s_off + p * lanes if s_off >= 0 else -1
             width, o0 = min(lanes, n - p * lanes), out_off + p * lanes
         for r in range(0, blocked, ROWS):
-            _run_block(block, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
+            _run_block(block, kind, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
         for r in range(blocked, rows):
-            _run_block(single, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
+            _run_block(single, kind, consts, qconsts, p0, k_in, width, work, r, v_off, o0, consts, s0, backward)
 
 
 @jit_inline

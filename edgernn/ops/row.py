@@ -119,23 +119,31 @@ class MatrixExtent(Extent):
     groups (their output counts): float32 in consts when the scale field is -1, else int8 in
     qconsts with one float32 scale per padded column in consts. The field named ``matvec``
     receives, when the plan is linked, the address of the matvec variant for this matrix's
-    panel width and weight type (:func:`matvec_variant`)."""
+    panel width and kind (:func:`matvec_variant`). ``reads_bytes``: the kernel also reads the
+    panels itself (not only through ``add_matvec``), so they must keep the plain layout (no
+    int8 activations for them, :mod:`edgernn.ops.matvec_dot`)."""
 
-    def __init__(self, k, groups, scale, matvec):
+    def __init__(self, k, groups, scale, matvec, reads_bytes=False):
         super().__init__(CONST, optional=False)
         self.k, self.groups, self.scale, self.matvec = k, groups, scale, matvec
+        self.reads_bytes = reads_bytes
 
 
-def matrix(k, groups, scale, matvec):
+def matrix(k, groups, scale, matvec, reads_bytes=False):
     """k: a field name or function of the row; groups: function of the row -> [outputs, ...];
-    scale, matvec: the names of the fields with its scales' offset and its matvec's address."""
-    return MatrixExtent(k, groups, scale, matvec)
+    scale, matvec: the names of the fields with its scales' offset and its matvec's address;
+    reads_bytes: see :class:`MatrixExtent`."""
+    return MatrixExtent(k, groups, scale, matvec, reads_bytes)
 
 
-def matvec_variant(layout, row):
-    """[(column, lanes, int8)]: for each matrix of the row, the column of its matvec field and
-    the variant it needs."""
-    from .matvec import panel_lanes
+#: one matrix of a program row: its matvec field's column, panel lanes (0: an empty matrix),
+#: int8 or not, offset (consts or qconsts), inputs, panels, and MatrixExtent.reads_bytes
+MatrixUse = namedtuple("MatrixUse", "column lanes int8 offset k panels reads_bytes")
+
+
+def matrix_uses(layout, row):
+    """[MatrixUse] of the row's matrices, in field order."""
+    from .matvec import panel_lanes, padded_columns
     r = layout.view(row)
     out = []
     for f in layout.field_list:
@@ -143,8 +151,18 @@ def matvec_variant(layout, row):
         if isinstance(e, MatrixExtent):
             groups = e.groups(r)
             lanes = panel_lanes(groups) if groups and min(groups) > 0 else 0
-            out.append((layout.columns[e.matvec][0], lanes, getattr(r, e.scale) >= 0))
+            out.append(MatrixUse(layout.columns[e.matvec][0], lanes, getattr(r, e.scale) >= 0, getattr(r, f.name),
+                                 _value(e.k, r), padded_columns(groups) // lanes if lanes else 0, e.reads_bytes))
     return out
+
+
+def matvec_variant(layout, row, dot_offsets=()):
+    """[(column, lanes, kind)]: for each matrix of the row, the column of its matvec field and
+    the variant it needs (``matvec.FLOAT32``, ``INT8``, or ``INT8_DOT`` for an int8 matrix at
+    an offset in ``dot_offsets``, the matrices the plan interleaved)."""
+    from .matvec import FLOAT32, INT8, INT8_DOT
+    return [(u.column, u.lanes, INT8_DOT if u.int8 and u.offset in dot_offsets else INT8 if u.int8 else FLOAT32)
+            for u in matrix_uses(layout, row)]
 
 
 class Field:

@@ -7,7 +7,8 @@ unrolled before it is considered, after which the SLP vectoriser does not always
 vector form directly, so the kernels of small ops (few outputs per position, a few positions
 per row) run one vector instruction per step on x86 (AVX) and two on ARM (NEON):
 
-- :func:`stack_floats`: a float32 array on the stack, promoted to registers;
+- :func:`stack_floats` (``stack_ints``, ``stack_bytes``): an array on the stack, promoted to
+  registers;
 - :func:`add_scaled_run`: ``acc[at:at + n] += scale * src[start:start + n]`` as one ``<n x float>``
   multiply-add (``llvm.fmuladd``: fused where the machine has FMA, as the kernels' ``contract``
   fastmath allows for the scalar form; the sums and their order are those of the scalar loop).
@@ -16,6 +17,9 @@ per row) run one vector instruction per step on x86 (AVX) and two on ARM (NEON):
   multiplies and scalar adds (two roundings) in one variant and not in another, so two
   blockings of the same sums differed in the last bit;
 - :func:`multiply_add`: ``a * b + c`` for scalars, the same way (the int8 scale of a sum);
+- :func:`add_dot4_run`: ``acc[at + i] += sum_q w[start + 4i + q] * x[x_at + q]`` for int8 w
+  and x, i < n, with the machine's int8 dot product (``sdot`` on ARMv8.2 dot-product cores,
+  NEON widening multiplies on other ARM cores, ``vpmaddwd`` or whatever LLVM picks elsewhere);
 - :func:`prefer_wide_vectors`: lets LLVM use 512-bit vectors in the calling kernel (AVX-512).
 
 Preconditions (unchecked: the callers' row extents guarantee them): ``src`` holds at least
@@ -27,27 +31,38 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-@intrinsic
-def stack_floats(typingctx, rows, lanes):
-    """A float32 array of ``rows * lanes`` elements on the stack (both compile-time literals).
+def _stack_array(element):
+    """An intrinsic making a 1-D array of ``element`` on the stack: see :func:`stack_floats`."""
+    @intrinsic
+    def stack_array(typingctx, rows, lanes):
+        if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
+            return None
+        count = rows.literal_value * lanes.literal_value
+        arr_t = types.Array(element, 1, "C")
 
-    An array from ``np.empty`` is a heap block LLVM cannot see through, so ``acc[j] += ...``
-    would load and store memory on every pass; an ``alloca`` indexed by constants (after
-    unrolling) is promoted to registers. The array has no owner (no NRT meminfo)."""
-    if not (isinstance(rows, types.IntegerLiteral) and isinstance(lanes, types.IntegerLiteral)):
-        return None
-    count = rows.literal_value * lanes.literal_value
-    arr_t = types.Array(types.float32, 1, "C")
+        def codegen(context, builder, sig, args):
+            data = cgutils.alloca_once(builder, context.get_value_type(element), size=count)
+            arr = context.make_array(arr_t)(context, builder)
+            intp = context.get_value_type(types.intp)
+            size = context.get_abi_sizeof(context.get_value_type(element))
+            context.populate_array(arr, data=data, shape=[intp(count)], strides=[intp(size)], itemsize=intp(size),
+                                   meminfo=None)
+            return arr._getvalue()
 
-    def codegen(context, builder, sig, args):
-        data = cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
-        arr = context.make_array(arr_t)(context, builder)
-        intp = context.get_value_type(types.intp)
-        context.populate_array(arr, data=data, shape=[intp(count)], strides=[intp(4)], itemsize=intp(4),
-                               meminfo=None)
-        return arr._getvalue()
+        return arr_t(rows, lanes), codegen
 
-    return arr_t(rows, lanes), codegen
+    return stack_array
+
+
+#: stack_floats(rows, lanes): a float32 array of ``rows * lanes`` elements on the stack (both
+#: compile-time literals). An array from ``np.empty`` is a heap block LLVM cannot see through,
+#: so ``acc[j] += ...`` would load and store memory on every pass; an ``alloca`` indexed by
+#: constants (after unrolling) is promoted to registers. The array has no owner (no NRT
+#: meminfo). stack_ints, stack_bytes, stack_doubles: the same for int32, int8 and float64.
+stack_floats = _stack_array(types.float32)
+stack_ints = _stack_array(types.int32)
+stack_bytes = _stack_array(types.int8)
+stack_doubles = _stack_array(types.float64)
 
 
 @intrinsic
@@ -125,3 +140,77 @@ def multiply_add(typingctx, a, b, c):
         return builder.call(fmuladd, list(args))
 
     return types.float32(a, b, c), codegen
+
+
+#: the ways :func:`add_dot4_run` computes: LLVM's own vector code (x86: vpmaddwd), NEON widening
+#: multiplies and pairwise adds (ARMv8.0: Cortex-A53, A72), or ``sdot`` (ARMv8.2 with the
+#: dot-product extension: Cortex-A76, A55). The integer sums are exact: every way gives the same.
+DOT_GENERIC, DOT_NEON, DOT_SDOT = 0, 1, 2
+
+
+def _i32s(values):
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(values)), list(values))
+
+
+@intrinsic
+def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
+    """acc[at + i] += sum_{q < 4} w[start + 4 i + q] * x[x_at + q] for i < ``n``: int8 weights
+    (four consecutive inputs of each output side by side) and four int8 inputs, summed exactly
+    into int32 accumulators. ``n`` (a multiple of 4) and ``method`` (DOT_GENERIC, DOT_NEON or
+    DOT_SDOT) are literals; DOT_NEON and DOT_SDOT compile only for AArch64 (DOT_SDOT: with
+    the dot-product extension). Precondition: every |product pair sum| fits int16, which
+    holds when x is in [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
+    ints, bytes_ = types.Array(types.int32, 1, "C"), types.Array(types.int8, 1, "C")
+    if not (acc == ints and w == bytes_ and x == bytes_ and isinstance(n, types.IntegerLiteral)
+            and isinstance(method, types.IntegerLiteral) and n.literal_value % 4 == 0
+            and all(isinstance(a, types.Integer) for a in (at, start, x_at))):
+        return None
+    outputs, how = n.literal_value, method.literal_value
+    i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+
+    def vec(t, count):
+        return ir.VectorType(t, count)
+
+    def codegen(context, builder, sig, args):
+        acc_arr, w_arr, x_arr = (context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 2, 4))
+        at_index, first, x_first = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 3, 5))
+        word = builder.load(builder.bitcast(builder.gep(x_arr.data, [x_first]), i32.as_pointer()), align=1)
+        lanes = 4 if how != DOT_GENERIC else outputs
+        words = builder.insert_element(ir.Constant(vec(i32, lanes), ir.Undefined), word, i32(0))
+        words = builder.shuffle_vector(words, ir.Constant(vec(i32, lanes), ir.Undefined), _i32s([0] * lanes))
+        x_bytes = builder.bitcast(words, vec(i8, 4 * lanes))          # x[0..3] repeated per output
+        for v in range(outputs // lanes):
+            w_ptr = builder.bitcast(builder.gep(w_arr.data, [builder.add(first, first.type(16 * v))]),
+                                    vec(i8, 4 * lanes).as_pointer())
+            acc_ptr = builder.bitcast(builder.gep(acc_arr.data, [builder.add(at_index, at_index.type(4 * v))]),
+                                      vec(i32, lanes).as_pointer())
+            weights, sums = builder.load(w_ptr, align=1), builder.load(acc_ptr, align=4)
+            if how == DOT_SDOT:
+                sdot = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(vec(i32, 4), [vec(i32, 4), vec(i8, 16), vec(i8, 16)]),
+                    "llvm.aarch64.neon.sdot.v4i32.v16i8")
+                sums = builder.call(sdot, [sums, weights, x_bytes])
+            elif how == DOT_NEON:
+                smull = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(vec(i16, 8), [vec(i8, 8), vec(i8, 8)]),
+                    "llvm.aarch64.neon.smull.v8i16")
+                addp = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(vec(i16, 8), [vec(i16, 8), vec(i16, 8)]),
+                    "llvm.aarch64.neon.addp.v8i16")
+                saddlp = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(vec(i32, 4), [vec(i16, 8)]), "llvm.aarch64.neon.saddlp.v4i32.v8i16")
+                halves = [[builder.shuffle_vector(v16, ir.Constant(vec(i8, 16), ir.Undefined), _i32s(range(h, h + 8)))
+                           for h in (0, 8)] for v16 in (weights, x_bytes)]
+                low, high = (builder.call(smull, [halves[0][h], halves[1][h]]) for h in (0, 1))
+                sums = builder.add(sums, builder.call(saddlp, [builder.call(addp, [low, high])]))
+            else:
+                products = builder.mul(builder.sext(weights, vec(i32, 4 * lanes)), builder.sext(x_bytes, vec(i32, 4 * lanes)))
+                pairs = builder.add(*(builder.shuffle_vector(products, ir.Constant(products.type, ir.Undefined),
+                                                             _i32s(range(h, 4 * lanes, 2))) for h in (0, 1)))
+                quads = builder.add(*(builder.shuffle_vector(pairs, ir.Constant(pairs.type, ir.Undefined),
+                                                             _i32s(range(h, 2 * lanes, 2))) for h in (0, 1)))
+                sums = builder.add(sums, quads)
+            builder.store(sums, acc_ptr, align=4)
+        return context.get_dummy_value()
+
+    return types.none(acc, at, w, start, x, x_at, n, method), codegen

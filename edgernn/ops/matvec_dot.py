@@ -1,0 +1,201 @@
+"""The int8 x int8 matrix kernel: int8 weights times activations quantised on the fly.
+
+With ``edgernn.load(..., weights="int8", activations="int8")`` each int8 matrix's input
+vector is quantised to int8 on every call (symmetric, one scale per vector: the equations are
+in :mod:`edgernn.quant`, :func:`~edgernn.quant.quantize_activations` states them in NumPy),
+and the products are summed exactly in int32 by the machine's int8 dot product
+(:func:`~edgernn.ops.simd.add_dot4_run`): ``sdot`` on ARMv8.2 cores with the dot-product
+extension (Raspberry Pi 5's Cortex-A76), NEON widening multiplies on other ARM cores (Pi 4's
+A72, the A53s), LLVM's own code elsewhere (``vpmaddwd`` on x86). One ``sdot`` does 16
+multiply-adds where a float32 ``fmla`` does 4 and the weights-only int8 kernel needs a
+conversion per 4 weights. The integer sums are exact, so every machine, every blocking of
+rows and every way of summing gives the same bits.
+
+Layout (:func:`interleave`): the panels of :mod:`edgernn.ops.matvec` ([P, K, L], int8), each
+run of four rows 4m .. 4m+3 stored output-major, [L, 4]: the four inputs of one output are
+side by side, as ``sdot`` reads them. The bytes of each group stay in place, so the panel
+offsets, sizes and extents are those of the plain layout; the last K mod 4 rows stay plain.
+The plan makes this copy of the int8 constants when it is linked (``Plan.link``).
+
+Kernel (:func:`_dot_block`, the same arguments as ``matvec._panel_block``): for each row
+(stream, or frame of a chunk) x is quantised into a stack buffer of :data:`TILE` inputs at a
+time (once per call when K <= TILE, else once per tile and pass), then per panel and pass over
+``part`` outputs:
+
+    acc[r, j] = sum_k q[k, j] * xq_r[k]                  (int32, exact)
+    out_r[j] += scale[j] * (float32(acc[r, j]) * x_scale_r)    (one fused multiply-add)
+"""
+import platform
+
+import numpy as np
+from numba import literally, types
+
+from ..config import jit, jit_inline
+from ..quant import DOT_MAX_INPUTS, QMAX
+from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, add_dot4_run, multiply_add, prefer_wide_vectors,
+                   stack_bytes, stack_doubles, stack_floats, stack_ints)
+
+#: inputs quantised at a time into a stack buffer (a multiple of 4): per row of the 4-row block
+#: a 1 KiB buffer; a longer vector is quantised again per tile, at one multiply and one
+#: conversion per input against ``part`` multiply-adds
+TILE = 1024
+PANEL = 64          # matvec.PANEL: the widest panel (matvec imports this module)
+
+
+def dot_method(machine=None, features=None):
+    """How :func:`~edgernn.ops.simd.add_dot4_run` computes on this machine: DOT_SDOT on AArch64
+    with the dot-product extension, DOT_NEON on other AArch64 cores, DOT_GENERIC elsewhere.
+    ``features``: LLVM's feature string as Numba compiles for it (``NUMBA_CPU_FEATURES``, else
+    the host's)."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("aarch64", "arm64"):
+        return DOT_GENERIC
+    if features is None:
+        import numba
+        from numba.core.codegen import get_host_cpu_features
+        features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
+    return DOT_SDOT if "+dotprod" in features.split(",") else DOT_NEON
+
+
+METHOD = dot_method()
+
+
+def interleave(panels):
+    """int8 panels [P, K, L] -> the same bytes with each group of four rows output-major (module
+    doc): group m's bytes [4, L] become [L, 4]; the last K mod 4 rows are unchanged."""
+    P, K, L = panels.shape
+    out = panels.copy()
+    full = K - K % 4
+    out[:, :full] = panels[:, :full].reshape(P, full // 4, 4, L).transpose(0, 1, 3, 2).reshape(P, full, L)
+    return out
+
+
+def interleaved_constants(prog, layouts, qconsts):
+    """For a plan run with int8 activations: (offsets, bytes). ``bytes``: an int8 array the size
+    of ``qconsts`` holding every int8 matrix of the program, those at ``offsets`` interleaved
+    (:func:`interleave`), the others as they are; the kernels read it in place of qconsts
+    (only matrices are read from qconsts). ``offsets``: the int8 matrices whose kernel reads
+    them only through ``add_matvec``, with at most DOT_MAX_INPUTS inputs, overlapping no other
+    matrix; the others keep the weights-only kernel. (frozenset(), None) when none qualifies.
+    ``prog`` and ``layouts``: a validated program and its rows' RowLayouts."""
+    from ..memory import zeroed
+    from .row import matrix_uses
+    shapes, excluded = {}, set()
+    for row, layout in zip(prog, layouts):
+        for use in matrix_uses(layout, row):
+            if not (use.int8 and use.lanes):
+                continue
+            shape = (use.panels, use.k, use.lanes)
+            if use.reads_bytes or use.k > DOT_MAX_INPUTS or shapes.get(use.offset, shape) != shape:
+                excluded.add(use.offset)
+            shapes[use.offset] = shape
+    ranges = sorted((offset, offset + int(np.prod(shape))) for offset, shape in shapes.items())
+    for (start, end), (next_start, next_end) in zip(ranges, ranges[1:]):
+        if next_start < end:                             # overlapping matrices: keep both plain
+            excluded.update((start, next_start))
+    chosen = frozenset(shapes) - excluded
+    if not chosen:
+        return frozenset(), None
+    out = zeroed(qconsts.size, np.int8)
+    for offset, shape in shapes.items():
+        size = int(np.prod(shape))
+        panels = qconsts[offset:offset + size].reshape(shape)
+        out[offset:offset + size] = (interleave(panels) if offset in chosen else panels).reshape(-1)
+    return chosen, out
+
+
+@jit_inline
+def _vector_scale(x, bits):
+    """(127 / amax as float64, amax / 127 as float32) of the vector x (quant's equations), with
+    (0, 0) for an all-zero x and (0, NaN) for one holding an infinity or NaN. ``bits``: a
+    one-element float32 stack array (reinterprets the integer maximum as the float)."""
+    top = np.int32(0)
+    as_int = x.view(np.int32)
+    for k in range(as_int.shape[0]):        # |x| as ordered integers: an integer maximum vectorises
+        top = max(top, as_int[k] & 0x7FFFFFFF)
+    if top >= 0x7F800000:
+        return 0.0, np.float32(np.nan)
+    if top == 0:
+        return 0.0, np.float32(0.0)
+    bits.view(np.int32)[0] = top
+    amax = bits[0]
+    return 127.0 / np.float64(amax), amax / np.float32(QMAX)
+
+
+@jit_inline
+def _quantise(x, first, count, inverse, out, out_at):
+    """out[out_at + i] = clip(rint(x[first + i] * inverse), -127, 127) for i < count, then zeros
+    up to a multiple of 4 (a group's missing inputs); all zeros when ``inverse`` is 0."""
+    o = out[out_at:out_at + (count + 3) // 4 * 4]
+    if inverse == 0.0:
+        for i in range(o.shape[0]):
+            o[i] = 0
+        return
+    v = x[first:first + count]
+    for i in range(count):
+        o[i] = np.int8(min(max(np.rint(np.float64(v[i]) * inverse), -127.0), 127.0))
+    for i in range(count, o.shape[0]):
+        o[i] = 0
+
+
+@jit
+def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward, method):
+    """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``, the
+    interleaved int8 panels of ``lanes`` outputs at w[w_off:] with their scales at
+    consts[s_off:], v_r quantised (module doc); panels last first when ``backward``. ``rows``,
+    ``lanes``, ``part`` (outputs per pass, dividing ``lanes``, at most ``lanes``) and ``method`` (simd.DOT_*) are
+    literals. Preconditions: the extents of ``matvec._panel_block``; k_in <= DOT_MAX_INPUTS."""
+    literally(rows)
+    literally(lanes)
+    literally(part)
+    literally(method)
+    prefer_wide_vectors()
+    acc = stack_ints(rows, PANEL)
+    quantised = stack_bytes(rows, TILE)
+    bits = stack_floats(1, 1)
+    x_scale = stack_floats(rows, 1)
+    inverses = stack_doubles(rows, 1)
+    xs = work[r0:r0 + rows, v_off:v_off + k_in]
+    for r in range(rows):
+        inverses[r], x_scale[r] = _vector_scale(xs[r], bits)
+    n_tiles = (k_in + TILE - 1) // TILE
+    if n_tiles == 1:
+        for r in range(rows):
+            _quantise(xs[r], 0, k_in, inverses[r], quantised, r * TILE)
+    n_panels = (n + lanes - 1) // lanes
+    for q in range(n_panels):
+        p = n_panels - 1 - q if backward else q
+        panel = w[w_off + p * k_in * lanes:w_off + (p + 1) * k_in * lanes]
+        width = min(lanes, n - p * lanes)
+        for first in range(0, lanes, part):
+            for j in range(rows * part):
+                acc[j] = 0
+            for t in range(n_tiles):
+                k0 = t * TILE
+                count = min(TILE, k_in - k0)
+                if n_tiles > 1:
+                    for r in range(rows):
+                        _quantise(xs[r], k0, count, inverses[r], quantised, r * TILE)
+                for m in range(count // 4):
+                    for r in range(rows):
+                        add_dot4_run(acc, r * part, panel, (k0 + 4 * m) * lanes + 4 * first, quantised,
+                                     r * TILE + 4 * m, part, method)
+                for k in range(k0 + count - count % 4, k0 + count):    # the plain last rows
+                    for r in range(rows):
+                        xk = np.int32(quantised[r * TILE + k - k0])
+                        for j in range(part):
+                            acc[r * part + j] += np.int32(panel[k * lanes + first + j]) * xk
+            for r in range(rows):
+                o = work[r0 + r, out_off + p * lanes + first:out_off + p * lanes + first + max(min(part, width - first), 0)]
+                scales = consts[s_off + p * lanes + first:s_off + p * lanes + first + o.shape[0]]
+                for j in range(o.shape[0]):
+                    o[j] = multiply_add(scales[j], np.float32(acc[r * part + j]) * x_scale[r], o[j])
+
+
+def dot_args(rows, lanes, part, method):
+    """:func:`_dot_block`'s argument types for literal rows, lanes, part and method."""
+    vector = types.Array(types.float32, 1, "C")
+    return (types.Array(types.int8, 1, "C"), types.int64, types.int64, types.int64,
+            types.Array(types.float32, 2, "C"), types.int64, types.int64, types.int64, vector, types.int64,
+            types.IntegerLiteral(rows), types.IntegerLiteral(lanes), types.IntegerLiteral(part), types.boolean,
+            types.IntegerLiteral(method))

@@ -1,0 +1,209 @@
+"""int8 activations (``edgernn.load(..., weights="int8", activations="int8")``): the int8 x int8
+matrix kernel (edgernn.ops.matvec_dot) against the equations of edgernn.quant, written out here
+in NumPy with int64 sums; the models it runs against the float reference; its bits across
+batches, chunks and steps; and what it refuses."""
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import numpy_helper  # noqa: E402
+
+import edgernn  # noqa: E402
+from edgernn.errors import EdgeRNNError  # noqa: E402
+from edgernn.ops import matvec, matvec_dot  # noqa: E402
+from edgernn.quant import QMAX, quantize_activations, quantize_columns  # noqa: E402
+from edgernn.reference import ReferenceStream  # noqa: E402
+from test_kernels import CASES, rand  # noqa: E402
+
+INT8X8 = dict(weights="int8", activations="int8")
+
+
+def test_activation_quantisation_follows_its_equations():
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((50, 33)) * rng.uniform(1e-3, 1e3, (50, 1))).astype(np.float32)
+    q, scale = quantize_activations(x)
+    assert q.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == (50,)
+    amax = np.abs(x).max(axis=1)
+    np.testing.assert_array_equal(scale, amax / np.float32(QMAX))
+    np.testing.assert_array_equal(np.abs(q).max(axis=1), QMAX)          # the largest maps to +-127
+    assert np.all(np.abs(q * scale[:, None].astype(np.float64) - x) <= scale[:, None] * (0.5 + 1e-6))
+    zero, bad = quantize_activations(np.zeros((1, 4), np.float32)), quantize_activations(
+        np.array([[1, np.inf, -2, 3], [np.nan, 1, 2, 3]], np.float32))
+    assert not zero[0].any() and zero[1][0] == 0
+    assert not bad[0].any() and np.isnan(bad[1]).all()
+
+
+def test_interleave_puts_four_inputs_of_an_output_side_by_side():
+    panels = np.arange(2 * 10 * 16, dtype=np.int64).reshape(2, 10, 16).astype(np.int8)
+    out = matvec_dot.interleave(panels).reshape(2, -1)
+    for p in range(2):
+        for k in range(8):                                  # two groups of four rows
+            for j in range(16):
+                assert out[p, (k // 4) * 64 + j * 4 + k % 4] == panels[p, k, j]
+        np.testing.assert_array_equal(out[p, 8 * 16:], panels[p, 8:].ravel())     # the last K mod 4 rows
+
+
+def _panel_matrix(K, N, lanes, seed):
+    """Random int8 panels [P, K, lanes] with their scales, and the int8 [K, N] they hold."""
+    w = np.random.default_rng(seed).standard_normal((K, N)).astype(np.float32)
+    P = -(-N // lanes)
+    panels = np.zeros((P, K, lanes), np.float32)
+    for p in range(P):
+        cols = w[:, p * lanes:(p + 1) * lanes]
+        panels[p, :, :cols.shape[1]] = cols
+    q, scale = quantize_columns(panels)
+    return q, scale, q.transpose(1, 0, 2).reshape(K, P * lanes)[:, :N]
+
+
+def _formula(dense_q, scale, x, before):
+    """edgernn.quant's equations in NumPy: before + scale * (float32(sum q xq) * x_scale)."""
+    xq, x_scale = quantize_activations(x)
+    sums = (xq.astype(np.int64) @ dense_q.astype(np.int64)).astype(np.float32)
+    return before + scale[:dense_q.shape[1]] * (sums * x_scale[:, None])
+
+
+@pytest.mark.parametrize("K,N", [(1, 5), (8, 64), (37, 37), (255, 200), (1030, 70), (2053, 130)])
+@pytest.mark.parametrize("rows", [1, 4, 6])             # 4: one block of rows; 6 > ROWS: panel by panel
+def test_kernel_matches_the_equations(K, N, rows):
+    """K mod 4 rows left plain, K above TILE (quantised per tile), 16- and 64-lane panels
+    (N 5, 37 against 64, 200), and both panel orders, which give the same bits."""
+    lanes = matvec.panel_lanes([N])
+    q, scale, dense_q = _panel_matrix(K, N, lanes, seed=K + N)
+    qconsts = matvec_dot.interleave(q).ravel()
+    work = rand(rows, K + N, scale=2.0)
+    variant = matvec.matvec_descriptor(lanes, matvec.INT8_DOT)
+    matvec.compile_row_blocks(rows)
+    results = []
+    for backward in (False, True):
+        wk = work.copy()
+        matvec.add_matvec(variant, scale, qconsts, 0, 0, K, N, wk, 0, K, backward)
+        results.append(wk[:, K:])
+    np.testing.assert_array_equal(results[0], results[1])
+    want = _formula(dense_q, scale, work[:, :K], work[:, K:])
+    np.testing.assert_allclose(results[0], want, rtol=2e-6, atol=2e-6 * np.abs(want).max())
+
+
+def test_non_finite_inputs_make_non_finite_outputs():
+    K, N = 12, 64
+    q, scale, _ = _panel_matrix(K, N, 64, seed=2)
+    work = np.zeros((3, K + N), np.float32)
+    work[0, :K], work[1, :K], work[1, 3], work[2, :K] = 1.0, 1.0, np.nan, 1.0
+    work[2, 5] = -np.inf
+    matvec.add_matvec(matvec.matvec_descriptor(64, matvec.INT8_DOT), scale, matvec_dot.interleave(q).ravel(), 0, 0,
+                      K, N, work, 0, K, False)
+    assert np.isfinite(work[0, K:]).all() and np.isnan(work[1:, K:]).all()
+
+
+def _initializer(proto, name):
+    return next(numpy_helper.to_array(t) for t in proto.graph.initializer if t.name == name)
+
+
+def test_a_dense_layer_computes_the_equations():
+    proto = CASES["dense_wide"]()
+    m = edgernn.load(proto, time_axis=0, **INT8X8)
+    s = m.stream()
+    w, b = _initializer(proto, "Wm"), _initializer(proto, "b")
+    q, scale = quantize_columns(w)
+    for _ in range(5):
+        x = rand(1, 6, scale=3.0)
+        want = _formula(q, scale, x, b[None])
+        np.testing.assert_allclose(s.step(x.reshape(m.inputs[0].frame_shape)).ravel(), want.ravel(), rtol=2e-6,
+                                   atol=2e-6)
+    assert m.plan.dot_offsets                                   # the matrix took int8 activations
+
+
+RECURRENT = ["lstm_wide", "gru_lbr0_wide", "gru_lbr1_wide", "rnn_wide", "lstm_peepholes_clip"]
+
+
+@pytest.mark.parametrize("name", RECURRENT)
+def test_recurrent_models_stay_close_to_float(name):
+    """Against the float reference: within what 8-bit activations allow (|error| well under
+    5 % of the output range over 25 frames), and not the weights-only int8 result (the
+    activations really are quantised)."""
+    proto = CASES[name]()
+    f = edgernn.load(proto, time_axis=0)
+    weights_only = edgernn.load(proto, time_axis=0, weights="int8").stream()
+    both = edgernn.load(proto, time_axis=0, **INT8X8)
+    s, ref = both.stream(), ReferenceStream(f)
+    worst, differs, span = 0.0, False, 0.0
+    for _ in range(25):
+        x = rand(*both.inputs[0].frame_shape, scale=1.5)
+        got, want, other = (np.ravel(v[0] if isinstance(v, tuple) else v)
+                            for v in (s.step(x), ref.step(x), weights_only.step(x)))
+        worst, span = max(worst, np.abs(got - want).max()), max(span, np.abs(want).max())
+        differs |= not np.array_equal(got, other)
+    assert differs and both.plan.dot_offsets
+    assert worst <= 0.05 * span, (worst, span)
+
+
+@pytest.mark.parametrize("batch", [None, 5])
+@pytest.mark.parametrize("name", ["lstm_wide", "gru_lbr0_wide", "rnn_tanh"])
+def test_chunks_and_batches_equal_steps_bit_for_bit(name, batch):
+    m = edgernn.load(CASES[name](), time_axis=0, **INT8X8)
+    B = 1 if batch is None else batch
+    frames = rand(17, *((B,) if batch else ()), *m.inputs[0].frame_shape, scale=1.5)
+    ran = m.stream(batch=batch).run(frames)
+    stepper = m.stream(batch=batch)
+    stepped = [stepper.step(f) for f in frames]
+    for k, got in enumerate(ran if isinstance(ran, tuple) else (ran,)):
+        want = np.stack([st[k] if isinstance(st, tuple) else st for st in stepped])
+        np.testing.assert_array_equal(got, want)
+        for b in range(B if batch else 0):
+            alone = m.stream()
+            mine = [alone.step(f) for f in frames[:, b]]
+            np.testing.assert_array_equal(np.stack([st[k] if isinstance(st, tuple) else st for st in mine]),
+                                          want[:, b])
+
+
+def test_a_matrix_with_too_many_inputs_keeps_the_weights_only_kernel(monkeypatch):
+    """Above DOT_MAX_INPUTS inputs the int32 sums could overflow: such a matrix runs as
+    weights-only int8, bit for bit."""
+    monkeypatch.setattr(matvec_dot, "DOT_MAX_INPUTS", 5)       # the dense case has 6 inputs
+    proto = CASES["dense_wide"]()
+    both = edgernn.load(proto, time_axis=0, **INT8X8)
+    plain = edgernn.load(proto, time_axis=0, weights="int8")
+    x = rand(*both.inputs[0].frame_shape, scale=2.0)
+    np.testing.assert_array_equal(both.stream().step(x), plain.stream().step(x))
+    assert not both.plan.dot_offsets
+
+
+def test_convolution_weights_keep_their_layout():
+    """Conv kernels read their panels directly: their matrices are left out (weights-only int8),
+    the GRU after the convolution takes int8 activations, and the model stays close to float."""
+    from pathlib import Path
+    path = Path(__file__).parent / "fixtures" / "onnx" / "conv_gru_step_ts.onnx"
+    both = edgernn.load(path, **INT8X8)
+    plain = edgernn.load(path, weights="int8")
+    s, p = both.stream(), plain.stream()
+    kinds = set()
+    from edgernn.ops.row import LAYOUTS, matvec_variant
+    both.plan.link()
+    for name, row in zip(both.plan.row_layouts, both.plan.prog):
+        kinds |= {(name, kind) for _, lanes, kind in matvec_variant(LAYOUTS[name], row, both.plan.dot_offsets) if lanes}
+    assert ("conv", matvec.INT8) in kinds or all(name != "conv" for name, _ in kinds)
+    assert any(kind == matvec.INT8_DOT for _, kind in kinds)
+    for _ in range(5):
+        frames = [rand(*i.frame_shape) for i in both.inputs]
+        got, other = s.step(*frames), p.step(*frames)
+        got, other = (np.ravel(v[0] if isinstance(v, tuple) else v) for v in (got, other))
+        assert np.abs(got - other).max() <= 0.05 * max(np.abs(other).max(), 1e-3)
+
+
+def test_ernn_files_take_int8_activations(tmp_path):
+    from edgernn.convert import convert
+    proto = CASES["gru_lbr0_wide"]()
+    for weights in ("int8", "float32"):
+        convert(proto, tmp_path / f"{weights}.ernn", weights=weights, time_axis=0)
+    m = edgernn.load(tmp_path / "int8.ernn", activations="int8")
+    loaded = edgernn.load(proto, time_axis=0, **INT8X8)
+    x = rand(5, *m.inputs[0].frame_shape, scale=1.5)
+    np.testing.assert_array_equal(m.stream().run(x), loaded.stream().run(x))
+    with pytest.raises(EdgeRNNError, match="weights='int8'"):
+        edgernn.load(tmp_path / "float32.ernn", activations="int8")
+
+
+def test_what_it_refuses():
+    with pytest.raises(EdgeRNNError, match="this model has none"):
+        edgernn.load(CASES["lstm"](), time_axis=0, activations="int8")
+    with pytest.raises(EdgeRNNError, match="activations must be one of float32, int8"):
+        edgernn.load(CASES["lstm"](), time_axis=0, weights="int8", activations="int4")
