@@ -7,7 +7,8 @@
    fixture (tests/fixtures/onnx, 200 frames each), and from float32 on the synthetic models;
    for the bundled example classifier (examples/japanese_vowels.onnx on its 370 held-out
    recordings, each streamed from a fresh state), how often the int8 and float16 models' top
-   class agrees with float32's, frame by frame, and their accuracy.
+   class agrees with float32's, frame by frame, and their accuracy. "int8 act": the int8
+   file loaded with ``activations="int8"`` (int8 x int8 kernels, docs/quantization.md).
 3. Load time and memory: in a fresh process per file (engine already compiled and cached by
    Numba, a warm-up load of another file first), the median time of ``edgernn.load`` and the
    growth of the resident set (VmRSS) from loading plus one step.
@@ -89,6 +90,8 @@ def sizes_and_errors(tmp):
             row[f"{w}_bytes"] = m.file.file_bytes
             row[f"{w}_share"] = m.file.file_bytes / row["onnx_bytes"]
             row[f"{w}_max_abs_err_vs_float32"] = float(np.abs(y - ref).max())
+        y = run(edgernn.load(tmp / f"{name}.int8.ernn", activations="int8"), frames)
+        row["int8_act_max_abs_err_vs_float32"] = float(np.abs(y - ref).max())
         rows.append(row)
     return rows, sources
 
@@ -112,8 +115,10 @@ def classifier_agreement(tmp):
     ref, ref_last = predict(edgernn.load(CLASSIFIER))
     row = {"model": CLASSIFIER.name, "frames": int(len(ref)), "recordings": len(recs),
            "float32_accuracy": float(np.mean(ref_last == labels))}
-    for w in ("float16", "int8"):
-        pf, last = predict(convert(CLASSIFIER, tmp / f"clf.{w}.ernn", weights=w))
+    for w in ("float16", "int8", "int8_act"):
+        model = edgernn.load(tmp / "clf.int8.ernn", activations="int8") if w == "int8_act" else \
+            convert(CLASSIFIER, tmp / f"clf.{w}.ernn", weights=w)
+        pf, last = predict(model)
         row[f"{w}_frame_agreement"] = float(np.mean(pf == ref))
         row[f"{w}_accuracy"] = float(np.mean(last == labels))
     return row
@@ -131,6 +136,8 @@ def fixture_errors(tmp):
         for w in ("float32", "float16", "int8"):
             m = convert(FIXTURES / e["file"], tmp / f"fx.{w}.ernn", weights=w)
             row[w] = float(np.abs(run(m, frames).reshape(y.shape) - y).max())
+        m = edgernn.load(tmp / "fx.int8.ernn", activations="int8")
+        row["int8_act"] = float(np.abs(run(m, frames).reshape(y.shape) - y).max())
         rows.append(row)
     return rows
 
@@ -163,16 +170,19 @@ def main(argv=None):
               "sizes": sizes, "classifier": classifier, "fixture_errors": fixtures, "loads": loads}
 
     print(f"machine: {report['machine']}\n")
-    print(f"{'model':<22}{'onnx':>11}{'f32 .ernn':>11}{'f16':>8}{'int8':>8}   int8 max|err| vs f32   f16 max|err|")
+    print(f"{'model':<22}{'onnx':>11}{'f32 .ernn':>11}{'f16':>8}{'int8':>8}   int8 max|err| vs f32   "
+          f"int8 act   f16 max|err|")
     for r in sizes:
         print(f"{r['model']:<22}{r['onnx_bytes']:>11,}{r['float32_share']:>10.1%} {r['float16_share']:>7.1%} "
-              f"{r['int8_share']:>7.1%}   {r['int8_max_abs_err_vs_float32']:>20.2e}   {r['float16_max_abs_err_vs_float32']:.2e}")
+              f"{r['int8_share']:>7.1%}   {r['int8_max_abs_err_vs_float32']:>20.2e}   "
+              f"{r['int8_act_max_abs_err_vs_float32']:.2e}   {r['float16_max_abs_err_vs_float32']:.2e}")
     c = classifier
     print(f"\n{c['model']} on {c['recordings']} test recordings ({c['frames']} frames, each recording from a "
           f"fresh state): top class agrees with float32 on {c['int8_frame_agreement']:.2%} of frames (int8), "
-          f"{c['float16_frame_agreement']:.2%} (float16); accuracy float32 {c['float32_accuracy']:.2%}, "
-          f"int8 {c['int8_accuracy']:.2%}, float16 {c['float16_accuracy']:.2%}")
-    worst = {w: max(fixtures, key=lambda r: r[w]) for w in ("float32", "float16", "int8")}
+          f"{c['int8_act_frame_agreement']:.2%} (int8 act), {c['float16_frame_agreement']:.2%} (float16); "
+          f"accuracy float32 {c['float32_accuracy']:.2%}, int8 {c['int8_accuracy']:.2%}, int8 act "
+          f"{c['int8_act_accuracy']:.2%}, float16 {c['float16_accuracy']:.2%}")
+    worst = {w: max(fixtures, key=lambda r: r[w]) for w in ("float32", "float16", "int8", "int8_act")}
     print(f"\ntorch fixtures ({len(fixtures)}), max abs error against PyTorch:")
     for w, r in worst.items():
         print(f"  {w:<8} worst {r[w]:.2e} ({r['fixture']}), median {np.median([x[w] for x in fixtures]):.2e}")

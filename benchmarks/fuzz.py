@@ -9,7 +9,8 @@ TFLITE_SEEDS, and for .ernn the sources and mutators of tests/test_ernn_fuzz.py)
 stepped in a persistent bounds-checked worker process (NUMBA_BOUNDSCHECK=1, private Numba
 cache). It ends as
 - a typed error (an ``edgernn.EdgeRNNError``),
-- loaded and stepped (3 frames on one stream and on a batch of 2, and a 3-frame run), or
+- loaded and stepped (3 frames on one stream and on a batch of 2, and a 3-frame run; a model
+  with int8 weights once more with int8 activations), or
 - anything else: another exception (including Numba's IndexError for an out-of-bounds
   index), a crash of the worker, a hang, or external data read from outside the model's
   directory. Each distinct failure (kind, exception type, where raised) is listed with its

@@ -4,6 +4,7 @@
     python -m benchmarks.kernel_asm --row-kernels --cpu cortex-a72    # NEON loops of the row kernels
     python -m benchmarks.kernel_asm --x86 [--show]      # the x86-64 matrix kernel's register use
     python -m benchmarks.kernel_asm --blocks            # the 4-row block's spills on every core
+    python -m benchmarks.kernel_asm --dot [--show]      # the int8 x int8 kernel on each ARM core
 
 Numba's LLVM IR for ``ops.matvec._panel_block`` (one row, as ARM runs it; float32 and int8
 weights) and
@@ -22,6 +23,15 @@ vector loop of each is found and its instructions counted per NEON vector of 4 f
 for x86-64 cores instead (AVX2 and AVX-512) and reports its inner loop: the widest vector
 registers it uses, its FMAs and vector loads per iteration, and its stack accesses (a spill
 of the accumulators: none is the design, edgernn.ops.matvec).
+
+``--dot`` compiles the int8 x int8 kernel (``ops.matvec_dot``, int8 activations) for each ARM
+core the way Numba would on it: ``sdot`` where the core has the dot-product extension
+(Cortex-A76), NEON widening multiplies elsewhere (A53, A72). Numba cannot compile AArch64
+intrinsics for this x86 process, so its IR is taken from Numba's pipeline without machine
+code (``no_compile``). Reported per 16 multiply-adds (one ``sdot``, four float32 ``fmla``):
+instructions, 128-bit loads and stores, vector (ASIMD) instructions other than loads and
+stores, the multiply instructions among them, and vector spills. ``edgernn.devices``
+(MATVEC_DOT*) prices the A76 and A72 rows, divided by 4 (per 4 multiply-adds).
 
 ``edgernn.devices`` prices these counts with each core's throughputs (MATVEC_OPS, ACT_OPS there
 must match this script's output). Compiling ``NUMBA_OPT=0`` IR writes nothing to edgernn's
@@ -196,6 +206,48 @@ def blocks_report():
     return out
 
 
+def dot_ir(rows, lanes, part, method):
+    """LLVM IR (before optimisation) of ops.matvec_dot._dot_block for these literals, from
+    Numba's pipeline stopped before machine code: ``method`` may name AArch64 instructions
+    this process's JIT could not compile."""
+    from numba.core import compiler, cpu
+    from numba.core.registry import cpu_target
+    from edgernn.config import JIT_OPTIONS
+    from edgernn.ops.matvec_dot import _dot_block, dot_args
+    flags = compiler.Flags()
+    flags.no_compile = flags.no_cpython_wrapper = flags.no_cfunc_wrapper = True
+    flags.fastmath = cpu.FastMathOptions(JIT_OPTIONS["fastmath"])
+    flags.error_model = JIT_OPTIONS["error_model"]
+    flags.nrt = JIT_OPTIONS["_nrt"]
+    result = compiler.compile_extra(cpu_target.typing_context, cpu_target.target_context, _dot_block.py_func,
+                                    dot_args(rows, lanes, part, method), None, flags, {})
+    return result.library.get_llvm_str()
+
+
+def dot_report():
+    """[(cpu, method, rows, part, label, per 16 MACs {insts, loads, stores, vec, mul}, spills, body)]: the
+    int8 x int8 kernel's inner loop (the one with the most multiply instructions) for one row
+    over 64-output panels and for the 4-row block (16 outputs per pass), per ARM core."""
+    from edgernn.ops.matvec import NARROW_BLOCK, PANEL
+    from edgernn.ops.matvec_dot import dot_method
+    from edgernn.ops.simd import DOT_SDOT
+    out = []
+    for cpu in CPUS:
+        code = dot_method("aarch64", cpu, "+neon", runs_dot_product=True)      # Numba's choice on that core
+        method = "sdot" if code == DOT_SDOT else "neon"
+        for rows, part in ((1, PANEL), NARROW_BLOCK):
+            asm = compile_for(dot_ir(rows, PANEL, part, code), cpu)
+            muls, label, body = max((sum(i.split()[0] in ("sdot", "smull", "smull2") for i in b), lab, b)
+                                    for lab, b in loops(asm))
+            macs = 16 * muls if method == "sdot" else 8 * muls            # an smull: 8 products
+            c, _ = classify(body)
+            vec = sum(bool(re.search(r"\bv\d+\.", i)) and not i.split()[0].startswith(("ld", "st")) for i in body)
+            per = {k: v * 16 / macs for k, v in (("insts", c["insts"]), ("loads", c["loads"]), ("stores", c["stores"]),
+                                                 ("vec", vec), ("mul", muls))}
+            out.append((cpu, method, rows, part, label, per, vector_spills(body, True), body))
+    return out
+
+
 def row_kernels_report(cpu="cortex-a72"):
     """For the row kernels of the streaming-model ops (each compiled for ``cpu``): how many of
     their loops are NEON loops (instructions on .4s vectors) and how many fmla .4s those hold.
@@ -232,7 +284,19 @@ def main(argv=None):
                     help="instead: the x86-64 matrix kernel's inner loop (registers, FMAs, loads, spills)")
     ap.add_argument("--blocks", action="store_true",
                     help="instead: the 4-row block's inner loop on every core, 64- and 16-lane panels (FMAs, spills)")
+    ap.add_argument("--dot", action="store_true",
+                    help="instead: the int8 x int8 kernel's inner loop on each ARM core (sdot or NEON)")
     args = ap.parse_args(argv)
+    if args.dot:
+        print("int8 x int8 kernel, per 16 multiply-adds (one sdot; four float32 fmla)")
+        print(f"{'cpu':<11} {'method':<6} {'rows':>4} {'part':>4} {'loop':<9} {'insts':>6} {'loads':>6} {'stores':>6} "
+              f"{'vec':>5} {'mul':>5} {'spills':>6}")
+        for cpu, method, rows, part, label, per, spills, body in dot_report():
+            print(f"{cpu:<11} {method:<6} {rows:>4} {part:>4} {label:<9} {per['insts']:6.2f} {per['loads']:6.2f} "
+                  f"{per['stores']:6.2f} {per['vec']:5.2f} {per['mul']:5.2f} {spills:>6}")
+            if args.show:
+                print("\n".join("      " + i for i in body))
+        return 0
     if args.blocks:
         print(f"{'cpu':<15} {'lanes':>5} {'weights':<8} {'part':>4} {'FMAs':>5} {'spills':>6}")
         for cpu, lanes, weights, part, fmas, spills in blocks_report():

@@ -4,7 +4,8 @@
 
 Models (exporters/synthetic.py, torch-style random weights): GRU 1x37 on 13 inputs, LSTM
 2x128 on 40 inputs + Dense(12), GRU 2x128 + Dense(12), LSTM 3x256 on 64 inputs + Dense(12).
-edgernn runs each with float32 and int8 weights; ONNX Runtime runs the float32 ONNX file with
+edgernn runs each with float32 weights, int8 weights, and int8 weights with int8 activations
+("int8 act": ``activations="int8"``, docs/quantization.md); ONNX Runtime runs the float32 ONNX file with
 intra/inter-op threads 1, its state fed back through the call (the file has state inputs and
 outputs); LiteRT (num_threads=1) runs benchmarks/models/<model>.tflite when that file exists
 (made by exporters/make_benchmark_tflite.py), its state kept in variable tensors.
@@ -123,9 +124,14 @@ def cycled(frames, n):
     return frames[np.arange(n) % len(frames)]
 
 
+#: what edgernn runs each model with: a key of the tables, and edgernn.load's arguments
+EDGERNN_WEIGHTS = {"float32": {}, "int8": {"weights": "int8"},
+                   "int8 act": {"weights": "int8", "activations": "int8"}}
+
+
 def edgernn_runner(path, weights):
-    """(model, stream) of the file with these weights."""
-    m = edgernn.load(path, weights=weights)
+    """(model, stream) of the file with these weights (a key of EDGERNN_WEIGHTS)."""
+    m = edgernn.load(path, **EDGERNN_WEIGHTS[weights])
     return m, m.stream()
 
 
@@ -226,7 +232,7 @@ def floor_runner(name):
 def measure_model(name, path, batch_path, frames, litert_version):
     """Every runtime on one model: single frames and chunks timed interleaved (module doc);
     ``batch_path``: the same model for BATCHES[-1] streams, for ONNX Runtime."""
-    edg = {w: edgernn_runner(path, w) for w in ("float32", "int8")}
+    edg = {w: edgernn_runner(path, w) for w in EDGERNN_WEIGHTS}
     ort_step = ort_runner(path)
     floor_step, floor_bytes = floor_runner(name)
     singles = {f"edgernn {w}": (s.step, frames) for w, (_, s) in edg.items()}
@@ -347,6 +353,10 @@ def targets(r):
             e = r["models"][model]["edgernn"]
             least = e["int8"]["flops_per_step"] / (bd["dense_int8_gflops"] * 1e3) / single(model, "edgernn")
             rows.append(("  bound: FLOP / in-cache int8 kernel rate, / float32", least, "report", None))
+    for model in MODELS:          # reported: int8 activations against int8 weights alone
+        if "int8 act" in r["models"][model]["edgernn"]:
+            ratio = single(model, "edgernn", "int8 act") / single(model, "edgernn", "int8")
+            rows.append((f"{model}: int8 act / int8 single frame", ratio, "report", None))
     for model in MODELS:
         runs = r["models"][model]
         ratio = runs["edgernn"]["float32"]["chunk_per_frame_us"] / runs["ort"]["chunk_per_frame_us"]
@@ -387,6 +397,9 @@ def targets(r):
         if model == "lstm3x256":
             ratio = single(model, "edgernn", "int8") / a["step_us"]
             rows.append((f"{model}: edgernn int8 / native anchor float32", ratio, "<= 0.5", ratio <= 0.5))
+            if "int8 act" in r["models"][model]["edgernn"]:
+                ratio = single(model, "edgernn", "int8 act") / a["step_us"]
+                rows.append(("  int8 act / native anchor float32", ratio, "report", None))
     warm = r["startup_s"]["cached"]
     rows.append(("start-up with the Numba cache (s)", warm, "< 1", warm < 1))
     for model in MODELS:          # reported, no target: LiteRT in its fastest streaming form
@@ -448,7 +461,7 @@ def print_report(report):
     print(f"{'model':<11}{'runtime':<16}{'p50 us':>9}{'p99 us':>9}{'max us':>9}{'chunk us/f':>12}"
           f"{'B=1 f/s':>10}{'B=8 f/s':>10}{'B=64 f/s':>11}{f'B=64 x{THREADS}':>11}")
     for name, runs in report["models"].items():
-        rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in ("float32", "int8")] + \
+        rows = [(f"edgernn {w}", runs["edgernn"][w]) for w in EDGERNN_WEIGHTS if w in runs["edgernn"]] + \
                [(who, runs[who]) for who in ("edgernn step()", "edgernn out=", "ort", "litert", "litert int8", "floor") if who in runs]
         if "anchor" in runs:
             a = runs["anchor"]
@@ -464,7 +477,7 @@ def print_report(report):
             print(f"{name:<11}{label:<16}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['max_us']:>9.1f}{chunk}{fps}")
     print(f"\n{'model':<11}{'weights':<9}{'MFLOP/step':>11}   GFLOP/s: chunk, B=1, B=8, B=64 (edgernn)")
     for name, runs in report["models"].items():
-        for w in ("float32", "int8"):
+        for w in (w for w in EDGERNN_WEIGHTS if w in runs["edgernn"]):
             e = runs["edgernn"][w]
             g = e["gflops"]
             print(f"{name:<11}{w:<9}{e['flops_per_step'] / 1e6:>11.3f}   {g['chunk']:.1f}, {g['B=1']:.1f}, "

@@ -47,25 +47,32 @@ host_tools() {
     [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "qemu-aarch64 is not registered with binfmt_misc"
 }
 
-# A Raspberry Pi 4-style /proc/cpuinfo: onnxruntime segfaults under qemu-user while parsing the
-# host's x86 cpuinfo (qemu passes the host's file through).
+# A Raspberry Pi-style /proc/cpuinfo: onnxruntime segfaults under qemu-user while parsing the
+# host's x86 cpuinfo (qemu passes the host's file through). LLVM (so Numba) takes the host's
+# features from its Features line: a Pi 5's (NUMBA_CPU_NAME=cortex-a76) lists asimddp, the dot
+# product edgernn's int8 x int8 kernel uses (qemu's default CPU executes it); a Pi 4's does not.
 write_cpuinfo() {
-    local f=$1 i
+    local f=$1 i part=0xd08 variant=0x0 revision=3 model="Raspberry Pi 4 Model B Rev 1.4"
+    local features="fp asimd evtstrm crc32 cpuid"
+    if [ "$CPU" = cortex-a76 ]; then
+        part=0xd0b variant=0x4 revision=1 model="Raspberry Pi 5 Model B Rev 1.0"
+        features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+    fi
     : >"$f"
     for i in 0 1 2 3; do
         cat >>"$f" <<EOF
 processor	: $i
 BogoMIPS	: 108.00
-Features	: fp asimd evtstrm crc32 cpuid
+Features	: $features
 CPU implementer	: 0x41
 CPU architecture: 8
-CPU variant	: 0x0
-CPU part	: 0xd08
-CPU revision	: 3
+CPU variant	: $variant
+CPU part	: $part
+CPU revision	: $revision
 
 EOF
     done
-    printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n' >>"$f"
+    printf 'Hardware\t: BCM2835\nModel\t\t: %s\n' "$model" >>"$f"
 }
 
 MOUNTS=()

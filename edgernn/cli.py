@@ -86,6 +86,8 @@ def load_options(args):
             opts[key] = values
     if getattr(args, "step", False):
         opts["step"] = True
+    if getattr(args, "activations", None):
+        opts["activations"] = args.activations
     return opts
 
 
@@ -526,6 +528,10 @@ def add_model_options(sp, model=True):
                     help="pair a state input with the output that is its next value (repeatable)")
     sp.add_argument("--step", action="store_true",
                     help="the file is one step with explicit state inputs and outputs (a step graph)")
+    sp.add_argument("--activations", choices=("float32", "int8"), default=None,
+                    help="int8: quantise the inputs of int8 weight matrices per call and multiply in int8 (sdot "
+                         "on a Pi 5); needs int8 weights (an .ernn converted with --weights int8, which then "
+                         "stores the choice). Default: the .ernn file's choice, else float32")
 
 
 # ---------------------------------------------------------------- parser

@@ -71,8 +71,9 @@ def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike
             description: str = "", time_axis: "int | None" = None, stream: "str | None" = None,
             **load_options: object):
     """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file.
-    load_options: constants, shapes, states, step, as :func:`edgernn.load` takes them; bound
-    constants are recorded in the metadata (``model.constants.<name>``). ``stream``: options of
+    load_options: constants, shapes, states, step, activations, as :func:`edgernn.load` takes
+    them; bound constants are recorded in the metadata (``model.constants.<name>``), and
+    ``activations="int8"`` (with int8 weights) as ``quant.activations``, the file's default. ``stream``: options of
     ``edgernn stream`` (window, rate, front end, segments, detections) stored with the model, so
     streaming it needs no others (:mod:`edgernn.io.settings`)."""
     from .model import load
@@ -87,6 +88,10 @@ def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike
             "quant.weights": weights}
     if weights == "int8":
         meta["quant.scheme"] = "symmetric, one float32 scale per output unit, weights only"
+    if model.activations == "int8":               # load_options' activations: the file's default
+        meta["quant.activations"] = "int8"
+        meta["quant.scheme"] = ("symmetric, one float32 scale per output unit; activations quantised per call, "
+                                "one scale per vector")
     if description:
         meta["general.description"] = str(description)
     for name, value in (load_options.get("constants") or {}).items():

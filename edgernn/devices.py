@@ -32,7 +32,8 @@ Facts of a spec-sheet profile (one core; a "vector" is one 128-bit NEON register
     llc_kib                the largest cache level one core can use (KiB)
 
 A profile measured on the machine itself (``python -m edgernn.devices NAME``) has instead
-``matvec_gflops`` and ``matvec_gflops_int8`` (the engine's dense kernel), ``act_ns`` (one
+``matvec_gflops``, ``matvec_gflops_int8`` and ``matvec_gflops_int8_act`` (the engine's dense
+kernel: float32 weights, int8 weights, int8 weights and activations), ``act_ns`` (one
 sigmoid), ``clock_ghz`` (a dependent-op chain), ``call_overhead_us``, ``dram_read_gbs``, ``llc_kib``.
 
 The prediction, per step of B streams:
@@ -43,15 +44,20 @@ The prediction, per step of B streams:
                               inorder chain)                                  in-order cores
     matvec            R = clock * 2 * 4 / c         FLOP/s (one vector = 4 outputs x 1 weight row)
                       R' the same for the 4-row block (MATVEC_*_ROWS), B4 = B - B mod 4 streams
-    compute           t_c = B4 * (2 MACs_f32 / R'_f32 + 2 MACs_int8 / R'_int8)
-                            + (B - B4) * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8)
+    compute           t_c = B4 * (2 MACs_f32 / R'_f32 + 2 MACs_int8 / R'_int8 + 2 MACs_act / R'_act)
+                            + (B - B4) * (2 MACs_f32 / R_f32 + 2 MACs_int8 / R_int8 + 2 MACs_act / R_act)
                             + B * (activations * c_act / (4 clock) + rest / (4 vec_fp clock))
     memory            t_m = (weight_bytes + B * work_bytes) / dram_read        (only when "cold")
     overhead          t_o = host_overhead * host_clock / clock * scalar_cycle_ratio
     step              t   = t_o + t_c (warm: all fits in llc_kib), t_o + max(t_c, t_m) (cold)
 
+MACs_act are those of int8 matrices that take int8 activations (``activations="int8"``),
+priced with the ``sdot`` loop on cores that have the dot product (the profile's ``cpu`` in
+``ops.matvec_dot.DOT_PRODUCT_CORES``: Cortex-A76, A78AE), else the NEON one.
+
 The loop op counts (MATVEC_F32, MATVEC_INT8, their _ROWS blocks, ACTIVATION) are those of the
-kernels' AArch64 inner loops, printed by ``python -m benchmarks.kernel_asm``. A measured
+kernels' AArch64 inner loops, printed by ``python -m benchmarks.kernel_asm``; MATVEC_DOT* are
+``--dot``'s per 16 multiply-adds, divided by 4. A measured
 profile prices the block at its one-stream rate (the probe runs one stream).
 """
 import json
@@ -97,6 +103,13 @@ MATVEC_INT8 = LoopOps(insts=4.94, loads=0.62, stores=0.12, fp=2.19, cvt=1.0)
 #: pass on NEON): each weight vector loaded (and with int8 converted) once for 4 rows
 MATVEC_F32_ROWS = LoopOps(insts=1.62, loads=0.25, stores=0.0, fp=1.06)
 MATVEC_INT8_ROWS = LoopOps(insts=3.25, loads=0.31, stores=0.0, fp=1.31, cvt=0.25)
+#: the int8 x int8 kernel (ops.matvec_dot, kernel_asm --dot) per 4 multiply-adds: with ``sdot``
+#: (Cortex-A76) one sdot per 4 vectors of 4 outputs, fed by one weight load; with NEON widening
+#: multiplies (Cortex-A72) two smull, an addp, a sadalp and an ext per 16 multiply-adds
+MATVEC_DOT = LoopOps(insts=0.4375, loads=0.25, stores=0.0, fp=0.25)
+MATVEC_DOT_ROWS = LoopOps(insts=0.4375, loads=0.0625, stores=0.0, fp=0.25)
+MATVEC_DOT_NEON = LoopOps(insts=1.4375, loads=0.25, stores=0.0, fp=1.25)
+MATVEC_DOT_NEON_ROWS = LoopOps(insts=1.28, loads=0.0775, stores=0.015, fp=1.0625)
 #: rows of work that block takes on NEON
 BLOCK_ROWS = NARROW_BLOCK[0]
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
@@ -118,6 +131,8 @@ class Rates:
     elementwise: float    # FLOP/s of the remaining elementwise work
     matvec_f32_rows: float = 0.0     # the same in blocks of BLOCK_ROWS streams (0: as one stream)
     matvec_int8_rows: float = 0.0
+    matvec_act: float = 0.0          # FLOP/s of the int8 x int8 kernel (int8 activations; 0: as int8)
+    matvec_act_rows: float = 0.0
 
 
 @dataclass
@@ -142,6 +157,12 @@ class Device:
     def measured(self):
         return "matvec_gflops" in self.facts
 
+    @property
+    def has_dot_product(self):
+        """Whether the board's core (its ``cpu`` fact, e.g. "Cortex-A76") has the dot product."""
+        from .ops.matvec_dot import DOT_PRODUCT_CORES
+        return str(self.facts.get("cpu", {}).get("value", "")).lower().replace(" ", "-") in DOT_PRODUCT_CORES
+
     def loop_bounds(self, ops, chain=None):
         """{resource: cycles per vector} of a kernel loop on this core: FP/ASIMD pipes, load/store
         pipes, decode, and (in-order cores) the dependent-latency chain."""
@@ -162,20 +183,24 @@ class Device:
         """The kernels' rates: measured, or from the core's throughputs."""
         if self.measured:
             r = self.value("matvec_gflops") * 1e9
-            return Rates(r, self.value("matvec_gflops_int8", self.value("matvec_gflops")) * 1e9,
-                         self.value("act_ns") * 1e-9, r)
+            int8 = self.value("matvec_gflops_int8", self.value("matvec_gflops")) * 1e9
+            return Rates(r, int8, self.value("act_ns") * 1e-9, r,
+                         matvec_act=self.value("matvec_gflops_int8_act", int8 / 1e9) * 1e9)
         if self.value("simd_lanes") != LANES:
             raise DeviceProfileError(f"device profile '{self.name}': the kernel model covers 128-bit NEON cores "
                                      f"(simd_lanes 4), not {self.value('simd_lanes')}; measure this machine with "
                                      "python -m edgernn.devices NAME instead")
         hz = self.value("clock_ghz") * 1e9
         flop = 2 * MACS_PER_VECTOR
+        dot, dot_rows = (MATVEC_DOT, MATVEC_DOT_ROWS) if self.has_dot_product else (MATVEC_DOT_NEON,
+                                                                                    MATVEC_DOT_NEON_ROWS)
         return Rates(hz * flop / self.loop_cycles(MATVEC_F32, "inorder_matvec_cycles"),
                      hz * flop / self.loop_cycles(MATVEC_INT8),
                      self.loop_cycles(ACTIVATION, "inorder_act_cycles") / LANES / hz,
                      hz * LANES * self.value("vec_fp_per_cycle"),
                      hz * flop / self.loop_cycles(MATVEC_F32_ROWS, "inorder_matvec_cycles"),
-                     hz * flop / self.loop_cycles(MATVEC_INT8_ROWS))
+                     hz * flop / self.loop_cycles(MATVEC_INT8_ROWS),
+                     hz * flop / self.loop_cycles(dot), hz * flop / self.loop_cycles(dot_rows))
 
     @property
     def dram_bytes_per_s(self):
@@ -279,25 +304,30 @@ class Workload:
     macs_f32: int = 0        # multiply-adds of the dense kernel with float32 weights
     macs_int8: int = 0       # ... with int8 weights
     acts: int = 0            # sigmoid/tanh evaluations
+    macs_act: int = 0        # multiply-adds with int8 weights and int8 activations (ops.matvec_dot)
 
     @property
     def elementwise_flops(self):
         """The FLOPs left after the matvec kernel and the activations."""
-        return max(0, self.flops - 2 * (self.macs_f32 + self.macs_int8) - self.acts)
+        return max(0, self.flops - 2 * (self.macs_f32 + self.macs_int8 + self.macs_act) - self.acts)
 
 
 def workload_of(model, batch=1):
-    """The :class:`Workload` of a loaded model: MACs by weight type from its packed matrices."""
+    """The :class:`Workload` of a loaded model: MACs by weight type from its packed matrices
+    (int8 ones split by whether they take int8 activations, ``Plan.int8_activation_matrices``)."""
     from . import ops
     w = Workload(model.flops_per_step(), model.weight_bytes(), int(model.plan.work_size * 4), batch)
+    with_activations = model.plan.int8_activation_matrices()
     for n in model.graph.nodes:
         op = ops.get(n.op)
         w.acts += op.activations(n)
         for v, macs in op.macs(n):
-            if v.scale is not None:
-                w.macs_int8 += macs
-            else:
+            if v.scale is None:
                 w.macs_f32 += macs
+            elif model.plan.arena.offsets.get(id(v.const)) in with_activations:
+                w.macs_act += macs
+            else:
+                w.macs_int8 += macs
     return w
 
 
@@ -309,10 +339,12 @@ def predict(device, workload, host, period_s=None):
     and clock are scaled to a spec-sheet device; a measured device uses its own overhead."""
     r = device.rates()
     w, B = workload, workload.batch
-    matvec = 2 * w.macs_f32 / r.matvec_f32 + 2 * w.macs_int8 / r.matvec_int8
+    act_rate = r.matvec_act or r.matvec_int8
+    matvec = 2 * w.macs_f32 / r.matvec_f32 + 2 * w.macs_int8 / r.matvec_int8 + 2 * w.macs_act / act_rate
     blocked = B - B % BLOCK_ROWS            # streams the many-row block takes, BLOCK_ROWS at a time
     in_blocks = (2 * w.macs_f32 / (r.matvec_f32_rows or r.matvec_f32)
-                 + 2 * w.macs_int8 / (r.matvec_int8_rows or r.matvec_int8))
+                 + 2 * w.macs_int8 / (r.matvec_int8_rows or r.matvec_int8)
+                 + 2 * w.macs_act / (r.matvec_act_rows or act_rate))
     act = w.acts * r.act_s
     rest = w.elementwise_flops / r.elementwise
     all_matvec = blocked * in_blocks + (B - blocked) * matvec
@@ -330,7 +362,8 @@ def predict(device, workload, host, period_s=None):
     out = {
         "device": device.name, "title": device.title,
         "engine_gflops": B * w.flops / compute / 1e9 if compute > 0 else 0.0,
-        "matvec_gflops": r.matvec_f32 / 1e9, "matvec_gflops_int8": r.matvec_int8 / 1e9, "act_ns": r.act_s * 1e9,
+        "matvec_gflops": r.matvec_f32 / 1e9, "matvec_gflops_int8": r.matvec_int8 / 1e9,
+        "matvec_gflops_int8_act": act_rate / 1e9, "act_ns": r.act_s * 1e9,
         "dram_read_gbs": device.dram_bytes_per_s / 1e9,
         "flops_per_step": B * w.flops, "bytes_per_step": bytes_step,
         "fits_in_cache": bool(fits), "llc_kib": device.llc_bytes // 1024,
@@ -352,10 +385,11 @@ PROBE_ROWS, PROBE_COLS = 256, 256
 ACT_PROBE = 1024
 
 
-def _probe_model(int8=False):
+def _probe_model(int8=False, activations="float32"):
     """A one-op model (dense 256x256, 256 KiB of float32 weights or 64 KiB of int8) built
     straight from the IR, so the probe times the engine's own dense kernel without an
-    importer; the weights are packed (and quantised) as a loaded model's are."""
+    importer; the weights are packed (and quantised) as a loaded model's are; ``activations``
+    as edgernn.load takes it (with int8)."""
     from .ir.dims import Dim
     from .ir.graph import Graph, Node, Value
     from .model import Model
@@ -370,13 +404,13 @@ def _probe_model(int8=False):
     g = Graph(nodes=[Node("dense", "probe_dense", [x, w, b], [y])], inputs=[x], outputs=[y], source="<probe>")
     if int8:
         quantize_weights(pack_weights(g))
-    return Model(g, source="<dense probe>")
+    return Model(g, source="<dense probe>", activations=activations)
 
 
-def measure_engine_gflops(int8=False, target_s=0.002, rounds=25):
+def measure_engine_gflops(int8=False, target_s=0.002, rounds=25, activations="float32"):
     """Best-of-rounds GFLOP/s of the engine's dense kernel on the 256x256 probe."""
     from .breakdown import time_rows
-    m = _probe_model(int8)
+    m = _probe_model(int8, activations)
     work = np.random.default_rng(1).standard_normal((1, m.plan.work_size)).astype(np.float32)
     t = time_rows(m.plan, work, m.plan.prog, target_s=target_s, rounds=rounds)
     return m.flops_per_step() / t / 1e9
@@ -438,6 +472,8 @@ def host_device(call_overhead_us, measured=None):
     probes = {
         "matvec_gflops": (lambda: measure_engine_gflops(False), 3, "engine dense 256x256 probe, float32 weights"),
         "matvec_gflops_int8": (lambda: measure_engine_gflops(True), 3, "engine dense 256x256 probe, int8 weights"),
+        "matvec_gflops_int8_act": (lambda: measure_engine_gflops(True, activations="int8"), 3,
+                                   "engine dense 256x256 probe, int8 weights and activations"),
         "act_ns": (measure_act_ns, 4, "vectorised sigmoid over 1024 floats (edgernn.devices.measure_act_ns)"),
         "clock_ghz": (measure_clock_ghz, 3, "chain of dependent integer ops (edgernn.devices.measure_clock_ghz)"),
         "dram_read_gbs": (measure_dram_gbs, 2, "numpy sum over 128 MiB (edgernn.devices.measure_dram_gbs)"),

@@ -297,6 +297,12 @@ def _load_ernn(source, verify, name, activations):
     from .formats.ernn import read_ernn
     from .passes.infer import infer_graph
     f = read_ernn(source, verify)
+    if activations is None:
+        activations = f.metadata.get("quant.activations", "float32")
+        if activations not in ACTIVATION_TYPES:
+            raise ModelFormatError(f"{name!r}: its metadata says quant.activations is {activations!r}, not one of "
+                                   f"{', '.join(ACTIVATION_TYPES)}; re-create it with `edgernn convert`, or pass "
+                                   "activations= to edgernn.load")
     try:
         infer_graph(f.graph)
         model = Model(f.graph, source=name, arena=f.arena, metadata=f.metadata, file=f)
@@ -312,7 +318,7 @@ def _load_ernn(source, verify, name, activations):
 def load(source: ModelSource, time_axis: int | None = None, weights: str = "float32", verify: bool = True,
          constants: Mapping[str, Any] | None = None, step: bool | None = None,
          shapes: Mapping[str, Sequence[int | None]] | None = None,
-         states: Mapping[str, str] | None = None, activations: str = "float32") -> Model:
+         states: Mapping[str, str] | None = None, activations: str | None = None) -> Model:
     """Load a model and prepare it for streaming.
 
     source: an ONNX, TFLite or .ernn model as a path, the file's bytes (bytes, bytearray,
@@ -337,7 +343,8 @@ def load(source: ModelSource, time_axis: int | None = None, weights: str = "floa
     matrix on each call and multiply in int8 (``sdot`` on Cortex-A76; exact int32 sums, one
     scale per vector: edgernn.quant, docs/quantization.md). Needs int8 weights (weights="int8",
     or an int8 .ernn file); outputs move by the activations' rounding, as in TFLite's hybrid
-    kernels.
+    kernels. None: an .ernn file's choice at conversion (``quant.activations``), else
+    "float32".
     An .ernn file is used as it was converted (the other arguments except ``activations``
     and ``verify`` do not apply).
     """
@@ -374,7 +381,7 @@ def load(source: ModelSource, time_axis: int | None = None, weights: str = "floa
     prepare(graph, time_axis, weights, step=step, shapes=shapes, states=states)
     log.debug("%s: imported in %.1f ms, passes done in %.1f ms (%d nodes)", name, 1e3 * (imported - started),
               1e3 * (time.perf_counter() - imported), len(graph.nodes))
-    model = Model(graph, source=name, activations=activations)
+    model = Model(graph, source=name, activations=activations or "float32")
     log.info("loaded %s: %s model, %s mode, %d weight bytes, %d state bytes per stream", name, kind,
              graph.meta.get("mode", "sequence"), model.weight_bytes(), model.state_bytes())
     return model

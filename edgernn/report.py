@@ -121,8 +121,9 @@ def _compare(r, u):
 def _device(d, u):
     L = [f"prediction for {d['title']} ({d['device']}): the engine's kernels on the core's throughputs, DRAM, "
          f"per-call overhead; see {doc('profiling.md')}"]
+    act = f", {d['matvec_gflops_int8_act']:.2f} (int8 activations)" if "matvec_gflops_int8_act" in d else ""
     L.append(f"  one core: matvec {d['matvec_gflops']:.2f} GFLOP/s (float32 weights), {d['matvec_gflops_int8']:.2f} "
-             f"(int8); sigmoid/tanh {d['act_ns']:.2f} ns; DRAM read {d['dram_read_gbs']:.2f} GB/s, "
+             f"(int8){act}; sigmoid/tanh {d['act_ns']:.2f} ns; DRAM read {d['dram_read_gbs']:.2f} GB/s, "
              f"largest cache {d['llc_kib']} KiB")
     fits = "fits in" if d["fits_in_cache"] else "does not fit in"
     L.append(f"  a step: {d['flops_per_step'] / 1e6:.3f} MFLOP, {d['bytes_per_step'] / 1024:.0f} KiB of weights + "

@@ -193,6 +193,32 @@ def test_kernel_asm_blocks_keep_their_accumulators_in_registers():
         assert int(fmas) >= 8 and int(spills) == 0, (cpu, lanes, weights, run.stdout)
 
 
+def test_kernel_asm_dot_runs_sdot_on_the_a76():
+    """benchmarks/kernel_asm.py --dot: the int8 x int8 kernel compiled as Numba would on each
+    ARM core. On the A76 one ``sdot`` per 16 multiply-adds, under half the instructions of the
+    float32 loop per multiply-add (7.00 per 16 on that core, the table's 1.75 per 4); on the
+    A72 and A53 NEON widening multiplies (two smull per 16). One row spills nothing on A72 and
+    A76, nor does the A76's 4-row block."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = subprocess.run([sys.executable, "-m", "benchmarks.kernel_asm", "--dot"],
+                         cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    if run.returncode != 0 and "aarch64" in run.stderr.lower():
+        pytest.skip(f"this llvmlite cannot target AArch64: {run.stderr.strip().splitlines()[-1]}")
+    assert run.returncode == 0, run.stderr
+    rows = re.findall(r"^(cortex-a\d+)\s+(neon|sdot)\s+(\d+)\s+(\d+)\s+\S+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+"
+                      r"([\d.]+)\s+([\d.]+)\s+(\d+)$", run.stdout, re.M)
+    assert len(rows) == 6, run.stdout
+    for cpu, method, rows_, part, insts, loads, stores, vec, mul, spills in rows:
+        assert method == ("sdot" if cpu == "cortex-a76" else "neon"), run.stdout
+        assert float(mul) == (1.0 if method == "sdot" else 2.0), run.stdout
+        if method == "sdot":
+            assert float(insts) < 3.5, run.stdout
+        if cpu != "cortex-a53" and (rows_ == "1" or method == "sdot"):
+            assert int(spills) == 0, (cpu, rows_, run.stdout)
+
+
 def test_front_ends_times_every_setting(capsys):
     """benchmarks/front_ends.py, which docs/front-ends.md quotes: a row per setting."""
     from benchmarks import front_ends

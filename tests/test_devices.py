@@ -42,7 +42,7 @@ BIG = Workload(flops=2 * 4 * 512 * 1024, weight_bytes=4 * 4 * 512 * 1024, work_b
 
 
 def with_batch(w, batch):
-    return Workload(w.flops, w.weight_bytes, w.work_bytes, batch, w.macs_f32, w.macs_int8, w.acts)
+    return Workload(w.flops, w.weight_bytes, w.work_bytes, batch, w.macs_f32, w.macs_int8, w.acts, w.macs_act)
 
 
 # ---------------------------------------------------------------- the model
@@ -322,3 +322,32 @@ def test_loop_counts_are_those_the_compiler_emits_for_aarch64():
     for name, ops in (("matvec float32", MATVEC_F32), ("matvec int8", MATVEC_INT8), ("activation", ACTIVATION),
                       ("matvec float32 x4 rows", MATVEC_F32_ROWS), ("matvec int8 x4 rows", MATVEC_INT8_ROWS)):
         assert rows[name] == [ops.insts, ops.loads, ops.stores, ops.fp, ops.cvt, ops.div], name
+
+
+def test_int8_activations_are_priced_by_the_dot_product_loop():
+    """MACs of matrices that take int8 activations are priced with ``sdot`` on a core that has
+    the dot product (its ``cpu`` fact) and with NEON widening multiplies elsewhere; the terms
+    worked out from the loop counts (kernel_asm --dot) on made-up cores."""
+    from edgernn.devices import (MATVEC_DOT, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS, MATVEC_DOT_ROWS)
+    act = Workload(flops=121_600, weight_bytes=66_432, work_bytes=5_376, acts=640, macs_act=60_160)
+    a76, a72 = made_up("a76", cpu="Cortex-A76"), made_up("a72", cpu="Cortex-A72")
+    assert a76.has_dot_product and not a72.has_dot_product
+    base = predict(a72, KWS_INT8, HOST)
+    for d, loop, rows in ((a76, MATVEC_DOT, MATVEC_DOT_ROWS), (a72, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS)):
+        one = predict(d, act, HOST)
+        assert one["matvec_us"] == pytest.approx(60_160 / 4 * d.loop_cycles(loop) / 1e3)   # 1 GHz: cycles = ns
+        assert one["matvec_us"] < base["matvec_us"] / 3
+        four = predict(d, with_batch(act, 4), HOST)
+        assert four["matvec_us"] == pytest.approx(4 * 60_160 / 4 * d.loop_cycles(rows) / 1e3)
+    assert [load_device(n).has_dot_product for n in ("rpi5", "rpi4", "rpi3bplus", "jetson-orin-nano")] == \
+        [True, False, False, True]
+
+
+def test_the_workload_counts_int8_activation_macs():
+    import edgernn
+    path = FIXTURES / "gru_l2_tf_nohead_ts.onnx"
+    weights_only = workload_of(edgernn.load(path, weights="int8"))
+    both = workload_of(edgernn.load(path, weights="int8", activations="int8"))
+    assert weights_only.macs_int8 > 0 and weights_only.macs_act == 0
+    assert both.macs_act == weights_only.macs_int8 and both.macs_int8 == 0
+    assert both.elementwise_flops == weights_only.elementwise_flops

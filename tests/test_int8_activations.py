@@ -207,3 +207,51 @@ def test_what_it_refuses():
         edgernn.load(CASES["lstm"](), time_axis=0, activations="int8")
     with pytest.raises(EdgeRNNError, match="activations must be one of float32, int8"):
         edgernn.load(CASES["lstm"](), time_axis=0, weights="int8", activations="int4")
+
+
+def test_the_dot_product_follows_the_cores_features():
+    from edgernn.ops.simd import DOT_GENERIC, DOT_NEON, DOT_SDOT
+    method = matvec_dot.dot_method
+    assert method("x86_64", "skylake-avx512", "+avx2,+fma", True) == DOT_GENERIC
+    # a Pi 5: LLVM's host features on Linux do not list the dot product; the core's name does
+    assert method("aarch64", "cortex-a76", "+aes,+crc,+fp-armv8,+lse,+neon,-rand,+sha2,-sve", True) == DOT_SDOT
+    assert method("aarch64", "cortex-a72", "+crc,+fp-armv8,+neon", False) == DOT_NEON               # a Pi 4
+    assert method("aarch64", "generic", "+neon,+dotprod", True) == DOT_SDOT
+    assert method("aarch64", "cortex-a76", "+neon,-dotprod", True) == DOT_NEON         # told not to
+    assert method("aarch64", "cortex-a76", "+neon", False) == DOT_NEON      # compiled for an A76, run elsewhere
+
+
+def test_an_emulated_pi5_runs_sdot():
+    """Under devices/aarch64-qemu.sh with NUMBA_CPU_NAME=cortex-a76 the Pi 5's cpuinfo lists
+    the dot product, so this process's kernels (every test above) run ``sdot``."""
+    import os
+    import platform
+    if platform.machine() != "aarch64" or os.environ.get("NUMBA_CPU_NAME") != "cortex-a76":
+        pytest.skip("only under emulation as a Pi 5 (devices/aarch64-qemu.sh, NUMBA_CPU_NAME=cortex-a76)")
+    from edgernn.ops.simd import DOT_SDOT
+    assert matvec_dot.METHOD == DOT_SDOT
+
+
+def test_convert_stores_the_choice_and_the_cli_takes_it(tmp_path):
+    """`edgernn convert --weights int8 --activations int8` records quant.activations; loading
+    the file then takes int8 activations unless told otherwise; `edgernn run --activations`
+    picks either for any file."""
+    from edgernn.cli import main
+    proto = CASES["gru_lbr0_wide"]()
+    onnx.save(proto, tmp_path / "m.onnx")
+    frames = rand(6, *edgernn.load(proto, time_axis=0).inputs[0].frame_shape, scale=1.5)
+    np.save(tmp_path / "x.npy", frames)
+    assert main(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.ernn"), "--weights", "int8",
+                 "--activations", "int8", "--time-axis", "0"]) == 0
+    m = edgernn.load(tmp_path / "m.ernn")
+    assert m.metadata["quant.activations"] == "int8" and m.activations == "int8"
+    assert edgernn.load(tmp_path / "m.ernn", activations="float32").activations == "float32"
+    both = edgernn.load(proto, time_axis=0, **INT8X8)
+    plain = edgernn.load(proto, time_axis=0, weights="int8")
+    for flag, model in (("int8", both), ("float32", plain)):
+        assert main(["run", str(tmp_path / "m.ernn"), str(tmp_path / "x.npy"), "-o", str(tmp_path / f"{flag}.npz"),
+                     "--activations", flag]) == 0
+        saved, ran = np.load(tmp_path / f"{flag}.npz"), model.stream().run(frames)
+        assert len(saved.files) == len(ran) == 2
+        for name, want in zip(saved.files, ran if isinstance(ran, tuple) else (ran,)):   # one array per output
+            np.testing.assert_array_equal(saved[name], want)

@@ -428,8 +428,8 @@ import edgernn
 from exporters.synthetic import named_model
 for name in ("lstm2x128", "gru2x128"):
     onnx.save(named_model(name, state_io=True), sys.argv[1] + "/m.onnx")
-    for weights in ("float32", "int8"):
-        m = edgernn.load(sys.argv[1] + "/m.onnx", weights=weights)
+    for weights, activations in (("float32", "float32"), ("int8", "float32"), ("int8", "int8")):
+        m = edgernn.load(sys.argv[1] + "/m.onnx", weights=weights, activations=activations)
         frames = np.random.default_rng(4).standard_normal((6, 5, 40)).astype(np.float32)
         batch = m.stream(batch=5)
         together = np.stack([batch.step(f) for f in frames])
@@ -444,7 +444,7 @@ print("same bits")
 def test_batches_and_chunks_equal_steps_in_a_bounds_checked_build(tmp_path):
     """NUMBA_BOUNDSCHECK=1 (the fuzzers' build) compiles every kernel differently; a batch of 5
     (a 4-row block and one alone) and a chunk must still give each stream's steps bit for bit,
-    float32 and int8. With the int8 scale applied as `o + scale * sum`, LLVM fused it in one
+    float32, int8 and int8 with int8 activations. With the int8 scale applied as `o + scale * sum`, LLVM fused it in one
     variant and not in another there (ops.simd.multiply_add)."""
     out = run_child(BOUNDSCHECK_CHILD, tmp_path, NUMBA_BOUNDSCHECK="1")
     assert out.returncode == 0 and "same bits" in out.stdout, out.stderr[-3000:]

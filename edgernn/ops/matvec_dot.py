@@ -39,22 +39,58 @@ from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, add_dot4_run, multiply_add, 
 #: a 1 KiB buffer; a longer vector is quantised again per tile, at one multiply and one
 #: conversion per input against ``part`` multiply-adds
 TILE = 1024
-PANEL = 64          # matvec.PANEL: the widest panel (matvec imports this module)
+PANEL, NARROW = 64, 16      # matvec.PANEL and NARROW (matvec imports this module)
 
 
-def dot_method(machine=None, features=None):
-    """How :func:`~edgernn.ops.simd.add_dot4_run` computes on this machine: DOT_SDOT on AArch64
-    with the dot-product extension, DOT_NEON on other AArch64 cores, DOT_GENERIC elsewhere.
-    ``features``: LLVM's feature string as Numba compiles for it (``NUMBA_CPU_FEATURES``, else
-    the host's)."""
+#: LLVM's names of the AArch64 cores with the dot product (ARMv8.2 cores that have it, and the
+#: ARMv8.4 and later ones, where it is part of the architecture). LLVM's host features on
+#: Linux do not list it, so the core's name says whether LLVM may emit ``sdot``.
+DOT_PRODUCT_CORES = frozenset(
+    ["cortex-a55", "cortex-a65", "cortex-a65ae", "cortex-a75", "cortex-a76", "cortex-a76ae", "cortex-a77",
+     "cortex-a78", "cortex-a78ae", "cortex-a78c", "cortex-a510", "cortex-a520", "cortex-a710", "cortex-a715",
+     "cortex-a720", "cortex-x1", "cortex-x1c", "cortex-x2", "cortex-x3", "cortex-x4", "neoverse-e1",
+     "neoverse-n1", "neoverse-n2", "neoverse-v1", "neoverse-v2", "neoverse-512tvb", "carmel", "ampere1",
+     "ampere1a", "apple-m1", "apple-m2", "apple-m3", "apple-a14", "apple-a15", "apple-a16", "apple-a17"])
+
+
+def _numba_target():
+    """(LLVM core name, feature string) as Numba compiles for them: NUMBA_CPU_NAME and
+    NUMBA_CPU_FEATURES, else the host's."""
+    import numba
+    from llvmlite import binding
+    from numba.core.codegen import get_host_cpu_features
+    cpu = numba.config.CPU_NAME or binding.get_host_cpu_name()
+    features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
+    return cpu, features
+
+
+def _cpu_has_dot_product():
+    """Whether the running core executes the dot product: ``asimddp`` in /proc/cpuinfo's
+    features (None where that file is missing, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = {word for line in f if line.lower().startswith("features") for word in line.split(":", 1)[1].split()}
+    except OSError:
+        return None
+    return "asimddp" in flags
+
+
+def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
+    """How :func:`~edgernn.ops.simd.add_dot4_run` computes here: DOT_SDOT on AArch64 when LLVM
+    compiles for a core with the dot product (``cpu`` in DOT_PRODUCT_CORES, or ``+dotprod`` in
+    ``features``, and not ``-dotprod``) and the running core executes it (``runs_dot_product``:
+    /proc/cpuinfo, True when unknown); DOT_NEON on other AArch64 cores; DOT_GENERIC elsewhere.
+    Arguments left None are this process's (Numba's target, the host)."""
     machine = (machine or platform.machine()).lower()
     if machine not in ("aarch64", "arm64"):
         return DOT_GENERIC
-    if features is None:
-        import numba
-        from numba.core.codegen import get_host_cpu_features
-        features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
-    return DOT_SDOT if "+dotprod" in features.split(",") else DOT_NEON
+    if cpu is None or features is None:
+        numba_cpu, numba_features = _numba_target()
+        cpu, features = cpu or numba_cpu, numba_features if features is None else features
+    flags = features.split(",")
+    compiles = "-dotprod" not in flags and ("+dotprod" in flags or cpu.lower() in DOT_PRODUCT_CORES)
+    runs = _cpu_has_dot_product() if runs_dot_product is None else runs_dot_product
+    return DOT_SDOT if compiles and runs is not False else DOT_NEON
 
 
 METHOD = dot_method()
@@ -178,8 +214,10 @@ def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows,
                         _quantise(xs[r], k0, count, inverses[r], quantised, r * TILE)
                 for m in range(count // 4):
                     for r in range(rows):
-                        add_dot4_run(acc, r * part, panel, (k0 + 4 * m) * lanes + 4 * first, quantised,
-                                     r * TILE + 4 * m, part, method)
+                        for j in range(0, part, NARROW):    # 16-output runs, as in matvec: one run of
+                                                            # 64 loads all 16 weight vectors first, and spills
+                            add_dot4_run(acc, r * part + j, panel, (k0 + 4 * m) * lanes + 4 * (first + j), quantised,
+                                         r * TILE + 4 * m, NARROW, method)
                 for k in range(k0 + count - count % 4, k0 + count):    # the plain last rows
                     for r in range(rows):
                         xk = np.int32(quantised[r * TILE + k - k0])
