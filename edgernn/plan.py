@@ -129,6 +129,7 @@ class Plan:
     activations: str = "float32"
     dot_offsets: frozenset = frozenset()
     dot_constants: np.ndarray | None = None
+    dot_copy_bytes: int = 0         # the int8 matrices copied into dot_constants (resident bytes)
 
     @property
     def consts(self):
@@ -173,7 +174,7 @@ class Plan:
         ``activations`` is "int8"); the first call makes ``dot_constants``."""
         if self.activations == "int8" and self.dot_constants is None and not self.dot_offsets:
             from .ops.matvec_dot import interleaved_constants
-            self.dot_offsets, self.dot_constants = interleaved_constants(
+            self.dot_offsets, self.dot_constants, self.dot_copy_bytes = interleaved_constants(
                 self.prog, [LAYOUTS[name] for name in self.row_layouts], self.arena.qconsts)
         return self.dot_offsets
 

@@ -203,7 +203,8 @@ def _memory(model, batch):
     return {"weight_bytes": int(model.weight_bytes()),
             "state_bytes_per_stream": int(model.state_bytes()),
             "work_arena_bytes_per_stream": work,
-            "arena_bytes": int(B * work + p.consts.nbytes + p.fparams.nbytes + p.prog.nbytes),
+            "int8_activation_copy_bytes": int(p.dot_copy_bytes),     # docs/quantization.md, Memory
+            "arena_bytes": int(B * work + p.consts.nbytes + p.fparams.nbytes + p.prog.nbytes + p.dot_copy_bytes),
             "peak_rss_bytes": _peak_rss_bytes()}
 
 

@@ -63,6 +63,8 @@ def format_report(r, u="µs"):
     L.append(f"  weights (shared by all streams): {_b(m['weight_bytes'])}")
     L.append(f"  state per stream:                {_b(m['state_bytes_per_stream'])}")
     L.append(f"  work arena per stream:           {_b(m['work_arena_bytes_per_stream'])}")
+    if m.get("int8_activation_copy_bytes"):
+        L.append(f"  int8 matrices, interleaved copy: {_b(m['int8_activation_copy_bytes'])}")
     L.append(f"  all arenas of this run:          {_b(m['arena_bytes'])}")
     L.append(f"  process peak RSS:                {_b(m['peak_rss_bytes'])}")
     if r.breakdown:

@@ -255,3 +255,15 @@ def test_convert_stores_the_choice_and_the_cli_takes_it(tmp_path):
         assert len(saved.files) == len(ran) == 2
         for name, want in zip(saved.files, ran if isinstance(ran, tuple) else (ran,)):   # one array per output
             np.testing.assert_array_equal(saved[name], want)
+
+
+def test_the_profile_counts_the_interleaved_copy(tmp_path):
+    """`edgernn profile --activations int8` reports the int8 matrices' copy among the arenas
+    (docs/quantization.md, Memory): as many bytes as the model's int8 panels hold."""
+    from edgernn.profile import profile
+    proto = CASES["lstm_wide"]()
+    m = edgernn.load(proto, time_axis=0, **INT8X8)
+    r = profile(m, frames=50, warmup=5)
+    panels = sum(v.const.nbytes for n in m.graph.nodes for v in n.inputs
+                 if v is not None and v.is_const and v.const.dtype == np.int8)
+    assert r.memory["int8_activation_copy_bytes"] == panels > 0

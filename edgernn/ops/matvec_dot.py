@@ -69,7 +69,8 @@ def _cpu_has_dot_product():
     features (None where that file is missing, e.g. macOS)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = {word for line in f if line.lower().startswith("features") for word in line.split(":", 1)[1].split()}
+            flags = {word for line in f if line.lower().startswith("features")
+                     for word in line.split(":", 1)[1].split()}
     except OSError:
         return None
     return "asimddp" in flags
@@ -107,12 +108,13 @@ def interleave(panels):
 
 
 def interleaved_constants(prog, layouts, qconsts):
-    """For a plan run with int8 activations: (offsets, bytes). ``bytes``: an int8 array the size
-    of ``qconsts`` holding every int8 matrix of the program, those at ``offsets`` interleaved
+    """For a plan run with int8 activations: (offsets, bytes, copied). ``bytes``: an int8 array
+    the size of ``qconsts`` (``copied`` of them written, the rest untouched zero pages) holding
+    every int8 matrix of the program, those at ``offsets`` interleaved
     (:func:`interleave`), the others as they are; the kernels read it in place of qconsts
     (only matrices are read from qconsts). ``offsets``: the int8 matrices whose kernel reads
     them only through ``add_matvec``, with at most DOT_MAX_INPUTS inputs, overlapping no other
-    matrix; the others keep the weights-only kernel. (frozenset(), None) when none qualifies.
+    matrix; the others keep the weights-only kernel. (frozenset(), None, 0) when none qualifies.
     ``prog`` and ``layouts``: a validated program and its rows' RowLayouts."""
     from ..memory import zeroed
     from .row import matrix_uses
@@ -131,13 +133,14 @@ def interleaved_constants(prog, layouts, qconsts):
             excluded.update((start, next_start))
     chosen = frozenset(shapes) - excluded
     if not chosen:
-        return frozenset(), None
-    out = zeroed(qconsts.size, np.int8)
+        return frozenset(), None, 0
+    out, copied = zeroed(qconsts.size, np.int8), 0
     for offset, shape in shapes.items():
         size = int(np.prod(shape))
         panels = qconsts[offset:offset + size].reshape(shape)
         out[offset:offset + size] = (interleave(panels) if offset in chosen else panels).reshape(-1)
-    return chosen, out
+        copied += size
+    return chosen, out, copied
 
 
 @jit_inline
@@ -178,9 +181,10 @@ def _quantise(x, first, count, inverse, out, out_at):
 def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward, method):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``, the
     interleaved int8 panels of ``lanes`` outputs at w[w_off:] with their scales at
-    consts[s_off:], v_r quantised (module doc); panels last first when ``backward``. ``rows``,
-    ``lanes``, ``part`` (outputs per pass, dividing ``lanes``, at most ``lanes``) and ``method`` (simd.DOT_*) are
-    literals. Preconditions: the extents of ``matvec._panel_block``; k_in <= DOT_MAX_INPUTS."""
+    consts[s_off:], v_r quantised (module doc); panels last first when ``backward``.
+    Literals: ``rows``, ``lanes``, ``part`` (outputs per pass: divides ``lanes``, at most
+    ``lanes``) and ``method`` (simd.DOT_*). Preconditions: the extents of
+    ``matvec._panel_block``; k_in <= DOT_MAX_INPUTS."""
     literally(rows)
     literally(lanes)
     literally(part)
@@ -224,7 +228,8 @@ def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows,
                         for j in range(part):
                             acc[r * part + j] += np.int32(panel[k * lanes + first + j]) * xk
             for r in range(rows):
-                o = work[r0 + r, out_off + p * lanes + first:out_off + p * lanes + first + max(min(part, width - first), 0)]
+                at = out_off + p * lanes + first
+                o = work[r0 + r, at:at + max(min(part, width - first), 0)]
                 scales = consts[s_off + p * lanes + first:s_off + p * lanes + first + o.shape[0]]
                 for j in range(o.shape[0]):
                     o[j] = multiply_add(scales[j], np.float32(acc[r * part + j]) * x_scale[r], o[j])

@@ -204,7 +204,8 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
                 low, high = (builder.call(smull, [halves[0][h], halves[1][h]]) for h in (0, 1))
                 sums = builder.add(sums, builder.call(saddlp, [builder.call(addp, [low, high])]))
             else:
-                products = builder.mul(builder.sext(weights, vec(i32, 4 * lanes)), builder.sext(x_bytes, vec(i32, 4 * lanes)))
+                wide = vec(i32, 4 * lanes)
+                products = builder.mul(builder.sext(weights, wide), builder.sext(x_bytes, wide))
                 pairs = builder.add(*(builder.shuffle_vector(products, ir.Constant(products.type, ir.Undefined),
                                                              _i32s(range(h, 4 * lanes, 2))) for h in (0, 1)))
                 quads = builder.add(*(builder.shuffle_vector(pairs, ir.Constant(pairs.type, ir.Undefined),
