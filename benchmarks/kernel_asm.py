@@ -207,19 +207,19 @@ def blocks_report():
 
 
 def dot_ir(rows, lanes, part, method):
-    """LLVM IR (before optimisation) of ops.matvec_dot._dot_block for these literals, from
+    """LLVM IR (before optimisation) of ops.matvec_dot.dot_block for these literals, from
     Numba's pipeline stopped before machine code: ``method`` may name AArch64 instructions
     this process's JIT could not compile."""
     from numba.core import compiler, cpu
     from numba.core.registry import cpu_target
     from edgernn.config import JIT_OPTIONS
-    from edgernn.ops.matvec_dot import _dot_block, dot_args
+    from edgernn.ops.matvec_dot import dot_block, dot_args
     flags = compiler.Flags()
     flags.no_compile = flags.no_cpython_wrapper = flags.no_cfunc_wrapper = True
     flags.fastmath = cpu.FastMathOptions(JIT_OPTIONS["fastmath"])
     flags.error_model = JIT_OPTIONS["error_model"]
     flags.nrt = JIT_OPTIONS["_nrt"]
-    result = compiler.compile_extra(cpu_target.typing_context, cpu_target.target_context, _dot_block.py_func,
+    result = compiler.compile_extra(cpu_target.typing_context, cpu_target.target_context, dot_block.py_func,
                                     dot_args(rows, lanes, part, method), None, flags, {})
     return result.library.get_llvm_str()
 

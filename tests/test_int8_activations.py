@@ -211,8 +211,11 @@ def test_what_it_refuses():
 
 def test_the_dot_product_follows_the_cores_features():
     from edgernn.ops.simd import DOT_GENERIC, DOT_NEON, DOT_SDOT
+    from edgernn.ops.simd import DOT_VNNI
     method = matvec_dot.dot_method
-    assert method("x86_64", "skylake-avx512", "+avx2,+fma", True) == DOT_GENERIC
+    assert method("x86_64", "haswell", "+avx2,+fma", True) == DOT_GENERIC
+    assert method("x86_64", "skylake-avx512", "+avx512f,+avx2,+fma,-avx512vnni", True) == DOT_GENERIC
+    assert method("x86_64", "icelake-server", "+avx512f,+avx512vnni,+avx2", True) == DOT_VNNI
     # a Pi 5: LLVM's host features on Linux do not list the dot product; the core's name does
     assert method("aarch64", "cortex-a76", "+aes,+crc,+fp-armv8,+lse,+neon,-rand,+sha2,-sve", True) == DOT_SDOT
     assert method("aarch64", "cortex-a72", "+crc,+fp-armv8,+neon", False) == DOT_NEON               # a Pi 4

@@ -383,14 +383,17 @@ import numpy as np
 import onnx
 import edgernn
 from edgernn.ops.matvec import ROW_BLOCK
+from edgernn.ops.matvec_dot import METHOD
 from exporters.synthetic import named_model
 onnx.save(named_model("gru2x128", state_io=True), sys.argv[1] + "/m.onnx")
-m = edgernn.load(sys.argv[1] + "/m.onnx")
 frames = np.random.default_rng(3).standard_normal((6, 5, 40)).astype(np.float32)
-s = m.stream(batch=5)
-steps = np.stack([s.step(f) for f in frames])
-chunk = m.stream().run(frames[:, 0])
-np.savez(sys.argv[1] + "/out.npz", steps=steps, chunk=chunk, part=ROW_BLOCK[1])
+out = {"part": ROW_BLOCK[1], "dot": METHOD}
+for key, options in (("", {}), ("dot_", {"weights": "int8", "activations": "int8"})):
+    m = edgernn.load(sys.argv[1] + "/m.onnx", **options)
+    s = m.stream(batch=5)
+    out[key + "steps"] = np.stack([s.step(f) for f in frames])
+    out[key + "chunk"] = m.stream().run(frames[:, 0])
+np.savez(sys.argv[1] + "/out.npz", **out)
 """
 
 
@@ -398,7 +401,9 @@ def test_avx2_block_gives_the_same_bits(tmp_path):
     """Compiled for an AVX2 core (NUMBA_CPU_NAME=haswell: 16 ymm registers, no AVX-512), the
     many-row block takes 4 rows x 16 outputs per pass, the block NEON runs too; on an x86 host
     it then runs natively. A batch of 5 streams (a block of 4 and one alone) and a chunk give
-    what this process gives (AVX-512 here, or whatever the host is), bit for bit."""
+    what this process gives (AVX-512 here, or whatever the host is), bit for bit; so do they
+    with int8 activations, which the child sums with LLVM's vpmaddwd code and this process
+    with VNNI's vpdpbusd where the host has it (ops.matvec_dot)."""
     from pathlib import Path
     from edgernn.ops.matvec import ROW_BLOCK
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -408,15 +413,17 @@ def test_avx2_block_gives_the_same_bits(tmp_path):
                     NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+sse4.2,+popcnt")
     assert out.returncode == 0, out.stderr[-3000:]
     there = np.load(tmp_path / "out.npz")
-    assert int(there["part"]) == 16
+    from edgernn.ops.simd import DOT_GENERIC
+    assert int(there["part"]) == 16 and int(there["dot"]) == DOT_GENERIC          # no VNNI on haswell
     import onnx
     from exporters.synthetic import named_model
     onnx.save(named_model("gru2x128", state_io=True), tmp_path / "here.onnx")
-    m = edgernn.load(tmp_path / "here.onnx")
     frames = np.random.default_rng(3).standard_normal((6, 5, 40)).astype(np.float32)
-    s = m.stream(batch=5)
-    np.testing.assert_array_equal(np.stack([s.step(f) for f in frames]), there["steps"])
-    np.testing.assert_array_equal(m.stream().run(frames[:, 0]), there["chunk"])
+    for key, options in (("", {}), ("dot_", {"weights": "int8", "activations": "int8"})):
+        m = edgernn.load(tmp_path / "here.onnx", **options)
+        s = m.stream(batch=5)
+        np.testing.assert_array_equal(np.stack([s.step(f) for f in frames]), there[key + "steps"])
+        np.testing.assert_array_equal(m.stream().run(frames[:, 0]), there[key + "chunk"])
     assert ROW_BLOCK[0] == 4
 
 

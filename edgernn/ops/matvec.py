@@ -8,7 +8,8 @@ outputs (a classifier head: less padding, a smaller file). The outputs may be sp
 column groups that each start a new panel (GRU's [z r | h] when R_h is applied to r * h);
 the last panel of a group is padded with zero weights. Weights are float32 in ``consts``, or
 int8 in ``qconsts`` with a float32 scale per output, [P * L] (padding: scale 1;
-:mod:`edgernn.quant`).
+:mod:`edgernn.quant`). With int8 activations the int8 panels are multiplied by
+:mod:`.matvec_dot` instead, from an interleaved copy (a variant of kind INT8_DOT).
 
 Kernel (:func:`add_matvec`), per panel and per block of ``ROWS`` rows of ``work`` (streams, or
 the frames of a chunk): the outputs of each row are held in registers (a stack array that
@@ -43,7 +44,7 @@ from ..config import jit, jit_inline
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
-from .matvec_dot import METHOD, _dot_block, dot_args
+from .matvec_dot import METHOD, dot_block, dot_args
 from .simd import add_scaled_run, multiply_add, prefer_wide_vectors, stack_floats
 
 PANEL = 64
@@ -272,7 +273,7 @@ def _variant(lanes, kind):
 def _compile_block(lanes, kind, rows):
     part = PANEL if rows == 1 else ROW_BLOCK[1]
     if kind == INT8_DOT:
-        return compiled_address(_dot_block, dot_args(rows, lanes, min(part, lanes), METHOD))
+        return compiled_address(dot_block, dot_args(rows, lanes, min(part, lanes), METHOD))
     return compiled_address(_panel_block, _block_args(types.int8 if kind == INT8 else types.float32, rows, lanes,
                                                       part))
 
@@ -345,7 +346,9 @@ def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out
     :func:`_panel_block` call (one call per matrix for a single stream). More rows: panel by
     panel, each panel's rows back to back, so a panel is read from memory once and then from
     cache (a matrix larger than the cache would otherwise stream from memory once per block
-    of rows).
+    of rows); except with int8 activations (INT8_DOT), where a call quantises its rows'
+    inputs, so each block of rows takes every panel in one call, as for up to ROWS rows (the
+    int8 matrix, a quarter of the float32 bytes, is read once per block of rows).
 
     ``backward``: the panels in reverse order (the sums are the same, bit for bit). A
     recurrent pass over a chunk alternates direction from frame to frame, so each pass
@@ -358,7 +361,8 @@ def add_matvec(variant, consts, qconsts, w_off, s_off, k_in, n, work, v_off, out
     rows = work.shape[0]
     blocked = rows - rows % ROWS if block != 0 else 0
     n_panels = panels_for(n, lanes)
-    one_pass = rows <= ROWS
+    one_pass = rows <= ROWS or kind == INT8_DOT     # int8 x int8: each block of rows quantises its
+                                                   # inputs once per call, so it takes every panel
     for q in range(1 if one_pass else n_panels):
         p = n_panels - 1 - q if backward else q
         if one_pass:

@@ -17,7 +17,7 @@ side by side, as ``sdot`` reads them. The bytes of each group stay in place, so 
 offsets, sizes and extents are those of the plain layout; the last K mod 4 rows stay plain.
 The plan makes this copy of the int8 constants when it is linked (``Plan.link``).
 
-Kernel (:func:`_dot_block`, the same arguments as ``matvec._panel_block``): for each row
+Kernel (:func:`dot_block`, the same arguments as ``matvec._panel_block``): for each row
 (stream, or frame of a chunk) x is quantised into a stack buffer of :data:`TILE` inputs at a
 time (once per call when K <= TILE, else once per tile and pass), then per panel and pass over
 ``part`` outputs:
@@ -32,7 +32,7 @@ from numba import literally, types
 
 from ..config import jit, jit_inline
 from ..quant import DOT_MAX_INPUTS, QMAX
-from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, add_dot4_run, multiply_add, prefer_wide_vectors,
+from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add, prefer_wide_vectors,
                    stack_bytes, stack_doubles, stack_floats, stack_ints)
 
 #: inputs quantised at a time into a stack buffer (a multiple of 4): per row of the 4-row block
@@ -80,15 +80,19 @@ def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
     """How :func:`~edgernn.ops.simd.add_dot4_run` computes here: DOT_SDOT on AArch64 when LLVM
     compiles for a core with the dot product (``cpu`` in DOT_PRODUCT_CORES, or ``+dotprod`` in
     ``features``, and not ``-dotprod``) and the running core executes it (``runs_dot_product``:
-    /proc/cpuinfo, True when unknown); DOT_NEON on other AArch64 cores; DOT_GENERIC elsewhere.
-    Arguments left None are this process's (Numba's target, the host)."""
+    /proc/cpuinfo, True when unknown); DOT_NEON on other AArch64 cores; DOT_VNNI on x86-64 when
+    the features Numba compiles with hold AVX-512 VNNI (``+avx512f`` and ``+avx512vnni``: on
+    x86 LLVM lists every feature of the host); DOT_GENERIC elsewhere. Arguments left None are
+    this process's (Numba's target, the host)."""
     machine = (machine or platform.machine()).lower()
-    if machine not in ("aarch64", "arm64"):
+    if machine not in ("aarch64", "arm64", "x86_64", "amd64"):
         return DOT_GENERIC
     if cpu is None or features is None:
         numba_cpu, numba_features = _numba_target()
         cpu, features = cpu or numba_cpu, numba_features if features is None else features
     flags = features.split(",")
+    if machine in ("x86_64", "amd64"):
+        return DOT_VNNI if "+avx512f" in flags and "+avx512vnni" in flags else DOT_GENERIC
     compiles = "-dotprod" not in flags and ("+dotprod" in flags or cpu.lower() in DOT_PRODUCT_CORES)
     runs = _cpu_has_dot_product() if runs_dot_product is None else runs_dot_product
     return DOT_SDOT if compiles and runs is not False else DOT_NEON
@@ -178,7 +182,7 @@ def _quantise(x, first, count, inverse, out, out_at):
 
 
 @jit
-def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward, method):
+def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward, method):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``, the
     interleaved int8 panels of ``lanes`` outputs at w[w_off:] with their scales at
     consts[s_off:], v_r quantised (module doc); panels last first when ``backward``.
@@ -236,7 +240,7 @@ def _dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows,
 
 
 def dot_args(rows, lanes, part, method):
-    """:func:`_dot_block`'s argument types for literal rows, lanes, part and method."""
+    """:func:`dot_block`'s argument types for literal rows, lanes, part and method."""
     vector = types.Array(types.float32, 1, "C")
     return (types.Array(types.int8, 1, "C"), types.int64, types.int64, types.int64,
             types.Array(types.float32, 2, "C"), types.int64, types.int64, types.int64, vector, types.int64,

@@ -142,10 +142,12 @@ def multiply_add(typingctx, a, b, c):
     return types.float32(a, b, c), codegen
 
 
-#: the ways :func:`add_dot4_run` computes: LLVM's own vector code (x86: vpmaddwd), NEON widening
-#: multiplies and pairwise adds (ARMv8.0: Cortex-A53, A72), or ``sdot`` (ARMv8.2 with the
-#: dot-product extension: Cortex-A76, A55). The integer sums are exact: every way gives the same.
-DOT_GENERIC, DOT_NEON, DOT_SDOT = 0, 1, 2
+#: the ways :func:`add_dot4_run` computes: LLVM's own vector code (x86 without VNNI: vpmaddwd),
+#: NEON widening multiplies and pairwise adds (ARMv8.0: Cortex-A53, A72), ``sdot`` (ARMv8.2 with
+#: the dot-product extension: Cortex-A76, A55), or AVX-512 VNNI's ``vpdpbusd`` (unsigned x
+#: signed bytes: x + 128 times w, less 128 times w). The integer sums are exact: every way gives
+#: the same.
+DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI = 0, 1, 2, 3
 
 
 def _i32s(values):
@@ -156,10 +158,11 @@ def _i32s(values):
 def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
     """acc[at + i] += sum_{q < 4} w[start + 4 i + q] * x[x_at + q] for i < ``n``: int8 weights
     (four consecutive inputs of each output side by side) and four int8 inputs, summed exactly
-    into int32 accumulators. ``n`` (a multiple of 4) and ``method`` (DOT_GENERIC, DOT_NEON or
-    DOT_SDOT) are literals; DOT_NEON and DOT_SDOT compile only for AArch64 (DOT_SDOT: with
-    the dot-product extension). Precondition: every |product pair sum| fits int16, which
-    holds when x is in [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
+    into int32 accumulators. ``n`` (a multiple of 4; of 16 for DOT_VNNI) and ``method``
+    (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI) are literals; DOT_NEON and DOT_SDOT compile
+    only for AArch64 (DOT_SDOT: with the dot-product extension), DOT_VNNI only for x86-64 with
+    AVX-512 VNNI. Precondition: every |product pair sum| fits int16, which holds when x is in
+    [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
     ints, bytes_ = types.Array(types.int32, 1, "C"), types.Array(types.int8, 1, "C")
     if not (acc == ints and w == bytes_ and x == bytes_ and isinstance(n, types.IntegerLiteral)
             and isinstance(method, types.IntegerLiteral) and n.literal_value % 4 == 0
@@ -175,7 +178,9 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
         acc_arr, w_arr, x_arr = (context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 2, 4))
         at_index, first, x_first = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 3, 5))
         word = builder.load(builder.bitcast(builder.gep(x_arr.data, [x_first]), i32.as_pointer()), align=1)
-        lanes = 4 if how != DOT_GENERIC else outputs
+        lanes = {DOT_GENERIC: outputs, DOT_VNNI: 16}.get(how, 4)
+        if how == DOT_VNNI:
+            word = builder.xor(word, i32(0x80808080))                  # each byte + 128, as unsigned
         words = builder.insert_element(ir.Constant(vec(i32, lanes), ir.Undefined), word, i32(0))
         words = builder.shuffle_vector(words, ir.Constant(vec(i32, lanes), ir.Undefined), _i32s([0] * lanes))
         x_bytes = builder.bitcast(words, vec(i8, 4 * lanes))          # x[0..3] repeated per output
@@ -185,7 +190,14 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
             acc_ptr = builder.bitcast(builder.gep(acc_arr.data, [builder.add(at_index, at_index.type(4 * v))]),
                                       vec(i32, lanes).as_pointer())
             weights, sums = builder.load(w_ptr, align=1), builder.load(acc_ptr, align=4)
-            if how == DOT_SDOT:
+            if how == DOT_VNNI:
+                vpdpbusd = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(vec(i32, 16), [vec(i32, 16)] * 3), "llvm.x86.avx512.vpdpbusd.512")
+                w_words = builder.bitcast(weights, vec(i32, 16))
+                offset = builder.call(vpdpbusd, [ir.Constant(vec(i32, 16), [0] * 16),
+                                                 ir.Constant(vec(i32, 16), [0x80808080] * 16), w_words])
+                sums = builder.sub(builder.call(vpdpbusd, [sums, words, w_words]), offset)
+            elif how == DOT_SDOT:
                 sdot = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(vec(i32, 4), [vec(i32, 4), vec(i8, 16), vec(i8, 16)]),
                     "llvm.aarch64.neon.sdot.v4i32.v16i8")
