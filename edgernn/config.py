@@ -63,6 +63,19 @@ def jit_parallel(fn):
     return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
 
 
+def numba_target():
+    """(LLVM core name, feature list) Numba compiles for: ``NUMBA_CPU_NAME`` and
+    ``NUMBA_CPU_FEATURES``, else the host's core and its features as Numba takes them
+    (``NUMBA_ENABLE_AVX=0`` turns AVX off), as numba.core.codegen decides. The kernels that
+    pick instructions by the core (ops.matvec's row block, ops.matvec_dot) ask here."""
+    import numba
+    from llvmlite import binding
+    from numba.core.codegen import get_host_cpu_features
+    cpu = numba.config.CPU_NAME or binding.get_host_cpu_name()
+    features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
+    return cpu, features.split(",")
+
+
 def user_cache_root():
     """edgernn's default cache folder: ``$XDG_CACHE_HOME/edgernn/numba``, or
     ``~/.cache/edgernn/numba`` (on Windows ``%LOCALAPPDATA%\\edgernn\\numba``)."""

@@ -40,7 +40,7 @@ import platform
 import numpy as np
 from numba import literally, types
 
-from ..config import jit, jit_inline
+from ..config import jit, jit_inline, numba_target
 from ..ir.graph import Value
 from ..limits import check_elements
 from ..native import address_call, array_at, compiled_address
@@ -52,13 +52,9 @@ NARROW = 16
 
 
 def _host_has_avx512():
-    """Whether Numba compiles for a core with AVX-512: its NUMBA_CPU_FEATURES, else the host's
-    features as Numba takes them (``NUMBA_ENABLE_AVX=0`` turns AVX off), whatever
-    NUMBA_CPU_NAME says, as numba.core.codegen decides."""
-    import numba
-    from numba.core.codegen import get_host_cpu_features
-    features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
-    return "+avx512f" in features.split(",")
+    """Whether Numba compiles for a core with AVX-512 (:func:`~edgernn.config.numba_target`'s
+    features, whatever NUMBA_CPU_NAME says)."""
+    return "+avx512f" in numba_target()[1]
 
 
 #: (rows, part) of the many-row block (:func:`_panel_block`), rows x part float32 accumulators:

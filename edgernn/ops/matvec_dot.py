@@ -6,7 +6,8 @@ in :mod:`edgernn.quant`, :func:`~edgernn.quant.quantize_activations` states them
 and the products are summed exactly in int32 by the machine's int8 dot product
 (:func:`~edgernn.ops.simd.add_dot4_run`): ``sdot`` on ARMv8.2 cores with the dot-product
 extension (Raspberry Pi 5's Cortex-A76), NEON widening multiplies on other ARM cores (Pi 4's
-A72, the A53s), LLVM's own code elsewhere (``vpmaddwd`` on x86). One ``sdot`` does 16
+A72, the A53s), AVX-512 VNNI's ``vpdpbusd`` on x86 cores that have it, LLVM's own code
+elsewhere (``vpmaddwd``). One ``sdot`` does 16
 multiply-adds where a float32 ``fmla`` does 4 and the weights-only int8 kernel needs a
 conversion per 4 weights. The integer sums are exact, so every machine, every blocking of
 rows and every way of summing gives the same bits.
@@ -30,7 +31,7 @@ import platform
 import numpy as np
 from numba import literally, types
 
-from ..config import jit, jit_inline
+from ..config import jit, jit_inline, numba_target
 from ..quant import DOT_MAX_INPUTS, QMAX
 from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add, prefer_wide_vectors,
                    stack_bytes, stack_doubles, stack_floats, stack_ints)
@@ -51,17 +52,6 @@ DOT_PRODUCT_CORES = frozenset(
      "cortex-a720", "cortex-x1", "cortex-x1c", "cortex-x2", "cortex-x3", "cortex-x4", "neoverse-e1",
      "neoverse-n1", "neoverse-n2", "neoverse-v1", "neoverse-v2", "neoverse-512tvb", "carmel", "ampere1",
      "ampere1a", "apple-m1", "apple-m2", "apple-m3", "apple-a14", "apple-a15", "apple-a16", "apple-a17"])
-
-
-def _numba_target():
-    """(LLVM core name, feature string) as Numba compiles for them: NUMBA_CPU_NAME and
-    NUMBA_CPU_FEATURES, else the host's."""
-    import numba
-    from llvmlite import binding
-    from numba.core.codegen import get_host_cpu_features
-    cpu = numba.config.CPU_NAME or binding.get_host_cpu_name()
-    features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
-    return cpu, features
 
 
 def _cpu_has_dot_product():
@@ -88,8 +78,8 @@ def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
     if machine not in ("aarch64", "arm64", "x86_64", "amd64"):
         return DOT_GENERIC
     if cpu is None or features is None:
-        numba_cpu, numba_features = _numba_target()
-        cpu, features = cpu or numba_cpu, numba_features if features is None else features
+        numba_cpu, numba_features = numba_target()
+        cpu, features = cpu or numba_cpu, ",".join(numba_features) if features is None else features
     flags = features.split(",")
     if machine in ("x86_64", "amd64"):
         return DOT_VNNI if "+avx512f" in flags and "+avx512vnni" in flags else DOT_GENERIC
