@@ -5,8 +5,8 @@
 This machine gets a measured profile (the engine's dense kernel with float32 and int8 weights,
 its vectorised sigmoid, a clock probe, a NumPy DRAM read probe, Stream.step with an empty
 program); the same formulas that predict a Pi from its kernels' rates then predict this
-machine, and are compared with the measured p50 of each benchmark model (float32, and int8
-weights for the example and the 2xLSTM(128)). Then the example model is predicted on every
+machine, and are compared with the measured p50 of each benchmark model (float32, and for the
+example and the 2xLSTM(128) int8 weights, and int8 weights and activations). Then the example model is predicted on every
 shipped device profile, float32 and int8. Prints both tables and writes
 benchmarks/results/device_calibration.json.
 """
@@ -21,6 +21,8 @@ from edgernn.profile import parse_period
 
 OUT = Path(__file__).resolve().parent / "results" / "device_calibration.json"
 INT8_TOO = ("kws example 2xLSTM(64)", "2xLSTM(128) on 40")
+#: edgernn.load's arguments per weights column ("int8 act": int8 weights and activations)
+LOADS = {"float32": {}, "int8": {"weights": "int8"}, "int8 act": {"weights": "int8", "activations": "int8"}}
 
 
 def calibration_rows(frames, period):
@@ -29,12 +31,12 @@ def calibration_rows(frames, period):
     for label, path, batch in benchmark_models():
         cases.append((label, "float32", path, batch))
         if label in INT8_TOO:
-            cases.append((label, "int8", path, batch))
+            cases += [(label, "int8", path, batch), (label, "int8 act", path, batch)]
     rows = []
     print(f"{'model':<42} {'weights':<8} {'MFLOP':>6} {'weights':>9} {'measured p50':>13} {'predicted':>10} "
           f"{'error':>6}   (matvec + activations + rest + overhead)")
     for label, weights, path, batch in cases:
-        model = edgernn.load(path, weights=weights)
+        model = edgernn.load(path, **LOADS[weights])
         r = edgernn.profile(model, period=period, frames=frames, batch=batch, device="rpi4",
                             breakdown=False, progress=False)
         hc, hf = r.device["host_check"], r.device["host"]
