@@ -73,9 +73,9 @@ def convert(source: "str | os.PathLike[str] | bytes", output: "str | os.PathLike
     """Write ``output`` (.ernn) from ``source``; returns the loaded :class:`Model` of the file.
     load_options: constants, shapes, states, step, activations, as :func:`edgernn.load` takes
     them; bound constants are recorded in the metadata (``model.constants.<name>``), and
-    ``activations="int8"`` (with int8 weights) as ``quant.activations``, the file's default. ``stream``: options of
-    ``edgernn stream`` (window, rate, front end, segments, detections) stored with the model, so
-    streaming it needs no others (:mod:`edgernn.io.settings`)."""
+    ``activations="int8"`` (with int8 weights) as ``quant.activations``, the file's default.
+    ``stream``: options of ``edgernn stream`` (window, rate, front end, segments, detections)
+    stored with the model, so streaming it needs no others (:mod:`edgernn.io.settings`)."""
     from .model import load
     if weights not in WEIGHTS:
         raise EdgeRNNError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")

@@ -32,9 +32,8 @@ from .memory import zeroed
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
 from .ops.history import CLOCK_STATE, int_attr
-from .ops.row import matrix_uses
 from .ops.row import CONST, FPARAM, GATE_CLOCK, GATE_FROM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, \
-    check_row
+    check_row, matrix_uses
 
 ALIGN = 64       # bytes
 
@@ -125,9 +124,10 @@ class Plan:
     linked: bool = False            # column 0 of every row holds its kernel's address
     #: "int8": int8 matrices multiply activations quantised per call (ops.matvec_dot), from
     #: ``dot_constants`` (their interleaved copy, made by :meth:`link`), the matrices at
-    #: ``dot_offsets``; "float32": the weights-only kernels
+    #: ``dot_offsets`` (None until :meth:`int8_activation_matrices` decides); "float32": the
+    #: weights-only kernels
     activations: str = "float32"
-    dot_offsets: frozenset = frozenset()
+    dot_offsets: frozenset | None = None
     dot_constants: np.ndarray | None = None
     dot_copy_bytes: int = 0         # the int8 matrices copied into dot_constants (resident bytes)
 
@@ -171,11 +171,13 @@ class Plan:
 
     def int8_activation_matrices(self):
         """The offsets of the int8 matrices that take int8 activations (none unless
-        ``activations`` is "int8"); the first call makes ``dot_constants``."""
-        if self.activations == "int8" and self.dot_constants is None and not self.dot_offsets:
-            from .ops.matvec_dot import interleaved_constants
-            self.dot_offsets, self.dot_constants, self.dot_copy_bytes = interleaved_constants(
-                self.prog, [LAYOUTS[name] for name in self.row_layouts], self.arena.qconsts)
+        ``activations`` is "int8"); the first call decides, and makes ``dot_constants``."""
+        if self.dot_offsets is None:
+            self.dot_offsets = frozenset()
+            if self.activations == "int8":
+                from .ops.matvec_dot import interleaved_constants
+                self.dot_offsets, self.dot_constants, self.dot_copy_bytes = interleaved_constants(
+                    self.prog, [LAYOUTS[name] for name in self.row_layouts], self.arena.qconsts)
         return self.dot_offsets
 
 
