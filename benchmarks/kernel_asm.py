@@ -224,27 +224,46 @@ def dot_ir(rows, lanes, part, method):
     return result.library.get_llvm_str()
 
 
+#: x86-64 cores ``--dot`` compiles for, with the features Numba lists on them (dot_method's input)
+DOT_X86_CPUS = {"haswell": "+avx2,+fma", "sapphirerapids": "+avx512f,+avx512vnni"}
+DOT_MULTIPLIES = {"sdot": ("sdot",), "neon": ("smull", "smull2"), "vnni": ("vpdpbusd",), "generic": ("vpmaddwd",)}
+#: multiply-adds per multiply instruction: sdot 16 (4 lanes x 4), smull 8, vpdpbusd on zmm 64,
+#: vpmaddwd on ymm 16 (half the pairs of a dot product of four)
+DOT_MACS = {"sdot": 16, "neon": 8, "vnni": 64, "generic": 16}
+
+
 def dot_report():
     """[(cpu, method, rows, part, label, per 16 MACs {insts, loads, stores, vec, mul}, spills, body)]: the
     int8 x int8 kernel's inner loop (the one with the most multiply instructions) for one row
-    over 64-output panels and for the 4-row block (16 outputs per pass), per ARM core."""
-    from edgernn.ops.matvec import NARROW_BLOCK, PANEL
+    over 64-output panels and for the many-row block, per ARM core (4 rows x 16 outputs per
+    pass) and per x86-64 core of DOT_X86_CPUS (the block that core runs)."""
+    from edgernn.ops.matvec import NARROW_BLOCK, PANEL, WIDE_BLOCK
     from edgernn.ops.matvec_dot import dot_method
-    from edgernn.ops.simd import DOT_SDOT
+    from edgernn.ops.simd import DOT_NEON, DOT_SDOT, DOT_VNNI
+    names = {DOT_SDOT: "sdot", DOT_NEON: "neon", DOT_VNNI: "vnni"}
     out = []
-    for cpu in CPUS:
-        code = dot_method("aarch64", cpu, "+neon", runs_dot_product=True)      # Numba's choice on that core
-        method = "sdot" if code == DOT_SDOT else "neon"
-        for rows, part in ((1, PANEL), NARROW_BLOCK):
-            asm = compile_for(dot_ir(rows, PANEL, part, code), cpu)
-            muls, label, body = max((sum(i.split()[0] in ("sdot", "smull", "smull2") for i in b), lab, b)
+    targets = [(cpu, "aarch64", "+neon") for cpu in CPUS] + [(cpu, "x86_64", f) for cpu, f in DOT_X86_CPUS.items()]
+    for cpu, machine, features in targets:
+        code = dot_method(machine, cpu, features, runs_dot_product=True)      # Numba's choice on that core
+        method, arm = names.get(code, "generic"), machine == "aarch64"
+        block = NARROW_BLOCK if arm or "+avx512f" not in features else WIDE_BLOCK
+        for rows, part in ((1, PANEL), block):
+            ir = dot_ir(rows, PANEL, part, code)
+            asm = compile_for(ir, cpu) if arm else compile_for(ir, cpu, X86_TRIPLE, "")
+            muls, label, body = max((sum(i.split()[0] in DOT_MULTIPLIES[method] for i in b), lab, b)
                                     for lab, b in loops(asm))
-            macs = 16 * muls if method == "sdot" else 8 * muls            # an smull: 8 products
-            c, _ = classify(body)
-            vec = sum(bool(re.search(r"\bv\d+\.", i)) and not i.split()[0].startswith(("ld", "st")) for i in body)
-            per = {k: v * 16 / macs for k, v in (("insts", c["insts"]), ("loads", c["loads"]), ("stores", c["stores"]),
+            macs = DOT_MACS[method] * muls
+            if arm:
+                c, _ = classify(body)
+                loads, stores = c["loads"], c["stores"]
+                vec = sum(bool(re.search(r"\bv\d+\.", i)) and not i.split()[0].startswith(("ld", "st")) for i in body)
+            else:
+                loads = sum(bool(re.search(r"\(%r", i)) and "mm" in i and not i.endswith(")") for i in body)
+                stores = sum(bool(re.search(r"mm\d+, -?\d*\(%r", i)) for i in body)
+                vec = sum("mm" in i for i in body) - loads - stores
+            per = {k: v * 16 / macs for k, v in (("insts", len(body)), ("loads", loads), ("stores", stores),
                                                  ("vec", vec), ("mul", muls))}
-            out.append((cpu, method, rows, part, label, per, vector_spills(body, True), body))
+            out.append((cpu, method, rows, part, label, per, vector_spills(body, arm), body))
     return out
 
 
@@ -288,11 +307,11 @@ def main(argv=None):
                     help="instead: the int8 x int8 kernel's inner loop on each ARM core (sdot or NEON)")
     args = ap.parse_args(argv)
     if args.dot:
-        print("int8 x int8 kernel, per 16 multiply-adds (one sdot; four float32 fmla)")
-        print(f"{'cpu':<11} {'method':<6} {'rows':>4} {'part':>4} {'loop':<9} {'insts':>6} {'loads':>6} {'stores':>6} "
+        print("int8 x int8 kernel, per 16 multiply-adds (one sdot; four float32 fmla; a quarter vpdpbusd)")
+        print(f"{'cpu':<14} {'method':<7} {'rows':>4} {'part':>4} {'loop':<9} {'insts':>6} {'loads':>6} {'stores':>6} "
               f"{'vec':>5} {'mul':>5} {'spills':>6}")
         for cpu, method, rows, part, label, per, spills, body in dot_report():
-            print(f"{cpu:<11} {method:<6} {rows:>4} {part:>4} {label:<9} {per['insts']:6.2f} {per['loads']:6.2f} "
+            print(f"{cpu:<14} {method:<7} {rows:>4} {part:>4} {label:<9} {per['insts']:6.2f} {per['loads']:6.2f} "
                   f"{per['stores']:6.2f} {per['vec']:5.2f} {per['mul']:5.2f} {spills:>6}")
             if args.show:
                 print("\n".join("      " + i for i in body))

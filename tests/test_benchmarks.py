@@ -193,12 +193,14 @@ def test_kernel_asm_blocks_keep_their_accumulators_in_registers():
         assert int(fmas) >= 8 and int(spills) == 0, (cpu, lanes, weights, run.stdout)
 
 
-def test_kernel_asm_dot_runs_sdot_on_the_a76():
+def test_kernel_asm_dot_runs_sdot_on_the_a76_and_vnni_alone():
     """benchmarks/kernel_asm.py --dot: the int8 x int8 kernel compiled as Numba would on each
     ARM core. On the A76 one ``sdot`` per 16 multiply-adds, under half the instructions of the
     float32 loop per multiply-add (7.00 per 16 on that core, the table's 1.75 per 4); on the
     A72 and A53 NEON widening multiplies (two smull per 16). One row spills nothing on A72 and
-    A76, nor does the A76's 4-row block."""
+    A76, nor does the A76's 4-row block. On an AVX-512 VNNI core the loop is ``vpdpbusd`` (64
+    multiply-adds each), its loads and the loop's counter: no offset subtracted per step (the
+    weights are stored with it, matvec_dot.weight_bias), no spill."""
     import subprocess
     import sys
     from pathlib import Path
@@ -217,6 +219,12 @@ def test_kernel_asm_dot_runs_sdot_on_the_a76():
             assert float(insts) < 3.5, run.stdout
         if cpu != "cortex-a53" and (rows_ == "1" or method == "sdot"):
             assert int(spills) == 0, (cpu, rows_, run.stdout)
+    vnni = re.findall(r"^sapphirerapids\s+vnni\s+(\d+)\s+64\s+\S+\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+"
+                      r"([\d.]+)\s+(\d+)$", run.stdout, re.M)
+    assert [r[0] for r in vnni] == ["1", "4"], run.stdout
+    for rows_, insts, vec, mul, spills in vnni:
+        assert float(mul) == 0.25 and float(vec) == 0.25 and int(spills) == 0, run.stdout
+        assert float(insts) <= (0.75 if rows_ == "1" else 0.45), run.stdout
 
 
 def test_front_ends_times_every_setting(capsys):

@@ -69,7 +69,7 @@ def test_kernel_matches_the_equations(K, N, rows):
     (N 5, 37 against 64, 200), and both panel orders, which give the same bits."""
     lanes = matvec.panel_lanes([N])
     q, scale, dense_q = _panel_matrix(K, N, lanes, seed=K + N)
-    qconsts = matvec_dot.interleave(q).ravel()
+    qconsts = matvec_dot.dot_layout(q).ravel()
     work = rand(rows, K + N, scale=2.0)
     variant = matvec.matvec_descriptor(lanes, matvec.INT8_DOT)
     matvec.compile_row_blocks(rows)
@@ -83,13 +83,32 @@ def test_kernel_matches_the_equations(K, N, rows):
     np.testing.assert_allclose(results[0], want, rtol=2e-6, atol=2e-6 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("rows", [1, 4])
+def test_the_largest_matrix_sums_exactly(rows):
+    """DOT_MAX_INPUTS inputs at full scale: the true sums reach 2^31 - 2^25, and the ways that
+    sum with an offset (VNNI's w + 128) pass 2^31 on the way and must wrap back exactly."""
+    from edgernn.quant import DOT_MAX_INPUTS
+    K, N = DOT_MAX_INPUTS, 16
+    w = np.ones((1, K, N), np.float32)
+    w[0, :, 1::2] = -1.0                                # outputs of either sign
+    w[0, 1::3, 2] = 0.5
+    q, scale = quantize_columns(w)
+    work = np.ones((rows, K + N), np.float32)
+    work[:, K:] = 0.0
+    matvec.compile_row_blocks(rows)
+    matvec.add_matvec(matvec.matvec_descriptor(16, matvec.INT8_DOT), scale, matvec_dot.dot_layout(q).ravel(), 0, 0,
+                      K, N, work, 0, K, False)
+    want = _formula(q[0], scale, np.ones((rows, K), np.float32), np.zeros((rows, N), np.float32))
+    assert abs(int(q[0].astype(np.int64).sum(axis=0).max()) * QMAX) > 2 ** 30
+    np.testing.assert_allclose(work[:, K:], want, rtol=2e-6)
+
 def test_non_finite_inputs_make_non_finite_outputs():
     K, N = 12, 64
     q, scale, _ = _panel_matrix(K, N, 64, seed=2)
     work = np.zeros((3, K + N), np.float32)
     work[0, :K], work[1, :K], work[1, 3], work[2, :K] = 1.0, 1.0, np.nan, 1.0
     work[2, 5] = -np.inf
-    matvec.add_matvec(matvec.matvec_descriptor(64, matvec.INT8_DOT), scale, matvec_dot.interleave(q).ravel(), 0, 0,
+    matvec.add_matvec(matvec.matvec_descriptor(64, matvec.INT8_DOT), scale, matvec_dot.dot_layout(q).ravel(), 0, 0,
                       K, N, work, 0, K, False)
     assert np.isfinite(work[0, K:]).all() and np.isnan(work[1:, K:]).all()
 

@@ -16,7 +16,9 @@ Layout (:func:`interleave`): the panels of :mod:`edgernn.ops.matvec` ([P, K, L],
 run of four rows 4m .. 4m+3 stored output-major, [L, 4]: the four inputs of one output are
 side by side, as ``sdot`` reads them. The bytes of each group stay in place, so the panel
 offsets, sizes and extents are those of the plain layout; the last K mod 4 rows stay plain.
-The plan makes this copy of the int8 constants when it is linked (``Plan.link``).
+With VNNI the grouped bytes hold w + 128 (:func:`weight_bias`: ``vpdpbusd`` takes one operand
+unsigned). The plan makes this copy of the int8 constants when it is linked (``Plan.link``,
+:func:`dot_layout`).
 
 Kernel (:func:`dot_block`, the same arguments as ``matvec._panel_block``): for each row
 (stream, or frame of a chunk) x is quantised into a stack buffer of :data:`TILE` inputs at a
@@ -25,6 +27,10 @@ time (once per call when K <= TILE, else once per tile and pass), then per panel
 
     acc[r, j] = sum_k q[k, j] * xq_r[k]                  (int32, exact)
     out_r[j] += scale[j] * (float32(acc[r, j]) * x_scale_r)    (one fused multiply-add)
+
+With VNNI the sums run over (q + 128) xq, passing 2^31 for the largest matrices, and 128 times
+the row's sum of xq (a few adds per input, once per call) is taken back from each: the int32
+arithmetic wraps, so the difference is exact, as the true sum fits.
 """
 import platform
 
@@ -91,6 +97,17 @@ def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
 METHOD = dot_method()
 
 
+def weight_bias(method):
+    """What the layout of ``method`` adds to every interleaved weight: 128 for DOT_VNNI, whose
+    ``vpdpbusd`` multiplies unsigned bytes by signed ones (the weights are stored as w + 128,
+    w XOR 0x80, and the kernel subtracts 128 times the sum of the quantised inputs from each
+    output's sum), 0 for the others."""
+    return 128 if method == DOT_VNNI else 0
+
+
+weight_bias_jit = jit_inline(weight_bias)
+
+
 def interleave(panels):
     """int8 panels [P, K, L] -> the same bytes with each group of four rows output-major (module
     doc): group m's bytes [4, L] become [L, 4]; the last K mod 4 rows are unchanged."""
@@ -101,11 +118,22 @@ def interleave(panels):
     return out
 
 
+def dot_layout(panels, method=METHOD):
+    """int8 panels [P, K, L] as :func:`dot_block` reads them with ``method``: :func:`interleave`d,
+    and for DOT_VNNI the interleaved rows' bytes plus :func:`weight_bias` (XOR 0x80, read as
+    unsigned); the last K mod 4 rows stay as they are."""
+    out = interleave(panels)
+    if weight_bias(method):
+        grouped = panels.shape[1] - panels.shape[1] % 4
+        out[:, :grouped] ^= np.int8(-128)
+    return out
+
+
 def interleaved_constants(prog, layouts, qconsts):
     """For a plan run with int8 activations: (offsets, bytes, copied). ``bytes``: an int8 array
     the size of ``qconsts`` (``copied`` of them written, the rest untouched zero pages) holding
-    every int8 matrix of the program, those at ``offsets`` interleaved
-    (:func:`interleave`), the others as they are; the kernels read it in place of qconsts
+    every int8 matrix of the program, those at ``offsets`` in the dot product's layout
+    (:func:`dot_layout`), the others as they are; the kernels read it in place of qconsts
     (only matrices are read from qconsts). ``offsets``: the int8 matrices whose kernel reads
     them only through ``add_matvec``, with at most DOT_MAX_INPUTS inputs, overlapping no other
     matrix; the others keep the weights-only kernel. (frozenset(), None, 0) when none qualifies.
@@ -132,7 +160,7 @@ def interleaved_constants(prog, layouts, qconsts):
     for offset, shape in shapes.items():
         size = int(np.prod(shape))
         panels = qconsts[offset:offset + size].reshape(shape)
-        out[offset:offset + size] = (interleave(panels) if offset in chosen else panels).reshape(-1)
+        out[offset:offset + size] = (dot_layout(panels) if offset in chosen else panels).reshape(-1)
         copied += size
     return chosen, out, copied
 
@@ -171,6 +199,15 @@ def _quantise(x, first, count, inverse, out, out_at):
         o[i] = 0
 
 
+@jit_inline
+def _sum_bytes(values, first, count):
+    """The sum of values[first:first + count] (int8) as an integer (0 when count <= 0)."""
+    total = 0
+    for i in range(first, first + max(count, 0)):
+        total += np.int32(values[i])
+    return total
+
+
 @jit
 def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, lanes, part, backward, method):
     """work[r, out_off + j] += (W v_r)[j], j < n, for the ``rows`` rows r0 .. of ``work``, the
@@ -184,18 +221,26 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
     literally(part)
     literally(method)
     prefer_wide_vectors()
+    bias = weight_bias_jit(method)
     acc = stack_ints(rows, PANEL)
     quantised = stack_bytes(rows, TILE)
     bits = stack_floats(1, 1)
     x_scale = stack_floats(rows, 1)
     inverses = stack_doubles(rows, 1)
-    xs = work[r0:r0 + rows, v_off:v_off + k_in]
-    for r in range(rows):
-        inverses[r], x_scale[r] = _vector_scale(xs[r], bits)
+    corrections = stack_ints(rows, 1)
     n_tiles = (k_in + TILE - 1) // TILE
-    if n_tiles == 1:
-        for r in range(rows):
-            _quantise(xs[r], 0, k_in, inverses[r], quantised, r * TILE)
+    grouped = k_in - k_in % 4
+    for r in range(rows):
+        # a row taken as work[r, a:b] is contiguous; a row of a 2-D slice is not, and LLVM made
+        # the quantising loop a gather (3x slower on a small matrix)
+        x = work[r0 + r, v_off:v_off + k_in]
+        inverses[r], x_scale[r] = _vector_scale(x, bits)
+        corrections[r] = 0
+        if n_tiles == 1 or bias:
+            for k0 in range(0, k_in, TILE):     # one tile: quantised here for every pass
+                _quantise(x, k0, min(TILE, k_in - k0), inverses[r], quantised, r * TILE)
+                if bias:
+                    corrections[r] += bias * _sum_bytes(quantised, r * TILE, min(TILE, grouped - k0))
     n_panels = (n + lanes - 1) // lanes
     for q in range(n_panels):
         p = n_panels - 1 - q if backward else q
@@ -209,7 +254,7 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
                 count = min(TILE, k_in - k0)
                 if n_tiles > 1:
                     for r in range(rows):
-                        _quantise(xs[r], k0, count, inverses[r], quantised, r * TILE)
+                        _quantise(work[r0 + r, v_off:v_off + k_in], k0, count, inverses[r], quantised, r * TILE)
                 for m in range(count // 4):
                     for r in range(rows):
                         for j in range(0, part, NARROW):    # 16-output runs, as in matvec: one run of
@@ -226,7 +271,8 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
                 o = work[r0 + r, at:at + max(min(part, width - first), 0)]
                 scales = consts[s_off + p * lanes + first:s_off + p * lanes + first + o.shape[0]]
                 for j in range(o.shape[0]):
-                    o[j] = multiply_add(scales[j], np.float32(acc[r * part + j]) * x_scale[r], o[j])
+                    total = np.int32(acc[r * part + j] - corrections[r])    # wraps back: the true sum fits
+                    o[j] = multiply_add(scales[j], np.float32(total) * x_scale[r], o[j])
 
 
 def dot_args(rows, lanes, part, method):

@@ -145,8 +145,8 @@ def multiply_add(typingctx, a, b, c):
 #: the ways :func:`add_dot4_run` computes: LLVM's own vector code (x86 without VNNI: vpmaddwd),
 #: NEON widening multiplies and pairwise adds (ARMv8.0: Cortex-A53, A72), ``sdot`` (ARMv8.2 with
 #: the dot-product extension: Cortex-A76, A55), or AVX-512 VNNI's ``vpdpbusd`` (unsigned x
-#: signed bytes: x + 128 times w, less 128 times w). The integer sums are exact: every way gives
-#: the same.
+#: signed bytes: w + 128 times x, the caller taking 128 times x back). The integer sums are
+#: exact: every way gives the same.
 DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI = 0, 1, 2, 3
 
 
@@ -158,11 +158,13 @@ def _i32s(values):
 def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
     """acc[at + i] += sum_{q < 4} w[start + 4 i + q] * x[x_at + q] for i < ``n``: int8 weights
     (four consecutive inputs of each output side by side) and four int8 inputs, summed exactly
-    into int32 accumulators. ``n`` (a multiple of 4; of 16 for DOT_VNNI) and ``method``
-    (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI) are literals; DOT_NEON and DOT_SDOT compile
-    only for AArch64 (DOT_SDOT: with the dot-product extension), DOT_VNNI only for x86-64 with
-    AVX-512 VNNI. Precondition: every |product pair sum| fits int16, which holds when x is in
-    [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
+    into int32 accumulators (wrapping). ``n`` (a multiple of 4; of 16 for DOT_VNNI) and
+    ``method`` (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI) are literals; DOT_NEON and DOT_SDOT
+    compile only for AArch64 (DOT_SDOT: with the dot-product extension), DOT_VNNI only for
+    x86-64 with AVX-512 VNNI. DOT_VNNI reads the weight bytes as unsigned (``vpdpbusd``
+    multiplies unsigned by signed bytes): its caller stores w + 128 and subtracts 128 * sum x
+    (:func:`edgernn.ops.matvec_dot.weight_bias`). Precondition: every |product pair sum| fits
+    int16, which holds when x is in [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
     ints, bytes_ = types.Array(types.int32, 1, "C"), types.Array(types.int8, 1, "C")
     if not (acc == ints and w == bytes_ and x == bytes_ and isinstance(n, types.IntegerLiteral)
             and isinstance(method, types.IntegerLiteral) and n.literal_value % 4 == 0
@@ -179,8 +181,6 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
         at_index, first, x_first = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 3, 5))
         word = builder.load(builder.bitcast(builder.gep(x_arr.data, [x_first]), i32.as_pointer()), align=1)
         lanes = {DOT_GENERIC: outputs, DOT_VNNI: 16}.get(how, 4)
-        if how == DOT_VNNI:
-            word = builder.xor(word, i32(0x80808080))                  # each byte + 128, as unsigned
         words = builder.insert_element(ir.Constant(vec(i32, lanes), ir.Undefined), word, i32(0))
         words = builder.shuffle_vector(words, ir.Constant(vec(i32, lanes), ir.Undefined), _i32s([0] * lanes))
         x_bytes = builder.bitcast(words, vec(i8, 4 * lanes))          # x[0..3] repeated per output
@@ -193,10 +193,7 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
             if how == DOT_VNNI:
                 vpdpbusd = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(vec(i32, 16), [vec(i32, 16)] * 3), "llvm.x86.avx512.vpdpbusd.512")
-                w_words = builder.bitcast(weights, vec(i32, 16))
-                offset = builder.call(vpdpbusd, [ir.Constant(vec(i32, 16), [0] * 16),
-                                                 ir.Constant(vec(i32, 16), [0x80808080] * 16), w_words])
-                sums = builder.sub(builder.call(vpdpbusd, [sums, words, w_words]), offset)
+                sums = builder.call(vpdpbusd, [sums, builder.bitcast(weights, vec(i32, 16)), words])
             elif how == DOT_SDOT:
                 sdot = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(vec(i32, 4), [vec(i32, 4), vec(i8, 16), vec(i8, 16)]),
