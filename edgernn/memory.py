@@ -20,8 +20,13 @@ huge page size with ``madvise(MADV_HUGEPAGE)`` when all of these hold:
 - ``EDGERNN_HUGE_PAGES`` is not ``0`` (``1`` asks for huge pages for any size, ``auto``, the
   default, applies the rule above).
 
-Otherwise it is ``np.zeros``. Either way the caller sees a C-contiguous writable array; the
-mapping lives as long as the array (its base). The kernel may still back the range with small
+Otherwise it is zeroed heap memory. Either way the array starts on an :data:`ALIGN`-byte
+boundary (a cache line, and one 512-bit vector), and the caller sees a C-contiguous writable
+array; the mapping lives as long as the array (its base). numpy's allocator aligns to 16 bytes
+only, so a heap arena's vectors straddled cache lines in some processes and not in others: the
+tiny GRU loaded from ONNX stepped in 0.79 µs in most processes and 0.71 in a few, while from a
+mapped ``.ernn`` (its tensors on 64-byte boundaries) it took 0.71 in all
+(``python -m benchmarks.process_spread --all``, docs/performance.md). The kernel may still back the range with small
 pages (no free huge page at the first touch); :func:`huge_page_bytes_of` tells how much of an
 array's mapping is on huge pages, from ``/proc/self/smaps``.
 """
@@ -32,6 +37,9 @@ from functools import lru_cache
 import numpy as np
 
 HUGE_PAGE_SHARE = 8
+#: bytes: where every arena starts, and the alignment of every tensor in the constant arena
+#: and in an .ernn file's data
+ALIGN = 64
 THP = "/sys/kernel/mm/transparent_hugepage"
 
 
@@ -61,20 +69,28 @@ def wants_huge_pages(nbytes):
     return policy in ("1", "on", "yes", "true") or nbytes * HUGE_PAGE_SHARE >= size
 
 
+def aligned_bytes(nbytes, zero=True):
+    """A 1-D uint8 array of ``nbytes`` (zeroed, or uninitialised when not ``zero``) on the heap,
+    starting on an ALIGN-byte boundary."""
+    raw = (np.zeros if zero else np.empty)(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + nbytes]
+
+
 def zeroed(shape, dtype):
-    """A zeroed C-contiguous array of ``shape`` and ``dtype``: on huge pages when
-    :func:`wants_huge_pages` says so, else ``np.zeros``."""
+    """A zeroed C-contiguous array of ``shape`` and ``dtype`` starting on an ALIGN-byte
+    boundary: on huge pages when :func:`wants_huge_pages` says so, else on the heap."""
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if not wants_huge_pages(nbytes):
-        return np.zeros(shape, dtype)
+        return aligned_bytes(nbytes).view(dtype).reshape(shape)
     page = huge_page_size()
     length = -(-nbytes // page) * page
     try:
         region = mmap.mmap(-1, length + page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     except (OSError, ValueError, OverflowError):
-        return np.zeros(shape, dtype)
+        return aligned_bytes(nbytes).view(dtype).reshape(shape)
     raw = np.frombuffer(region, np.uint8)
     start = -raw.ctypes.data % page                  # the first huge-page boundary inside the mapping
     try:

@@ -28,14 +28,13 @@ import numpy as np
 from . import ops
 from .errors import UnsupportedModelError
 from .limits import check_bytes
-from .memory import zeroed
+from .memory import ALIGN, zeroed
 from .ops.layout import emit_copy
 from .ops.recurrent import RecurrentOp
 from .ops.history import CLOCK_STATE, int_attr
 from .ops.row import CONST, FPARAM, GATE_CLOCK, GATE_FROM, LAYOUTS, QCONST, REGION_CONST, REGION_WORK, WIDTH, WORK, \
     check_row, matrix_uses
 
-ALIGN = 64       # bytes
 
 
 class ConstArena:

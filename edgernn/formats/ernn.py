@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import EdgeRNNError, ModelFormatError
-from ..plan import ALIGN, ConstArena, kernel_constants
+from ..memory import ALIGN, aligned_bytes
+from ..plan import ConstArena, kernel_constants
 from .ernn_graph import MAX_DIM, MAX_ELEMENTS, MAX_RANK, doc_to_graph, graph_to_doc
 
 MAGIC = b"ERNN"
@@ -179,9 +180,7 @@ def read_ernn(path, verify=True):
     if size < HEADER.size:
         raise ModelFormatError(f"{name} is too short ({size} bytes) to be an .ernn file")
     if in_memory:                           # one aligned, writable copy, like the copy-on-write map
-        raw = np.empty(size + ALIGN, np.uint8)
-        at = -raw.ctypes.data % ALIGN
-        mm = raw[at:at + size]
+        mm = aligned_bytes(size, zero=False)
         mm[:] = np.frombuffer(path, np.uint8)
     else:
         with open(path, "rb") as f:
