@@ -9,6 +9,10 @@ benchmarks/models/ or an .ernn file converted from the ONNX one) and measures
 - ``step_us``: the p50 of ``Stream.step`` over 20,000 single-frame calls (after 2,000 warm-up
   calls), what benchmarks/perf.py reports as single;
 - ``engine_us``: the program alone in a native loop (``edgernn.breakdown.time_rows``);
+- ``floor_us``: numpy's sgemv over matrices of the model's weight shapes (benchmarks/perf.py's
+  BLAS floor: the same bytes per call, in numpy's own arrays, one BLAS thread), the p50 of
+  2,000 calls: when a process is fast or slow for edgernn and for this too, it is the machine
+  (where the process's memory or core landed), not edgernn;
 - whether its constant arena is on huge pages (``edgernn.memory``; an .ernn's is the mapped
   file, whose page-cache pages every process of the same file shares; ``--copies`` gives each
   process a new copy of the file, so pages of its own).
@@ -23,6 +27,7 @@ of several processes per variant.
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,13 +61,14 @@ def model_path(model, source, weights, folder):
     return path, weights
 
 
-def measure(path, weights):
-    """This process's figures for the model at ``path``."""
+def measure(path, weights, model):
+    """This process's figures for the model at ``path`` (``model``: its name, for the floor)."""
     import time
 
     import numpy as np
 
     import edgernn
+    from benchmarks.perf import floor_runner
     from edgernn.breakdown import time_rows
     from edgernn.memory import huge_page_bytes_of
     m = edgernn.load(str(path), weights=weights)
@@ -76,8 +82,14 @@ def measure(path, weights):
         t0 = clock()
         step(x)
         times[i] = clock() - t0
+    floor, _ = floor_runner(model)
+    floor_times = np.empty(2000)
+    for i in range(floor_times.size):
+        t0 = clock()
+        floor(None)
+        floor_times[i] = clock() - t0
     huge, advised = huge_page_bytes_of(m.plan.consts)
-    return {"step_us": float(np.median(times)) / 1e3,
+    return {"step_us": float(np.median(times)) / 1e3, "floor_us": float(np.median(floor_times)) / 1e3,
             "engine_us": time_rows(m.plan, s._work.copy(), m.plan.prog) * 1e6,
             "weights_bytes": int(m.plan.consts.nbytes), "huge_page_bytes": huge, "advised": advised}
 
@@ -90,10 +102,12 @@ def spread(model, source, weights, processes, folder, copies=False):
             fresh = Path(folder) / f"copy{i}{path.suffix}"
             fresh.write_bytes(path.read_bytes())
         out = subprocess.run([sys.executable, "-m", "benchmarks.process_spread", "--one", str(fresh if copies else path),
-                              "--weights", load_weights], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+                              "--weights", load_weights, model], cwd=ROOT, capture_output=True, text=True,
+                             check=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+                                                  MKL_NUM_THREADS="1")).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     summary = {"model": model, "source": source, "weights": weights, "runs": runs}
-    for key in ("step_us", "engine_us"):
+    for key in ("step_us", "engine_us", "floor_us"):
         v = [r[key] for r in runs]
         summary[key] = {"min": min(v), "median": statistics.median(v), "max": max(v), "max_over_min": max(v) / min(v)}
     summary["huge_pages"] = sum(r["huge_page_bytes"] > 0 for r in runs)
@@ -101,11 +115,12 @@ def spread(model, source, weights, processes, folder, copies=False):
 
 
 def print_summary(s, processes):
-    st, en = s["step_us"], s["engine_us"]
+    st, en, fl = s["step_us"], s["engine_us"], s["floor_us"]
     verdict = "steady" if st["max_over_min"] <= TARGET else "SPREAD"
     print(f"{s['model']:10s} {s['source']:6s} {s['weights']:7s} step p50 µs min {st['min']:6.2f} median "
           f"{st['median']:6.2f} max {st['max']:6.2f} max/min {st['max_over_min']:.3f} {verdict:6s} | engine median "
-          f"{en['median']:6.2f} max/min {en['max_over_min']:.3f} | huge pages in {s['huge_pages']}/{processes}")
+          f"{en['median']:6.2f} max/min {en['max_over_min']:.3f} | floor median {fl['median']:6.2f} max/min "
+          f"{fl['max_over_min']:.3f} | huge pages in {s['huge_pages']}/{processes}")
 
 
 def main(argv=None):
@@ -122,7 +137,7 @@ def main(argv=None):
     ap.add_argument("--one", default=None, metavar="PATH", help=argparse.SUPPRESS)   # a child process
     a = ap.parse_args(argv)
     if a.one:
-        print(json.dumps(measure(a.one, a.weights)))
+        print(json.dumps(measure(a.one, a.weights, a.model)))
         return 0
     combos = ([(m, src, w) for m in SHAPES for src in SOURCES for w in ("float32", "int8")] if a.all
               else [(a.model, a.source, a.weights)])
@@ -136,6 +151,7 @@ def main(argv=None):
             if not a.all:
                 print("  step  " + "  ".join(f"{r['step_us']:.3f}" for r in s["runs"]))
                 print("  engine " + "  ".join(f"{r['engine_us']:.3f}" for r in s["runs"]))
+                print("  floor  " + "  ".join(f"{r['floor_us']:.3f}" for r in s["runs"]))
             results.append(s)
     if a.all:
         steady = sum(s["step_us"]["max_over_min"] <= TARGET for s in results)

@@ -58,7 +58,8 @@ def test_call_parts_times_every_part(capsys):
 
 
 def test_process_spread_times_every_process(capsys, tmp_path):
-    """Each process's figures are in the JSON and the printed min/median/max follow from them;
+    """Each process's figures (step, engine, the BLAS floor) are in the JSON and the printed
+    min/median/max follow from them;
     an .ernn source (converted on the way, int8) reports its arena as the mapped file."""
     import json
     assert process_spread.main(["gru1x37", "--processes", "2", "--json", str(tmp_path / "a.json")]) == 0
@@ -73,6 +74,10 @@ def test_process_spread_times_every_process(capsys, tmp_path):
     assert summary["max_over_min"] == pytest.approx(max(steps) / min(steps))
     low, mid, high = (float(re.search(k + r" +" + NUMBER, out).group(1)) for k in ("min", "median", "max"))
     assert low <= mid <= high and low == pytest.approx(min(steps), abs=0.01)
+    floors = [r["floor_us"] for r in result["runs"]]
+    printed = [float(v) for v in re.search(r"\n  floor  (.*)\n", out).group(1).split()]
+    assert printed == pytest.approx(floors, abs=0.001) and all(t > 0 for t in floors)
+    assert result["floor_us"]["max_over_min"] == pytest.approx(max(floors) / min(floors))
     assert process_spread.main(["gru1x37", "--processes", "1", "--source", "ernn", "--weights", "int8",
                                 "--json", str(tmp_path / "b.json")]) == 0
     ernn = json.loads((tmp_path / "b.json").read_text())["results"][0]
