@@ -1,10 +1,11 @@
 """This checkout's engine against another checkout's (e.g. the engine before a change), same
 models, same machine, processes interleaved.
 
-    python -m benchmarks.engine_ab OTHER_CHECKOUT [--rounds 4] [--frames 20000] [--json PATH]
+    python -m benchmarks.engine_ab OTHER_CHECKOUT [--rounds 4] [--frames 20000] [--weights "int8 act"] [--json PATH]
 
 For each benchmark model (exporters/synthetic.py) and each round, one fresh process per
-checkout, taking turns, loads the ONNX file (float32 weights), and measures
+checkout, taking turns, loads the ONNX file (float32 weights, or ``--weights``: a key of
+benchmarks/perf.py's EDGERNN_WEIGHTS, "int8" or "int8 act"), and measures
 - ``step_us``: the p50 of ``Stream.step`` over --frames single-frame calls (perf_counter_ns
   around each call, after 2000 warm-up calls): what benchmarks/perf.py reports as single;
 - ``engine_us``: the program alone in a native loop (edgernn.breakdown.time_rows).
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.perf import EDGERNN_WEIGHTS  # noqa: E402
 from exporters.synthetic import SHAPES, named_model  # noqa: E402
 
 CHILD = r"""
@@ -33,7 +35,7 @@ import numpy as np
 import edgernn
 from edgernn.breakdown import time_rows
 path, frames = sys.argv[1], int(sys.argv[2])
-m = edgernn.load(path)
+m = edgernn.load(path, **json.loads(sys.argv[3]))
 s = m.stream()
 xs = np.random.default_rng(1).standard_normal((frames + 2000,) + m.inputs[0].frame_shape).astype(np.float32)
 step, clock = s.step, time.perf_counter_ns
@@ -50,10 +52,10 @@ print(json.dumps({"step_us": float(np.median(t)) / 1e3, "engine_us": engine * 1e
 """
 
 
-def run_child(checkout, model_path, frames):
+def run_child(checkout, model_path, frames, load=None):
     env = dict(os.environ, PYTHONPATH=str(checkout), OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(model_path), str(frames)], cwd=checkout, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(model_path), str(frames), json.dumps(load or {})],
+                         cwd=checkout, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{checkout}: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -65,25 +67,28 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--frames", type=int, default=20000)
     ap.add_argument("--models", nargs="*", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--weights", default="float32", choices=list(EDGERNN_WEIGHTS),
+                    help="what both checkouts load the models with")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args(argv)
+    load = EDGERNN_WEIGHTS[a.weights]
     checkouts = {"this": ROOT, "other": Path(a.other).resolve()}
-    report = {"other": str(checkouts["other"]), "models": {}}
+    report = {"other": str(checkouts["other"]), "weights": a.weights, "models": {}}
     with tempfile.TemporaryDirectory() as d:
         for model in a.models:
             path = Path(d) / f"{model}.onnx"
             path.write_bytes(named_model(model).SerializeToString())
             runs = {k: [] for k in checkouts}
             for k, c in checkouts.items():             # untimed: fills each checkout's cache
-                run_child(c, path, 100)
+                run_child(c, path, 100, load)
             for _ in range(a.rounds):
                 for k, c in checkouts.items():
-                    runs[k].append(run_child(c, path, a.frames))
+                    runs[k].append(run_child(c, path, a.frames, load))
             med = {k: {m: statistics.median(r[m] for r in v) for m in ("step_us", "engine_us")}
                    for k, v in runs.items()}
             best = {k: {m: min(r[m] for r in v) for m in ("step_us", "engine_us")} for k, v in runs.items()}
             report["models"][model] = {"runs": runs, "median": med, "best": best}
-    print(f"this checkout ({ROOT}) against {checkouts['other']}, {a.rounds} processes each")
+    print(f"this checkout ({ROOT}) against {checkouts['other']}, {a.rounds} processes each, weights {a.weights}")
     print(f"{'model':<12}{'':<8}{'step this':>11}{'step other':>12}{'ratio':>8}{'engine this':>13}{'engine other':>14}"
           f"{'ratio':>8}")
     for model, r in report["models"].items():

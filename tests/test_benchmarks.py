@@ -6,12 +6,13 @@ its native entry (call_parts calls it as Stream.step does). They check the outpu
 and invariants, never a time.
 """
 import re
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("onnx")
 
-from benchmarks import call_parts, chunk_parts, process_spread, tail_latency  # noqa: E402
+from benchmarks import call_parts, chunk_parts, engine_ab, process_spread, tail_latency  # noqa: E402
 
 NUMBER = r"(-?\d+\.\d+)"
 
@@ -82,6 +83,21 @@ def test_process_spread_times_every_process(capsys, tmp_path):
                                 "--json", str(tmp_path / "b.json")]) == 0
     ernn = json.loads((tmp_path / "b.json").read_text())["results"][0]
     assert ernn["source"] == "ernn" and ernn["runs"][0]["huge_page_bytes"] == 0 and not ernn["runs"][0]["advised"]
+
+
+def test_engine_ab_loads_both_checkouts_with_the_weights_asked(capsys, tmp_path):
+    """benchmarks/engine_ab.py, this checkout against itself, int8 activations: each side's
+    processes report a step and an engine time, and the printed ratios follow from them."""
+    import json
+    root = Path(__file__).resolve().parents[1]
+    assert engine_ab.main([str(root), "--rounds", "1", "--frames", "200", "--models", "gru1x37", "--weights",
+                           "int8 act", "--json", str(tmp_path / "ab.json")]) == 0
+    report = json.loads((tmp_path / "ab.json").read_text())
+    assert report["weights"] == "int8 act"
+    med = report["models"]["gru1x37"]["median"]
+    assert all(med[k][m] > 0 for k in ("this", "other") for m in ("step_us", "engine_us"))
+    ratio = float(re.search(r"gru1x37\s+median\s+\S+µs\s+\S+µs\s+([\d.]+)", capsys.readouterr().out).group(1))
+    assert ratio == pytest.approx(med["this"]["step_us"] / med["other"]["step_us"], abs=0.001)
 
 
 def test_compile_parts_times_every_part():
