@@ -24,11 +24,12 @@ Otherwise it is zeroed heap memory. Either way the array starts on an :data:`ALI
 boundary (a cache line, and one 512-bit vector), and the caller sees a C-contiguous writable
 array; the mapping lives as long as the array (its base). numpy's allocator aligns to 16 bytes
 only, so a heap arena's vectors straddled cache lines in some processes and not in others: the
-tiny GRU loaded from ONNX stepped in 0.79 µs in most processes and 0.71 in a few, while from a
-mapped ``.ernn`` (its tensors on 64-byte boundaries) it took 0.71 in all
-(``python -m benchmarks.process_spread --all``, docs/performance.md). The kernel may still back the range with small
-pages (no free huge page at the first touch); :func:`huge_page_bytes_of` tells how much of an
-array's mapping is on huge pages, from ``/proc/self/smaps``.
+tiny GRU loaded from ONNX stepped in 0.79-0.83 µs in most processes and 0.71 in one of eight,
+while from a mapped ``.ernn`` (its tensors on 64-byte boundaries) it took 0.70-0.73 in all
+(``python -m benchmarks.process_spread --all``; docs/performance.md, "Arenas on a cache
+line"). The kernel may still back the range with small pages (no free huge page at the first
+touch); :func:`huge_page_bytes_of` tells how much of an array's mapping is on huge pages, from
+``/proc/self/smaps``.
 """
 import mmap
 import os

@@ -232,7 +232,7 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
     grouped = k_in - k_in % 4
     for r in range(rows):
         # a row taken as work[r, a:b] is contiguous; a row of a 2-D slice is not, and LLVM made
-        # the quantising loop a gather (3x slower on a small matrix)
+        # the quantising loop a gather
         x = work[r0 + r, v_off:v_off + k_in]
         inverses[r], x_scale[r] = _vector_scale(x, bits)
         corrections[r] = 0
