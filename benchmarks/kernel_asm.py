@@ -26,12 +26,13 @@ of the accumulators: none is the design, edgernn.ops.matvec).
 
 ``--dot`` compiles the int8 x int8 kernel (``ops.matvec_dot``, int8 activations) for each ARM
 core the way Numba would on it: ``sdot`` where the core has the dot-product extension
-(Cortex-A76), NEON widening multiplies elsewhere (A53, A72). Numba cannot compile AArch64
-intrinsics for this x86 process, so its IR is taken from Numba's pipeline without machine
-code (``no_compile``). Reported per 16 multiply-adds (one ``sdot``, four float32 ``fmla``):
+(Cortex-A76), NEON widening multiplies elsewhere (``smull`` + ``smlal2`` on the A72, two
+``smull`` on the in-order A53), and for two x86-64 cores (AVX-512 VNNI, AVX2). Numba cannot
+compile AArch64 intrinsics for this x86 process, so its IR is taken from Numba's pipeline
+without machine code (``no_compile``). Reported per 16 multiply-adds (one ``sdot``, four float32 ``fmla``):
 instructions, 128-bit loads and stores, vector (ASIMD) instructions other than loads and
 stores, the multiply instructions among them, and vector spills. ``edgernn.devices``
-(MATVEC_DOT*) prices the A76 and A72 rows, divided by 4 (per 4 multiply-adds).
+(MATVEC_DOT*) prices the A76, A72 and A53 rows, divided by 4 (per 4 multiply-adds).
 
 ``edgernn.devices`` prices these counts with each core's throughputs (MATVEC_OPS, ACT_OPS there
 must match this script's output). Compiling ``NUMBA_OPT=0`` IR writes nothing to edgernn's
@@ -226,25 +227,30 @@ def dot_ir(rows, lanes, part, method):
 
 #: x86-64 cores ``--dot`` compiles for, with the features Numba lists on them (dot_method's input)
 DOT_X86_CPUS = {"haswell": "+avx2,+fma", "sapphirerapids": "+avx512f,+avx512vnni"}
-DOT_MULTIPLIES = {"sdot": ("sdot",), "neon": ("smull", "smull2"), "vnni": ("vpdpbusd",), "generic": ("vpmaddwd",)}
-#: multiply-adds per multiply instruction: sdot 16 (4 lanes x 4), smull 8, vpdpbusd on zmm 64,
+NEON_MULTIPLIES = ("smull", "smull2", "smlal", "smlal2")
+DOT_MULTIPLIES = {"sdot": ("sdot",), "neon": NEON_MULTIPLIES, "pairs": NEON_MULTIPLIES, "vnni": ("vpdpbusd",),
+                  "generic": ("vpmaddwd",)}
+#: multiply-adds per multiply instruction: sdot 16 (4 lanes x 4), smull or smlal 8, vpdpbusd on zmm 64,
 #: vpmaddwd on ymm 16 (half the pairs of a dot product of four)
-DOT_MACS = {"sdot": 16, "neon": 8, "vnni": 64, "generic": 16}
+DOT_MACS = {"sdot": 16, "neon": 8, "pairs": 8, "vnni": 64, "generic": 16}
 
 
 def dot_report():
     """[(cpu, method, rows, part, label, per 16 MACs {insts, loads, stores, vec, mul}, spills, body)]: the
     int8 x int8 kernel's inner loop (the one with the most multiply instructions) for one row
     over 64-output panels and for the many-row block, per ARM core (4 rows x 16 outputs per
-    pass) and per x86-64 core of DOT_X86_CPUS (the block that core runs)."""
+    pass) and per x86-64 core of DOT_X86_CPUS (the block that core runs), each with the method
+    Numba would pick there; and the A53 with the smlal2 form it does not pick (why not: its
+    spills)."""
     from edgernn.ops.matvec import NARROW_BLOCK, PANEL, WIDE_BLOCK
     from edgernn.ops.matvec_dot import dot_method
-    from edgernn.ops.simd import DOT_NEON, DOT_SDOT, DOT_VNNI
-    names = {DOT_SDOT: "sdot", DOT_NEON: "neon", DOT_VNNI: "vnni"}
+    from edgernn.ops.simd import DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI
+    names = {DOT_SDOT: "sdot", DOT_NEON: "neon", DOT_NEON_PAIRS: "pairs", DOT_VNNI: "vnni"}
     out = []
-    targets = [(cpu, "aarch64", "+neon") for cpu in CPUS] + [(cpu, "x86_64", f) for cpu, f in DOT_X86_CPUS.items()]
-    for cpu, machine, features in targets:
-        code = dot_method(machine, cpu, features, runs_dot_product=True)      # Numba's choice on that core
+    targets = [(cpu, "aarch64", "+neon", None) for cpu in CPUS] + [("cortex-a53", "aarch64", "+neon", DOT_NEON_PAIRS)]
+    targets += [(cpu, "x86_64", f, None) for cpu, f in DOT_X86_CPUS.items()]
+    for cpu, machine, features, forced in targets:
+        code = forced or dot_method(machine, cpu, features, runs_dot_product=True)    # Numba's choice on that core
         method, arm = names.get(code, "generic"), machine == "aarch64"
         block = NARROW_BLOCK if arm or "+avx512f" not in features else WIDE_BLOCK
         for rows, part in ((1, PANEL), block):
@@ -315,6 +321,7 @@ def main(argv=None):
                   f"{per['stores']:6.2f} {per['vec']:5.2f} {per['mul']:5.2f} {spills:>6}")
             if args.show:
                 print("\n".join("      " + i for i in body))
+        print("(cortex-a53 pairs: the form Numba does not pick on an in-order core, matvec_dot.IN_ORDER_CORES)")
         return 0
     if args.blocks:
         print(f"{'cpu':<15} {'lanes':>5} {'weights':<8} {'part':>4} {'FMAs':>5} {'spills':>6}")

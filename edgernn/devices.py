@@ -104,12 +104,16 @@ MATVEC_INT8 = LoopOps(insts=4.94, loads=0.62, stores=0.12, fp=2.19, cvt=1.0)
 MATVEC_F32_ROWS = LoopOps(insts=1.62, loads=0.25, stores=0.0, fp=1.06)
 MATVEC_INT8_ROWS = LoopOps(insts=3.25, loads=0.31, stores=0.0, fp=1.31, cvt=0.25)
 #: the int8 x int8 kernel (ops.matvec_dot, kernel_asm --dot) per 4 multiply-adds: with ``sdot``
-#: (Cortex-A76) one sdot per 4 vectors of 4 outputs, fed by one weight load; with NEON widening
-#: multiplies (Cortex-A72) two smull, an addp, a sadalp and an ext per 16 multiply-adds
+#: (Cortex-A76) one sdot per 4 vectors of 4 outputs, fed by one weight load; on other
+#: out-of-order cores (Cortex-A72) an smull, an smlal2 and a sadalp per 16 multiply-adds
+#: (DOT_NEON_PAIRS); on in-order ones (Cortex-A53) two smull, an addp, a sadalp and an ext
+#: (DOT_NEON), the 4-row block spilling
 MATVEC_DOT = LoopOps(insts=0.4375, loads=0.25, stores=0.0, fp=0.25)
 MATVEC_DOT_ROWS = LoopOps(insts=0.4375, loads=0.0625, stores=0.0, fp=0.25)
-MATVEC_DOT_NEON = LoopOps(insts=1.4375, loads=0.25, stores=0.0, fp=1.25)
-MATVEC_DOT_NEON_ROWS = LoopOps(insts=1.28, loads=0.0775, stores=0.015, fp=1.0625)
+MATVEC_DOT_PAIRS = LoopOps(insts=1.03125, loads=0.265625, stores=0.0, fp=0.765625)
+MATVEC_DOT_PAIRS_ROWS = LoopOps(insts=1.03125, loads=0.078125, stores=0.0, fp=0.8125)
+MATVEC_DOT_NEON = LoopOps(insts=1.4296875, loads=0.25, stores=0.0, fp=1.25)
+MATVEC_DOT_NEON_ROWS = LoopOps(insts=1.4140625, loads=0.15625, stores=0.09375, fp=1.0625)
 #: rows of work that block takes on NEON
 BLOCK_ROWS = NARROW_BLOCK[0]
 #: ops.activations.activate_inplace, sigmoid over 4 elements (tanh: 22 fp ops instead of 25)
@@ -158,10 +162,27 @@ class Device:
         return "matvec_gflops" in self.facts
 
     @property
+    def core(self):
+        """The board's core as LLVM names it (its ``cpu`` fact: "Cortex-A76" -> "cortex-a76")."""
+        return str(self.facts.get("cpu", {}).get("value", "")).lower().replace(" ", "-")
+
+    @property
     def has_dot_product(self):
-        """Whether the board's core (its ``cpu`` fact, e.g. "Cortex-A76") has the dot product."""
+        """Whether the board's core has the dot product."""
         from .ops.matvec_dot import DOT_PRODUCT_CORES
-        return str(self.facts.get("cpu", {}).get("value", "")).lower().replace(" ", "-") in DOT_PRODUCT_CORES
+        return self.core in DOT_PRODUCT_CORES
+
+    @property
+    def dot_loops(self):
+        """(one row, the many-row block): the int8 x int8 kernel's loop on this board's core,
+        as ops.matvec_dot.dot_method picks it: sdot, the two-smull form on in-order cores, the
+        smull + smlal2 form on the others."""
+        from .ops.matvec_dot import IN_ORDER_CORES
+        if self.has_dot_product:
+            return MATVEC_DOT, MATVEC_DOT_ROWS
+        if self.core in IN_ORDER_CORES:
+            return MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS
+        return MATVEC_DOT_PAIRS, MATVEC_DOT_PAIRS_ROWS
 
     def loop_bounds(self, ops, chain=None):
         """{resource: cycles per vector} of a kernel loop on this core: FP/ASIMD pipes, load/store
@@ -192,8 +213,7 @@ class Device:
                                      "python -m edgernn.devices NAME instead")
         hz = self.value("clock_ghz") * 1e9
         flop = 2 * MACS_PER_VECTOR
-        dot, dot_rows = (MATVEC_DOT, MATVEC_DOT_ROWS) if self.has_dot_product else (MATVEC_DOT_NEON,
-                                                                                    MATVEC_DOT_NEON_ROWS)
+        dot, dot_rows = self.dot_loops
         return Rates(hz * flop / self.loop_cycles(MATVEC_F32, "inorder_matvec_cycles"),
                      hz * flop / self.loop_cycles(MATVEC_INT8),
                      self.loop_cycles(ACTIVATION, "inorder_act_cycles") / LANES / hz,

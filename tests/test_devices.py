@@ -326,14 +326,17 @@ def test_loop_counts_are_those_the_compiler_emits_for_aarch64():
 
 def test_int8_activations_are_priced_by_the_dot_product_loop():
     """MACs of matrices that take int8 activations are priced with ``sdot`` on a core that has
-    the dot product (its ``cpu`` fact) and with NEON widening multiplies elsewhere; the terms
-    worked out from the loop counts (kernel_asm --dot) on made-up cores."""
-    from edgernn.devices import (MATVEC_DOT, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS, MATVEC_DOT_ROWS)
+    the dot product (its ``cpu`` fact), with smull + smlal2 on other out-of-order cores and the
+    two-smull form on in-order ones; the terms worked out from the loop counts (kernel_asm
+    --dot) on made-up cores."""
+    from edgernn.devices import (MATVEC_DOT, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS, MATVEC_DOT_PAIRS,
+                                 MATVEC_DOT_PAIRS_ROWS, MATVEC_DOT_ROWS)
     act = Workload(flops=121_600, weight_bytes=66_432, work_bytes=5_376, acts=640, macs_act=60_160)
-    a76, a72 = made_up("a76", cpu="Cortex-A76"), made_up("a72", cpu="Cortex-A72")
-    assert a76.has_dot_product and not a72.has_dot_product
+    a76, a72, a53 = (made_up(n, cpu=f"Cortex-{n.upper()}") for n in ("a76", "a72", "a53"))
+    assert a76.has_dot_product and not a72.has_dot_product and not a53.has_dot_product
     base = predict(a72, KWS_INT8, HOST)
-    for d, loop, rows in ((a76, MATVEC_DOT, MATVEC_DOT_ROWS), (a72, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS)):
+    for d, loop, rows in ((a76, MATVEC_DOT, MATVEC_DOT_ROWS), (a72, MATVEC_DOT_PAIRS, MATVEC_DOT_PAIRS_ROWS),
+                          (a53, MATVEC_DOT_NEON, MATVEC_DOT_NEON_ROWS)):
         one = predict(d, act, HOST)
         assert one["matvec_us"] == pytest.approx(60_160 / 4 * d.loop_cycles(loop) / 1e3)   # 1 GHz: cycles = ns
         assert one["matvec_us"] < base["matvec_us"] / 3

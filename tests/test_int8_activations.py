@@ -33,6 +33,28 @@ def test_activation_quantisation_follows_its_equations():
     assert not bad[0].any() and np.isnan(bad[1]).all()
 
 
+@pytest.mark.parametrize("method", ["DOT_GENERIC", "DOT_NEON", "DOT_NEON_PAIRS", "DOT_SDOT", "DOT_VNNI"])
+def test_each_methods_layout_holds_the_same_weights(method):
+    """dot_layout for each way of summing: a permutation of each run of 16 bytes (4 outputs x
+    4 inputs), +128 for VNNI, the last K mod 4 rows untouched; DOT_NEON_PAIRS puts inputs 0, 1
+    of the run's four outputs first, then inputs 2, 3."""
+    from edgernn.ops import simd
+    code = getattr(simd, method)
+    panels = np.random.default_rng(3).integers(-127, 128, (2, 10, 16)).astype(np.int8)
+    out = matvec_dot.dot_layout(panels, code).reshape(2, -1)
+    plain = matvec_dot.interleave(panels).reshape(2, -1)
+    unbiased = out ^ np.int8(-128) if matvec_dot.weight_bias(code) else out
+    np.testing.assert_array_equal(out[:, 8 * 16:], panels[:, 8:].reshape(2, -1))     # the last K mod 4 rows
+    runs, plain_runs = unbiased[:, :8 * 16].reshape(2, -1, 16), plain[:, :8 * 16].reshape(2, -1, 16)
+    np.testing.assert_array_equal(np.sort(runs, axis=2), np.sort(plain_runs, axis=2))
+    if code == simd.DOT_NEON_PAIRS:
+        for o in range(4):
+            for q in range(4):
+                np.testing.assert_array_equal(runs[:, :, (q // 2) * 8 + o * 2 + q % 2], plain_runs[:, :, o * 4 + q])
+    else:
+        np.testing.assert_array_equal(runs, plain_runs)
+
+
 def test_interleave_puts_four_inputs_of_an_output_side_by_side():
     panels = np.arange(2 * 10 * 16, dtype=np.int64).reshape(2, 10, 16).astype(np.int8)
     out = matvec_dot.interleave(panels).reshape(2, -1)
@@ -229,18 +251,18 @@ def test_what_it_refuses():
 
 
 def test_the_dot_product_follows_the_cores_features():
-    from edgernn.ops.simd import DOT_GENERIC, DOT_NEON, DOT_SDOT
-    from edgernn.ops.simd import DOT_VNNI
+    from edgernn.ops.simd import DOT_GENERIC, DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI
     method = matvec_dot.dot_method
     assert method("x86_64", "haswell", "+avx2,+fma", True) == DOT_GENERIC
     assert method("x86_64", "skylake-avx512", "+avx512f,+avx2,+fma,-avx512vnni", True) == DOT_GENERIC
     assert method("x86_64", "icelake-server", "+avx512f,+avx512vnni,+avx2", True) == DOT_VNNI
     # a Pi 5: LLVM's host features on Linux do not list the dot product; the core's name does
     assert method("aarch64", "cortex-a76", "+aes,+crc,+fp-armv8,+lse,+neon,-rand,+sha2,-sve", True) == DOT_SDOT
-    assert method("aarch64", "cortex-a72", "+crc,+fp-armv8,+neon", False) == DOT_NEON               # a Pi 4
+    assert method("aarch64", "cortex-a72", "+crc,+fp-armv8,+neon", False) == DOT_NEON_PAIRS         # a Pi 4
+    assert method("aarch64", "cortex-a53", "+crc,+fp-armv8,+neon", False) == DOT_NEON     # a Pi 3: in order
     assert method("aarch64", "generic", "+neon,+dotprod", True) == DOT_SDOT
-    assert method("aarch64", "cortex-a76", "+neon,-dotprod", True) == DOT_NEON         # told not to
-    assert method("aarch64", "cortex-a76", "+neon", False) == DOT_NEON      # compiled for an A76, run elsewhere
+    assert method("aarch64", "cortex-a76", "+neon,-dotprod", True) == DOT_NEON_PAIRS   # told not to
+    assert method("aarch64", "cortex-a76", "+neon", False) == DOT_NEON_PAIRS   # compiled for an A76, run elsewhere
 
 
 def test_an_emulated_pi5_runs_sdot():

@@ -5,9 +5,9 @@ vector is quantised to int8 on every call (symmetric, one scale per vector: the 
 in :mod:`edgernn.quant`, :func:`~edgernn.quant.quantize_activations` states them in NumPy),
 and the products are summed exactly in int32 by the machine's int8 dot product
 (:func:`~edgernn.ops.simd.add_dot4_run`): ``sdot`` on ARMv8.2 cores with the dot-product
-extension (Raspberry Pi 5's Cortex-A76), NEON widening multiplies on other ARM cores (Pi 4's
-A72, the A53s), AVX-512 VNNI's ``vpdpbusd`` on x86 cores that have it, LLVM's own code
-elsewhere (``vpmaddwd``). One ``sdot`` does 16
+extension (Raspberry Pi 5's Cortex-A76), NEON widening multiplies on other ARM cores (``smull``
++ ``smlal2`` on Pi 4's A72, two ``smull`` on the in-order A53s), AVX-512 VNNI's ``vpdpbusd`` on
+x86 cores that have it, LLVM's own code elsewhere (``vpmaddwd``). One ``sdot`` does 16
 multiply-adds where a float32 ``fmla`` does 4 and the weights-only int8 kernel needs a
 conversion per 4 weights. The integer sums are exact, so every machine, every blocking of
 rows and every way of summing gives the same bits.
@@ -17,7 +17,7 @@ run of four rows 4m .. 4m+3 stored output-major, [L, 4]: the four inputs of one 
 side by side, as ``sdot`` reads them. The bytes of each group stay in place, so the panel
 offsets, sizes and extents are those of the plain layout; the last K mod 4 rows stay plain.
 With VNNI the grouped bytes hold w + 128 (:func:`weight_bias`: ``vpdpbusd`` takes one operand
-unsigned). The plan makes this copy of the int8 constants when it is linked (``Plan.link``,
+unsigned); with DOT_NEON_PAIRS each run of four outputs holds their inputs 0, 1, then 2, 3. The plan makes this copy of the int8 constants when it is linked (``Plan.link``,
 :func:`dot_layout`).
 
 Kernel (:func:`dot_block`, the same arguments as ``matvec._panel_block``): for each row
@@ -39,7 +39,7 @@ from numba import literally, types
 
 from ..config import jit, jit_inline, numba_target
 from ..quant import DOT_MAX_INPUTS, QMAX
-from .simd import (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add, prefer_wide_vectors,
+from .simd import (DOT_GENERIC, DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add, prefer_wide_vectors,
                    stack_bytes, stack_doubles, stack_floats, stack_ints)
 
 #: inputs quantised at a time into a stack buffer (a multiple of 4): per row of the 4-row block
@@ -60,6 +60,11 @@ DOT_PRODUCT_CORES = frozenset(
      "ampere1a", "apple-m1", "apple-m2", "apple-m3", "apple-a14", "apple-a15", "apple-a16", "apple-a17"])
 
 
+#: LLVM's names of the in-order ARMv8.0 cores: there LLVM unrolls the DOT_NEON_PAIRS loop until
+#: it spills (``python -m benchmarks.kernel_asm --dot``), and the two-``smull`` form runs
+IN_ORDER_CORES = frozenset(["cortex-a53", "cortex-a35", "cortex-a34"])
+
+
 def _cpu_has_dot_product():
     """Whether the running core executes the dot product: ``asimddp`` in /proc/cpuinfo's
     features (None where that file is missing, e.g. macOS)."""
@@ -76,7 +81,8 @@ def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
     """How :func:`~edgernn.ops.simd.add_dot4_run` computes here: DOT_SDOT on AArch64 when LLVM
     compiles for a core with the dot product (``cpu`` in DOT_PRODUCT_CORES, or ``+dotprod`` in
     ``features``, and not ``-dotprod``) and the running core executes it (``runs_dot_product``:
-    /proc/cpuinfo, True when unknown); DOT_NEON on other AArch64 cores; DOT_VNNI on x86-64 when
+    /proc/cpuinfo, True when unknown); on other AArch64 cores DOT_NEON for IN_ORDER_CORES, else
+    DOT_NEON_PAIRS; DOT_VNNI on x86-64 when
     the features Numba compiles with hold AVX-512 VNNI (``+avx512f`` and ``+avx512vnni``: on
     x86 LLVM lists every feature of the host); DOT_GENERIC elsewhere. Arguments left None are
     this process's (Numba's target, the host)."""
@@ -91,7 +97,9 @@ def dot_method(machine=None, cpu=None, features=None, runs_dot_product=None):
         return DOT_VNNI if "+avx512f" in flags and "+avx512vnni" in flags else DOT_GENERIC
     compiles = "-dotprod" not in flags and ("+dotprod" in flags or cpu.lower() in DOT_PRODUCT_CORES)
     runs = _cpu_has_dot_product() if runs_dot_product is None else runs_dot_product
-    return DOT_SDOT if compiles and runs is not False else DOT_NEON
+    if compiles and runs is not False:
+        return DOT_SDOT
+    return DOT_NEON if cpu.lower() in IN_ORDER_CORES else DOT_NEON_PAIRS
 
 
 METHOD = dot_method()
@@ -119,12 +127,19 @@ def interleave(panels):
 
 
 def dot_layout(panels, method=METHOD):
-    """int8 panels [P, K, L] as :func:`dot_block` reads them with ``method``: :func:`interleave`d,
-    and for DOT_VNNI the interleaved rows' bytes plus :func:`weight_bias` (XOR 0x80, read as
-    unsigned); the last K mod 4 rows stay as they are."""
+    """int8 panels [P, K, L] as :func:`dot_block` reads them with ``method``: :func:`interleave`d;
+    for DOT_NEON_PAIRS each run of 4 outputs (16 bytes, [4 outputs, 4 inputs]) reordered as [2 halves,
+    4 outputs, 2 inputs]: inputs 0, 1 of the four outputs, then inputs 2, 3, so that ``smull``
+    of the low halves and ``smlal2`` of the high ones sum two products of the same output per
+    int16 lane; for DOT_VNNI the bytes plus :func:`weight_bias` (XOR 0x80, read as unsigned).
+    The last K mod 4 rows stay as they are."""
     out = interleave(panels)
+    P, K, L = panels.shape
+    grouped = K - K % 4
+    if method == DOT_NEON_PAIRS:
+        runs = out[:, :grouped].reshape(P, grouped // 4, L // 4, 4, 2, 2)
+        out[:, :grouped] = runs.transpose(0, 1, 2, 4, 3, 5).reshape(P, grouped, L)
     if weight_bias(method):
-        grouped = panels.shape[1] - panels.shape[1] % 4
         out[:, :grouped] ^= np.int8(-128)
     return out
 

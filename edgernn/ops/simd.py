@@ -143,11 +143,12 @@ def multiply_add(typingctx, a, b, c):
 
 
 #: the ways :func:`add_dot4_run` computes: LLVM's own vector code (x86 without VNNI: vpmaddwd),
-#: NEON widening multiplies and pairwise adds (ARMv8.0: Cortex-A53, A72), ``sdot`` (ARMv8.2 with
-#: the dot-product extension: Cortex-A76, A55), or AVX-512 VNNI's ``vpdpbusd`` (unsigned x
-#: signed bytes: w + 128 times x, the caller taking 128 times x back). The integer sums are
-#: exact: every way gives the same.
-DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI = 0, 1, 2, 3
+#: NEON widening multiplies (ARMv8.0 cores: ``smull`` x 2 and ``addp`` on in-order ones such as
+#: the Cortex-A53, DOT_NEON; ``smull`` + ``smlal2`` on the others such as the A72, with each run's
+#: inputs 0, 1 and 2, 3 apart, DOT_NEON_PAIRS), ``sdot`` (ARMv8.2 with the dot-product extension:
+#: Cortex-A76, A55), or AVX-512 VNNI's ``vpdpbusd`` (unsigned x signed bytes: w + 128 times x,
+#: the caller taking 128 times x back). The integer sums are exact: every way gives the same.
+DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI, DOT_NEON_PAIRS = 0, 1, 2, 3, 4
 
 
 def _i32s(values):
@@ -159,12 +160,15 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
     """acc[at + i] += sum_{q < 4} w[start + 4 i + q] * x[x_at + q] for i < ``n``: int8 weights
     (four consecutive inputs of each output side by side) and four int8 inputs, summed exactly
     into int32 accumulators (wrapping). ``n`` (a multiple of 4; of 16 for DOT_VNNI) and
-    ``method`` (DOT_GENERIC, DOT_NEON, DOT_SDOT, DOT_VNNI) are literals; DOT_NEON and DOT_SDOT
+    ``method`` (DOT_*) are literals; DOT_NEON, DOT_NEON_PAIRS and DOT_SDOT
     compile only for AArch64 (DOT_SDOT: with the dot-product extension), DOT_VNNI only for
-    x86-64 with AVX-512 VNNI. DOT_VNNI reads the weight bytes as unsigned (``vpdpbusd``
-    multiplies unsigned by signed bytes): its caller stores w + 128 and subtracts 128 * sum x
-    (:func:`edgernn.ops.matvec_dot.weight_bias`). Precondition: every |product pair sum| fits
-    int16, which holds when x is in [-127, 127] (|w| <= 128: 2 * 128 * 127 < 32768)."""
+    x86-64 with AVX-512 VNNI. The weights' order within each run of four outputs, and what is
+    added to them, is the method's (:func:`edgernn.ops.matvec_dot.dot_layout`): DOT_NEON_PAIRS
+    reads [4 outputs x inputs 0, 1 | 4 outputs x inputs 2, 3]; DOT_VNNI reads the weight bytes
+    as unsigned (``vpdpbusd`` multiplies unsigned by signed bytes): its caller stores w + 128 and
+    subtracts 128 * sum x (:func:`edgernn.ops.matvec_dot.weight_bias`). Precondition: every sum
+    of two products fits int16, which holds when x is in [-127, 127] (|w| <= 128:
+    2 * 128 * 127 < 32768)."""
     ints, bytes_ = types.Array(types.int32, 1, "C"), types.Array(types.int8, 1, "C")
     if not (acc == ints and w == bytes_ and x == bytes_ and isinstance(n, types.IntegerLiteral)
             and isinstance(method, types.IntegerLiteral) and n.literal_value % 4 == 0
@@ -184,6 +188,10 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
         words = builder.insert_element(ir.Constant(vec(i32, lanes), ir.Undefined), word, i32(0))
         words = builder.shuffle_vector(words, ir.Constant(vec(i32, lanes), ir.Undefined), _i32s([0] * lanes))
         x_bytes = builder.bitcast(words, vec(i8, 4 * lanes))          # x[0..3] repeated per output
+        if how == DOT_NEON_PAIRS:                                       # [x0 x1] x 4, then [x2 x3] x 4
+            halfwords = builder.bitcast(word, vec(i16, 2))
+            x_pairs = builder.bitcast(builder.shuffle_vector(halfwords, ir.Constant(vec(i16, 2), ir.Undefined),
+                                                             _i32s([0, 0, 0, 0, 1, 1, 1, 1])), vec(i8, 16))
         for v in range(outputs // lanes):
             w_ptr = builder.bitcast(builder.gep(w_arr.data, [builder.add(first, first.type(16 * v))]),
                                     vec(i8, 4 * lanes).as_pointer())
@@ -199,19 +207,23 @@ def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
                     builder.module, ir.FunctionType(vec(i32, 4), [vec(i32, 4), vec(i8, 16), vec(i8, 16)]),
                     "llvm.aarch64.neon.sdot.v4i32.v16i8")
                 sums = builder.call(sdot, [sums, weights, x_bytes])
-            elif how == DOT_NEON:
+            elif how in (DOT_NEON, DOT_NEON_PAIRS):
                 smull = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(vec(i16, 8), [vec(i8, 8), vec(i8, 8)]),
                     "llvm.aarch64.neon.smull.v8i16")
-                addp = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(vec(i16, 8), [vec(i16, 8), vec(i16, 8)]),
-                    "llvm.aarch64.neon.addp.v8i16")
                 saddlp = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(vec(i32, 4), [vec(i16, 8)]), "llvm.aarch64.neon.saddlp.v4i32.v8i16")
                 halves = [[builder.shuffle_vector(v16, ir.Constant(vec(i8, 16), ir.Undefined), _i32s(range(h, h + 8)))
-                           for h in (0, 8)] for v16 in (weights, x_bytes)]
+                           for h in (0, 8)] for v16 in (weights, x_pairs if how == DOT_NEON_PAIRS else x_bytes)]
                 low, high = (builder.call(smull, [halves[0][h], halves[1][h]]) for h in (0, 1))
-                sums = builder.add(sums, builder.call(saddlp, [builder.call(addp, [low, high])]))
+                if how == DOT_NEON_PAIRS:      # lane 2o + q: w[o, q] x[q] + w[o, q + 2] x[q + 2]
+                    pairs = builder.add(low, high)
+                else:                          # lanes of one output side by side: smull x 2, addp
+                    addp = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(vec(i16, 8), [vec(i16, 8), vec(i16, 8)]),
+                        "llvm.aarch64.neon.addp.v8i16")
+                    pairs = builder.call(addp, [low, high])
+                sums = builder.add(sums, builder.call(saddlp, [pairs]))        # sadalp
             else:
                 wide = vec(i32, 4 * lanes)
                 products = builder.mul(builder.sext(weights, wide), builder.sext(x_bytes, wide))
