@@ -157,9 +157,10 @@ def _i32s(values):
 
 @intrinsic
 def add_dot4_run(typingctx, acc, at, w, start, x, x_at, n, method):
-    """acc[at + i] += sum_{q < 4} w[start + 4 i + q] * x[x_at + q] for i < ``n``: int8 weights
-    (four consecutive inputs of each output side by side) and four int8 inputs, summed exactly
-    into int32 accumulators (wrapping). ``n`` (a multiple of 4; of 16 for DOT_VNNI) and
+    """acc[at + i] += sum_{q < 4} W[i, q] * x[x_at + q] for i < ``n``: the int8 weights of four
+    consecutive inputs of ``n`` outputs, 4 n bytes from w[start] (W[i, q] = w[start + 4 i + q],
+    but see the methods' orders below), and four int8 inputs, summed exactly into int32
+    accumulators (wrapping). ``n`` (a multiple of 4; of 16 for DOT_VNNI) and
     ``method`` (DOT_*) are literals; DOT_NEON, DOT_NEON_PAIRS and DOT_SDOT
     compile only for AArch64 (DOT_SDOT: with the dot-product extension), DOT_VNNI only for
     x86-64 with AVX-512 VNNI. The weights' order within each run of four outputs, and what is
