@@ -29,9 +29,9 @@ core the way Numba would on it: ``sdot`` where the core has the dot-product exte
 (Cortex-A76), NEON widening multiplies elsewhere (``smull`` + ``smlal2`` on the A72, two
 ``smull`` on the in-order A53), and for two x86-64 cores (AVX-512 VNNI, AVX2). Numba cannot
 compile AArch64 intrinsics for this x86 process, so its IR is taken from Numba's pipeline
-without machine code (``no_compile``). Reported per 16 multiply-adds (one ``sdot``, four float32 ``fmla``):
-instructions, 128-bit loads and stores, vector (ASIMD) instructions other than loads and
-stores, the multiply instructions among them, and vector spills. ``edgernn.devices``
+without machine code (``no_compile``). Reported per 16 multiply-adds (one ``sdot``, four
+float32 ``fmla``): instructions, 128-bit loads and stores, vector (ASIMD) instructions other
+than loads and stores, the multiply instructions among them, and vector spills. ``edgernn.devices``
 (MATVEC_DOT*) prices the A76, A72 and A53 rows, divided by 4 (per 4 multiply-adds).
 
 ``edgernn.devices`` prices these counts with each core's throughputs (MATVEC_OPS, ACT_OPS there
@@ -247,7 +247,8 @@ def dot_report():
     from edgernn.ops.simd import DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI
     names = {DOT_SDOT: "sdot", DOT_NEON: "neon", DOT_NEON_PAIRS: "pairs", DOT_VNNI: "vnni"}
     out = []
-    targets = [(cpu, "aarch64", "+neon", None) for cpu in CPUS] + [("cortex-a53", "aarch64", "+neon", DOT_NEON_PAIRS)]
+    targets = [(cpu, "aarch64", "+neon", None) for cpu in CPUS]
+    targets += [("cortex-a53", "aarch64", "+neon", DOT_NEON_PAIRS)]
     targets += [(cpu, "x86_64", f, None) for cpu, f in DOT_X86_CPUS.items()]
     for cpu, machine, features, forced in targets:
         code = forced or dot_method(machine, cpu, features, runs_dot_product=True)    # Numba's choice on that core
@@ -310,7 +311,7 @@ def main(argv=None):
     ap.add_argument("--blocks", action="store_true",
                     help="instead: the 4-row block's inner loop on every core, 64- and 16-lane panels (FMAs, spills)")
     ap.add_argument("--dot", action="store_true",
-                    help="instead: the int8 x int8 kernel's inner loop on each ARM core (sdot or NEON)")
+                    help="instead: the int8 x int8 kernel's inner loop on each ARM core and two x86 ones")
     args = ap.parse_args(argv)
     if args.dot:
         print("int8 x int8 kernel, per 16 multiply-adds (one sdot; four float32 fmla; a quarter vpdpbusd)")

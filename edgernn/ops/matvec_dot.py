@@ -17,7 +17,8 @@ run of four rows 4m .. 4m+3 stored output-major, [L, 4]: the four inputs of one 
 side by side, as ``sdot`` reads them. The bytes of each group stay in place, so the panel
 offsets, sizes and extents are those of the plain layout; the last K mod 4 rows stay plain.
 With VNNI the grouped bytes hold w + 128 (:func:`weight_bias`: ``vpdpbusd`` takes one operand
-unsigned); with DOT_NEON_PAIRS each run of four outputs holds their inputs 0, 1, then 2, 3. The plan makes this copy of the int8 constants when it is linked (``Plan.link``,
+unsigned); with DOT_NEON_PAIRS each run of four outputs holds their inputs 0, 1, then 2, 3.
+The plan makes this copy of the int8 constants when it is linked (``Plan.link``,
 :func:`dot_layout`).
 
 Kernel (:func:`dot_block`, the same arguments as ``matvec._panel_block``): for each row
@@ -39,8 +40,8 @@ from numba import literally, types
 
 from ..config import jit, jit_inline, numba_target
 from ..quant import DOT_MAX_INPUTS, QMAX
-from .simd import (DOT_GENERIC, DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add, prefer_wide_vectors,
-                   stack_bytes, stack_doubles, stack_floats, stack_ints)
+from .simd import (DOT_GENERIC, DOT_NEON, DOT_NEON_PAIRS, DOT_SDOT, DOT_VNNI, add_dot4_run, multiply_add,
+                   prefer_wide_vectors, stack_bytes, stack_doubles, stack_floats, stack_ints)
 
 #: inputs quantised at a time into a stack buffer (a multiple of 4): per row of the 4-row block
 #: a 1 KiB buffer; a longer vector is quantised again per tile, at one multiply and one
@@ -113,7 +114,7 @@ def weight_bias(method):
     return 128 if method == DOT_VNNI else 0
 
 
-weight_bias_jit = jit_inline(weight_bias)
+_kernel_weight_bias = jit_inline(weight_bias)      # the same, for dot_block
 
 
 def interleave(panels):
@@ -128,11 +129,11 @@ def interleave(panels):
 
 def dot_layout(panels, method=METHOD):
     """int8 panels [P, K, L] as :func:`dot_block` reads them with ``method``: :func:`interleave`d;
-    for DOT_NEON_PAIRS each run of 4 outputs (16 bytes, [4 outputs, 4 inputs]) reordered as [2 halves,
-    4 outputs, 2 inputs]: inputs 0, 1 of the four outputs, then inputs 2, 3, so that ``smull``
-    of the low halves and ``smlal2`` of the high ones sum two products of the same output per
-    int16 lane; for DOT_VNNI the bytes plus :func:`weight_bias` (XOR 0x80, read as unsigned).
-    The last K mod 4 rows stay as they are."""
+    for DOT_NEON_PAIRS each run of 4 outputs (16 bytes, [4 outputs, 4 inputs]) reordered as
+    [2 halves, 4 outputs, 2 inputs]: inputs 0, 1 of the four outputs, then inputs 2, 3, so that
+    ``smull`` of the low halves and ``smlal2`` of the high ones sum two products of the same
+    output per int16 lane; for DOT_VNNI the bytes plus :func:`weight_bias` (XOR 0x80, read as
+    unsigned). The last K mod 4 rows stay as they are."""
     out = interleave(panels)
     P, K, L = panels.shape
     grouped = K - K % 4
@@ -236,7 +237,7 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
     literally(part)
     literally(method)
     prefer_wide_vectors()
-    bias = weight_bias_jit(method)
+    bias = _kernel_weight_bias(method)
     acc = stack_ints(rows, PANEL)
     quantised = stack_bytes(rows, TILE)
     bits = stack_floats(1, 1)
@@ -252,7 +253,8 @@ def dot_block(w, w_off, k_in, n, work, r0, v_off, out_off, consts, s_off, rows, 
         inverses[r], x_scale[r] = _vector_scale(x, bits)
         corrections[r] = 0
         if n_tiles == 1 or bias:
-            for k0 in range(0, k_in, TILE):     # one tile: quantised here for every pass
+            for k0 in range(0, k_in, TILE):     # one tile: quantised here for every pass; several
+                                                # (VNNI only): here for the bias's sum, then per pass
                 _quantise(x, k0, min(TILE, k_in - k0), inverses[r], quantised, r * TILE)
                 if bias:
                     corrections[r] += bias * _sum_bytes(quantised, r * TILE, min(TILE, grouped - k0))
